@@ -1,0 +1,10 @@
+//! Stream definitions: parsing into one model, the state machine and the workload builder.
+
+pub mod builder;
+pub mod decide;
+pub mod hash;
+pub mod model;
+pub mod names;
+pub mod parse;
+
+pub use model::*;
