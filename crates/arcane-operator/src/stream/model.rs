@@ -247,6 +247,9 @@ pub enum Command {
     CreateBackfillRequest(Box<BackfillRequest>),
     /// Set `spec.completed: true` on the request with this name and UID.
     CompleteBackfillRequest { name: String, uid: String },
+    /// Record on the request's status (phase `Failed`, a condition) why it cannot be served, for
+    /// example a stream without a backfill template.
+    RejectBackfillRequest { name: String, uid: String, message: String },
     /// Write the stream's status subresource.
     PatchStatus(Box<DesiredStatus>),
     /// Remove the legacy `arcane/state: reload-requested` annotation from the definition.
