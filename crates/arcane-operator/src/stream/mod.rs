@@ -2,6 +2,7 @@
 
 pub mod builder;
 pub mod decide;
+pub mod fixtures;
 pub mod hash;
 pub mod model;
 pub mod names;
