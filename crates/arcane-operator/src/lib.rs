@@ -3,5 +3,6 @@
 //! Everything under [`stream`] is pure: no I/O, no clock reads. The controllers that observe the
 //! cluster and perform the decided commands live beside it.
 
+pub mod controller;
 pub mod crd;
 pub mod stream;

@@ -1,0 +1,268 @@
+//! The StreamClass controller: starts, restarts and stops one stream controller per class, and
+//! reports each class's state in its status and Events.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{ApiResource, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{self, Scope};
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::context::Context;
+use super::stream_controller::{self, SHUTDOWN_GRACE};
+use crate::crd::{StreamClass, StreamClassPhase, StreamClassSpec};
+use crate::stream::{CONTROLLER_NAME, ClassInfo};
+
+/// How often classes waiting for their stream CRD look again.
+const CRD_RECHECK: Duration = Duration::from_secs(5);
+
+struct Running {
+    uid: String,
+    spec: StreamClassSpec,
+    token: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// What a class should look like after a sync.
+#[derive(Debug, Clone, PartialEq)]
+struct ClassState {
+    phase: StreamClassPhase,
+    ready: bool,
+    reason: &'static str,
+    message: String,
+}
+
+/// Runs the StreamClass controller until `shutdown` is cancelled, then stops every stream controller.
+pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
+    let api: Api<StreamClass> = Api::all(ctx.client.clone());
+    let (store, writer) = reflector::store();
+    let events = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects();
+    let mut events = std::pin::pin!(events);
+    let mut running: HashMap<String, Running> = HashMap::new();
+    let mut tick = tokio::time::interval(CRD_RECHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            event = events.next() => match event {
+                Some(Ok(_)) => {}
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "StreamClass watch error, retrying");
+                    continue;
+                }
+                None => break,
+            },
+            _ = tick.tick() => {}
+        }
+        sync(&ctx, &store, &mut running).await;
+    }
+    stop_all(running).await;
+}
+
+/// Brings the running stream controllers in line with the StreamClasses that exist.
+async fn sync(ctx: &Arc<Context>, store: &Store<StreamClass>, running: &mut HashMap<String, Running>) {
+    let mut classes: Vec<Arc<StreamClass>> = store.state();
+    classes.sort_by(|a, b| {
+        (a.metadata.creation_timestamp.as_ref().map(|t| t.0), a.name_any())
+            .cmp(&(b.metadata.creation_timestamp.as_ref().map(|t| t.0), b.name_any()))
+    });
+    // Deleted classes: stop their controllers; their streams, Jobs and requests are left alone.
+    let names: Vec<String> = classes.iter().map(|c| c.name_any()).collect();
+    let gone: Vec<String> = running.keys().filter(|n| !names.contains(n)).cloned().collect();
+    for name in gone {
+        if let Some(r) = running.remove(&name) {
+            tracing::info!(class = %name, "StreamClass deleted, stopping its stream controller");
+            stop(r).await;
+        }
+    }
+    let mut claimed: BTreeMap<(String, String, String), String> = BTreeMap::new();
+    for class in classes {
+        let name = class.name_any();
+        let key = gvk_key(&class.spec);
+        let state = match claimed.get(&key) {
+            Some(owner) => {
+                if let Some(r) = running.remove(&name) {
+                    stop(r).await;
+                }
+                conflict(owner)
+            }
+            None => {
+                claimed.insert(key, name.clone());
+                ensure_running(ctx, &class, running).await
+            }
+        };
+        write_status(ctx, &class, &state).await;
+    }
+}
+
+fn gvk_key(spec: &StreamClassSpec) -> (String, String, String) {
+    (
+        spec.api_group_ref.clone().unwrap_or_default(),
+        spec.api_version.clone(),
+        spec.kind_ref.clone(),
+    )
+}
+
+fn conflict(owner: &str) -> ClassState {
+    ClassState {
+        phase: StreamClassPhase::Failed,
+        ready: false,
+        reason: "Conflict",
+        message: format!("StreamClass {owner} already manages this stream kind"),
+    }
+}
+
+async fn ensure_running(ctx: &Arc<Context>, class: &StreamClass, running: &mut HashMap<String, Running>) -> ClassState {
+    let name = class.name_any();
+    let uid = class.uid().unwrap_or_default();
+    if let Some(r) = running.get(&name) {
+        if r.uid == uid && r.spec == class.spec && !r.task.is_finished() {
+            return ready_state();
+        }
+        tracing::info!(class = %name, "StreamClass changed, restarting its stream controller");
+        if let Some(r) = running.remove(&name) {
+            stop(r).await;
+        }
+    }
+    let resource = match resolve(ctx, &class.spec).await {
+        Ok(resource) => resource,
+        Err(state) => return state,
+    };
+    let info = ClassInfo {
+        name: name.clone(),
+        secret_refs: class.spec.secret_refs.clone().unwrap_or_default(),
+    };
+    let token = CancellationToken::new();
+    let task = tokio::spawn(stream_controller::run(ctx.clone(), info, resource, token.clone()));
+    tracing::info!(class = %name, kind = %class.spec.kind_ref, "stream controller started");
+    running.insert(
+        name,
+        Running {
+            uid,
+            spec: class.spec.clone(),
+            token,
+            task,
+        },
+    );
+    ready_state()
+}
+
+fn ready_state() -> ClassState {
+    ClassState {
+        phase: StreamClassPhase::Ready,
+        ready: true,
+        reason: "StreamControllerStarted",
+        message: "The stream controller of this class is running".to_string(),
+    }
+}
+
+/// Finds the served resource of the class's stream kind.
+async fn resolve(ctx: &Context, spec: &StreamClassSpec) -> Result<ApiResource, ClassState> {
+    let gvk = GroupVersionKind::gvk(
+        spec.api_group_ref.as_deref().unwrap_or_default(),
+        &spec.api_version,
+        &spec.kind_ref,
+    );
+    let pending = |message: String| ClassState {
+        phase: StreamClassPhase::Pending,
+        ready: false,
+        reason: "CrdNotFound",
+        message,
+    };
+    match discovery::pinned_kind(&ctx.client, &gvk).await {
+        Ok((_, caps)) if caps.scope == Scope::Cluster => Err(ClassState {
+            phase: StreamClassPhase::Failed,
+            ready: false,
+            reason: "UnsupportedScope",
+            message: format!("{} is cluster-scoped; stream definitions must be namespaced", gvk.kind),
+        }),
+        Ok((resource, _)) => Ok(resource),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(pending(format!(
+            "kind {} of {}/{} is not served by the API server",
+            gvk.kind, gvk.group, gvk.version
+        ))),
+        Err(kube::Error::Discovery(error)) => Err(pending(error.to_string())),
+        Err(error) => Err(ClassState {
+            phase: StreamClassPhase::Pending,
+            ready: false,
+            reason: "DiscoveryFailed",
+            message: error.to_string(),
+        }),
+    }
+}
+
+/// Writes the class status and publishes an Event, only when the state changed.
+async fn write_status(ctx: &Context, class: &StreamClass, state: &ClassState) {
+    let status = class.status.clone().unwrap_or_default();
+    let current = status
+        .conditions
+        .as_ref()
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
+    let condition_status = if state.ready { "True" } else { "False" };
+    let generation = class.metadata.generation;
+    let unchanged = status.phase == Some(state.phase)
+        && status.observed_generation == generation
+        && current.is_some_and(|c| {
+            c.status == condition_status && c.reason == state.reason && c.message == state.message
+        });
+    if unchanged {
+        return;
+    }
+    let last_transition = match current {
+        Some(c) if c.status == condition_status => c.last_transition_time.clone(),
+        _ => Time(jiff::Timestamp::now()),
+    };
+    let condition = Condition {
+        type_: "Ready".to_string(),
+        status: condition_status.to_string(),
+        reason: state.reason.to_string(),
+        message: state.message.clone(),
+        observed_generation: generation,
+        last_transition_time: last_transition,
+    };
+    let patch = json!({"status": {"phase": state.phase, "conditions": [condition], "observedGeneration": generation}});
+    let api: Api<StreamClass> = Api::all(ctx.client.clone());
+    let params = PatchParams {
+        field_manager: Some(CONTROLLER_NAME.to_string()),
+        ..PatchParams::default()
+    };
+    if let Err(error) = api.patch_status(&class.name_any(), &params, &Patch::Merge(&patch)).await {
+        tracing::warn!(class = %class.name_any(), %error, "cannot write StreamClass status");
+        return;
+    }
+    let event = Event {
+        type_: if state.ready { EventType::Normal } else { EventType::Warning },
+        reason: if state.ready { "StreamClassReady".to_string() } else { state.reason.to_string() },
+        note: Some(state.message.clone()),
+        action: "Reconcile".to_string(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &class.object_ref(&())).await {
+        tracing::warn!(class = %class.name_any(), %error, "cannot publish event");
+    }
+}
+
+async fn stop(running: Running) {
+    running.token.cancel();
+    let abort = running.task.abort_handle();
+    if tokio::time::timeout(SHUTDOWN_GRACE, running.task).await.is_err() {
+        abort.abort();
+    }
+}
+
+async fn stop_all(running: HashMap<String, Running>) {
+    futures::future::join_all(running.into_values().map(stop)).await;
+}

@@ -1,0 +1,107 @@
+//! The one context every controller and handler works through.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Api, Client};
+
+use super::fanout::SharedWatch;
+use crate::crd::{BackfillRequest, StreamingJobTemplate};
+use crate::stream::{CONTROLLER_NAME, LABEL_STREAM_ID};
+
+/// Operator settings that shape the controllers.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Watch and act in this namespace only (`None`: every namespace).
+    pub namespace: Option<String>,
+    /// Streams reconciled at the same time, per class.
+    pub concurrency: u16,
+    /// Identity of this replica in Events (`reportingInstance`).
+    pub instance: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            namespace: None,
+            concurrency: 8,
+            instance: None,
+        }
+    }
+}
+
+/// The shared watches every stream controller reads from.
+pub struct SharedWatches {
+    pub jobs: Arc<SharedWatch<Job>>,
+    pub cronjobs: Arc<SharedWatch<CronJob>>,
+    pub requests: Arc<SharedWatch<BackfillRequest>>,
+    pub templates: Arc<SharedWatch<StreamingJobTemplate>>,
+}
+
+impl SharedWatches {
+    /// Starts the shared watches as tasks on the current runtime.
+    pub fn start(client: &Client, namespace: Option<&str>) -> (Self, Vec<tokio::task::JoinHandle<()>>) {
+        fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+        where
+            K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+        {
+            match namespace {
+                Some(ns) => Api::namespaced(client.clone(), ns),
+                None => Api::all(client.clone()),
+            }
+        }
+        // Workloads are watched by label, not per class: only what the operator built is cached.
+        let labelled = watcher::Config::default().labels(LABEL_STREAM_ID);
+        let (jobs, jobs_task) = SharedWatch::start("jobs", api(client, namespace), labelled.clone());
+        let (cronjobs, cronjobs_task) = SharedWatch::start("cronjobs", api(client, namespace), labelled);
+        let (requests, requests_task) =
+            SharedWatch::start("backfillrequests", api(client, namespace), watcher::Config::default());
+        let (templates, templates_task) =
+            SharedWatch::start("streamingjobtemplates", api(client, namespace), watcher::Config::default());
+        let tasks = vec![
+            tokio::spawn(jobs_task),
+            tokio::spawn(cronjobs_task),
+            tokio::spawn(requests_task),
+            tokio::spawn(templates_task),
+        ];
+        (
+            SharedWatches {
+                jobs,
+                cronjobs,
+                requests,
+                templates,
+            },
+            tasks,
+        )
+    }
+
+    /// Whether every shared watch has finished its initial list.
+    pub fn is_ready(&self) -> bool {
+        self.jobs.is_ready() && self.cronjobs.is_ready() && self.requests.is_ready() && self.templates.is_ready()
+    }
+}
+
+/// Client, Event recorder, settings and shared caches.
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub config: Config,
+    pub shared: SharedWatches,
+}
+
+impl Context {
+    pub fn new(client: Client, config: Config, shared: SharedWatches) -> Self {
+        let reporter = Reporter {
+            controller: CONTROLLER_NAME.to_string(),
+            instance: config.instance.clone(),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            config,
+            shared,
+        }
+    }
+}

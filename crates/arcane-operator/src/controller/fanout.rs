@@ -1,0 +1,91 @@
+//! Shared watches: one reflector per watched type, fanned out to every stream controller, so the
+//! number of watch connections does not grow with the number of classes.
+
+use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::{Stream, StreamExt};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+use futures::channel::mpsc;
+
+/// A cached, shared watch of one type: a store for lookups and subscriptions for triggers.
+pub struct SharedWatch<K: Resource<DynamicType = ()> + Clone + 'static> {
+    store: Store<K>,
+    subscribers: Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>,
+    ready: AtomicBool,
+    name: &'static str,
+}
+
+impl<K> SharedWatch<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    /// Starts watching `api` with `config`; returns the shared handle and the future that drives
+    /// the watch (run it as a task).
+    pub fn start(
+        name: &'static str,
+        api: Api<K>,
+        config: watcher::Config,
+    ) -> (Arc<Self>, impl std::future::Future<Output = ()> + Send + 'static) {
+        let (store, writer) = reflector::store();
+        let shared = Arc::new(SharedWatch {
+            store,
+            subscribers: Mutex::new(Vec::new()),
+            ready: AtomicBool::new(false),
+            name,
+        });
+        let driver = {
+            let shared = shared.clone();
+            let events = watcher::watcher(api, config).default_backoff().reflect(writer);
+            async move { shared.drive(events).await }
+        };
+        (shared, driver)
+    }
+
+    async fn drive(&self, events: impl Stream<Item = watcher::Result<Event<K>>>) {
+        let mut events = std::pin::pin!(events);
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(Event::Apply(obj) | Event::Delete(obj) | Event::InitApply(obj)) => self.publish(obj),
+                Ok(Event::InitDone) => {
+                    if !self.ready.swap(true, Ordering::SeqCst) {
+                        tracing::debug!(watch = self.name, "initial list complete");
+                    }
+                }
+                Ok(Event::Init) => {}
+                Err(error) => tracing::warn!(watch = self.name, %error, "watch error, retrying"),
+            }
+        }
+    }
+
+    fn publish(&self, obj: K) {
+        let obj = Arc::new(obj);
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        subscribers.retain(|tx| tx.unbounded_send(obj.clone()).is_ok());
+    }
+
+    /// A stream of every object change seen from now on (applied or deleted objects).
+    pub fn subscribe(&self) -> impl Stream<Item = Arc<K>> + Send + 'static {
+        let (tx, rx) = mpsc::unbounded();
+        self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
+        rx
+    }
+
+    /// The cache of this watch.
+    pub fn store(&self) -> &Store<K> {
+        &self.store
+    }
+
+    /// Whether the initial list has completed.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}

@@ -1,0 +1,173 @@
+//! The stream controller of one StreamClass: observe → decide → execute, per stream definition.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{ApiResource, DynamicObject};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::context::Context;
+use super::error::{Error, backoff};
+use super::handlers::{self, Target};
+use super::observe::observe;
+use crate::crd::{BackfillRequest, StreamingJobTemplate};
+use crate::stream::decide::decide;
+use crate::stream::{ClassInfo, parse};
+
+/// One class's controller state, shared by its reconciles.
+pub struct StreamClassRuntime {
+    pub ctx: Arc<Context>,
+    pub class: ClassInfo,
+    pub resource: ApiResource,
+    failures: Mutex<HashMap<ObjectRef<DynamicObject>, u32>>,
+}
+
+/// Runs the stream controller of `class` until `shutdown` is cancelled.
+pub async fn run(ctx: Arc<Context>, class: ClassInfo, resource: ApiResource, shutdown: CancellationToken) {
+    let api: Api<DynamicObject> = match &ctx.config.namespace {
+        Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &resource),
+        None => Api::all_with(ctx.client.clone(), &resource),
+    };
+    let controller = Controller::new_with(api, watcher::Config::default(), resource.clone())
+        .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency));
+    let streams = controller.store();
+    let class_name = class.name.clone();
+    let requests_resource = resource.clone();
+    let templates_resource = resource.clone();
+    let templates_store = streams.clone();
+    let secret_refs = class.secret_refs.clone();
+    let runtime = Arc::new(StreamClassRuntime {
+        ctx: ctx.clone(),
+        class,
+        resource,
+        failures: Mutex::new(HashMap::new()),
+    });
+    let span = tracing::info_span!("stream_controller", class = %class_name);
+    controller
+        .owns_shared_stream(ctx.shared.jobs.subscribe())
+        .owns_shared_stream(ctx.shared.cronjobs.subscribe())
+        .watches_shared_stream(ctx.shared.requests.subscribe(), move |request: Arc<BackfillRequest>| {
+            (request.spec.stream_class == class_name).then(|| {
+                ObjectRef::new_with(&request.spec.stream_id, requests_resource.clone())
+                    .within(&request.namespace().unwrap_or_default())
+            })
+        })
+        .watches_shared_stream(ctx.shared.templates.subscribe(), move |template: Arc<StreamingJobTemplate>| {
+            streams_using(&templates_store, &templates_resource, &secret_refs, &template)
+        })
+        .graceful_shutdown_on(shutdown.cancelled_owned())
+        .run(reconcile, error_policy, runtime)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile not completed");
+            }
+        })
+        .instrument(span)
+        .await;
+}
+
+/// Streams whose definition references `template` (as streaming or backfill template).
+fn streams_using(
+    streams: &Store<DynamicObject>,
+    resource: &ApiResource,
+    secret_refs: &[String],
+    template: &StreamingJobTemplate,
+) -> Vec<ObjectRef<DynamicObject>> {
+    let (Some(name), Some(ns)) = (template.metadata.name.as_deref(), template.metadata.namespace.as_deref()) else {
+        return Vec::new();
+    };
+    streams
+        .state()
+        .into_iter()
+        .filter(|stream| {
+            parse::parse(stream, secret_refs).is_ok_and(|d| {
+                let uses = |r: &crate::stream::TemplateRef| r.name == name && r.namespace == ns;
+                uses(&d.streaming_template) || d.backfill_template.as_ref().is_some_and(uses)
+            })
+        })
+        .map(|stream| ObjectRef::from_obj_with(stream.as_ref(), resource.clone()))
+        .collect()
+}
+
+async fn reconcile(object: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>) -> Result<Action, Error> {
+    let ctx = &runtime.ctx;
+    let observed = observe(
+        &object,
+        &runtime.resource.api_version,
+        &runtime.resource.kind,
+        &runtime.class,
+        &ctx.shared,
+        jiff::Timestamp::now(),
+    );
+    let span = tracing::info_span!(
+        "reconcile",
+        namespace = %observed.identity.namespace,
+        name = %observed.identity.name,
+        kind = %observed.identity.kind,
+        class = %runtime.class.name,
+    );
+    async {
+        let decision = decide(&observed);
+        if !decision.commands.is_empty() {
+            tracing::debug!(commands = decision.commands.len(), "executing decision");
+        }
+        let target = Target {
+            object: &object,
+            resource: &runtime.resource,
+            identity: &observed.identity,
+        };
+        handlers::execute(ctx, &target, &decision.commands).await?;
+        runtime.reset_failures(&object);
+        Ok(match decision.requeue_after {
+            Some(after) => Action::requeue(after),
+            None => Action::await_change(),
+        })
+    }
+    .instrument(span)
+    .await
+}
+
+fn error_policy(object: Arc<DynamicObject>, error: &Error, runtime: Arc<StreamClassRuntime>) -> Action {
+    let failures = runtime.count_failure(&object);
+    let delay = backoff(failures);
+    tracing::warn!(
+        namespace = %object.namespace().unwrap_or_default(),
+        name = %object.name_any(),
+        class = %runtime.class.name,
+        error = %error,
+        label = error.label(),
+        retry_in_s = delay.as_secs(),
+        "reconcile failed"
+    );
+    Action::requeue(delay)
+}
+
+impl StreamClassRuntime {
+    fn key(&self, object: &DynamicObject) -> ObjectRef<DynamicObject> {
+        ObjectRef::from_obj_with(object, self.resource.clone())
+    }
+
+    fn count_failure(&self, object: &DynamicObject) -> u32 {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let count = failures.entry(self.key(object)).or_insert(0);
+        *count = count.saturating_add(1);
+        *count
+    }
+
+    fn reset_failures(&self, object: &DynamicObject) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if !failures.is_empty() {
+            failures.remove(&self.key(object));
+        }
+    }
+}
+
+/// How long a stopped class's controller may take to finish its in-flight reconciles.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
