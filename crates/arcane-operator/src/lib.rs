@@ -3,6 +3,7 @@
 //! Everything under [`stream`] is pure: no I/O, no clock reads. The controllers that observe the
 //! cluster and perform the decided commands live beside it.
 
+pub mod cli;
 pub mod controller;
 pub mod crd;
 pub mod stream;

@@ -1,34 +1,37 @@
 //! `arcane-operator`: the command-line entry point.
 
-use clap::{Parser, Subcommand};
+use std::process::ExitCode;
 
-#[derive(Parser, Debug)]
-#[command(name = "arcane-operator", version, about = "Kubernetes operator for Arcane data streams")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
+use arcane_operator::cli::{self, Cli, Command};
+use clap::Parser;
 
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Print the CustomResourceDefinitions the operator owns, as one multi-document YAML.
-    Crd,
-    /// Run the operator against the cluster of the current kubeconfig (or in-cluster).
-    Run,
-    /// Start the embedded Kubernetes API sandbox with a demo plugin and run the operator on it.
-    Sandbox,
-}
-
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd => {
             print!("{}", arcane_operator::crd::crds_yaml());
-            std::process::ExitCode::SUCCESS
+            ExitCode::SUCCESS
         }
-        Command::Run | Command::Sandbox => {
-            eprintln!("not yet available: the controllers and the sandbox are still being built");
-            std::process::ExitCode::from(2)
+        Command::Run(args) => {
+            cli::logging::init(&cli.log);
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("cannot start the async runtime: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(cli::run::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!(%error, "operator failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Sandbox => {
+            eprintln!("not yet available: the sandbox subcommand lands with the controllers issue");
+            ExitCode::from(2)
         }
     }
 }
