@@ -7,6 +7,8 @@ use serde_json::Value;
 use super::StreamClassPhase;
 
 /// A request to run a backfill Job for one stream.
+// kube's repeated `printcolumn(type_ = ..)` arguments look like duplicates to clippy.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Debug, Clone, PartialEq, JsonSchema, Default)]
 #[kube(
     group = "streaming.sneaksanddata.com",
@@ -35,14 +37,19 @@ pub struct BackfillRequestSpec {
     pub completed: bool,
     /// Free-form overrides passed to the backfill Job as `STREAMCONTEXT__OVERRIDE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::crd::template::free_form_object")]
+    #[schemars(schema_with = "crate::crd::schema::free_form_object")]
     pub payload: Option<Value>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, JsonSchema, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct BackfillRequestStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::crd::schema::lenient_phase"
+    )]
+    #[schemars(schema_with = "crate::crd::schema::phase")]
     pub phase: Option<StreamClassPhase>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<Condition>>,

@@ -4,6 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Registers a plugin's stream kind with the operator.
+// kube's repeated `printcolumn(type_ = ..)` arguments look like duplicates to clippy.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Debug, Clone, PartialEq, JsonSchema, Default)]
 #[kube(
     group = "streaming.sneaksanddata.com",
@@ -49,7 +51,12 @@ pub enum StreamClassPhase {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, JsonSchema, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct StreamClassStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::crd::schema::lenient_phase"
+    )]
+    #[schemars(schema_with = "crate::crd::schema::phase")]
     pub phase: Option<StreamClassPhase>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<Condition>>,

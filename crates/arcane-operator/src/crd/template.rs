@@ -3,10 +3,16 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A Job skeleton for a plugin's streams: `spec` is a whole `batch/v1` Job.
-///
-/// The Job is kept as raw JSON so that no template content can break the watch of templates; the
-/// workload builder validates it and reports what is wrong.
+/// A whole batch/v1 Job (apiVersion, kind, metadata, spec) used as the skeleton of the workloads
+/// built from this template.
+//
+// On the wire `.spec` IS the Job: `{"spec": {"apiVersion": "batch/v1", "kind": "Job", "metadata":
+// {..}, "spec": {..}}}` (hence `transparent`). It is kept as raw JSON so that no template content can
+// break the watch of templates; the workload builder validates it and reports what is wrong.
+// (The doc comment above is the schema description of `.spec`.)
+//
+// kube's repeated `printcolumn(type_ = ..)` arguments look like duplicates to clippy.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Debug, Clone, PartialEq, JsonSchema)]
 #[kube(
     group = "streaming.sneaksanddata.com",
@@ -27,28 +33,15 @@ use serde_json::Value;
         type_ = "string",
         json_path = ".spec.spec.template.spec.containers[0].resources.limits.cpu"
     ),
-    printcolumn(name = "Image", type_ = "string", json_path = ".spec.spec.template.spec.containers[0].image")
+    printcolumn(
+        name = "Image",
+        type_ = "string",
+        json_path = ".spec.spec.template.spec.containers[0].image"
+    )
 )]
 #[serde(transparent)]
 pub struct StreamingJobTemplateSpec {
-    /// The whole Job (`apiVersion`, `kind`, `metadata`, `spec`).
-    #[schemars(schema_with = "embedded_job")]
+    /// The whole Job, exactly as stored (`apiVersion`, `kind`, `metadata`, `spec`, ...).
+    #[schemars(schema_with = "crate::crd::schema::embedded_job")]
     pub job: Value,
-}
-
-/// An object whose fields are not pruned.
-pub(crate) fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "object",
-        "nullable": true,
-        "x-kubernetes-preserve-unknown-fields": true,
-    })
-}
-
-fn embedded_job(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "object",
-        "x-kubernetes-embedded-resource": true,
-        "x-kubernetes-preserve-unknown-fields": true,
-    })
 }
