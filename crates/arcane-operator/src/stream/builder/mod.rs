@@ -1,0 +1,214 @@
+//! The workload builder: pure functions from (stream, class, template, mode) to a Job or CronJob.
+//!
+//! OWNER: builder helper. Signatures are the contract with `decide`.
+
+mod env;
+mod meta;
+mod template;
+
+#[cfg(test)]
+mod edge_tests;
+#[cfg(test)]
+mod hash_tests;
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::{Map, Value};
+
+use crate::crd::{BackfillRequest, StreamingJobTemplate};
+
+use super::hash;
+use super::model::{Backend, ClassInfo, StreamDefinition, StreamIdentity, Workload, WorkloadKind};
+use super::names;
+
+pub use env::{
+    ENV_BACKFILL, ENV_BACKFILL_ID, ENV_OVERRIDE, ENV_SPEC, ENV_STREAM_ID, ENV_STREAM_KIND,
+    JOB_NAME_FIELD_PATH,
+};
+
+/// Version of the rendering rules, part of every configuration hash: bump it when the builder's
+/// output changes for the same input, so that running workloads get rebuilt with the new rules.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `spec.concurrencyPolicy` of every CronJob: a batch run never overlaps the previous one.
+pub const CRONJOB_CONCURRENCY_POLICY: &str = "Forbid";
+
+/// What kind of workload to build.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode<'a> {
+    /// The stream's backend: a long-running Job or a CronJob.
+    Streaming,
+    /// A backfill Job for this request.
+    Backfill(&'a BackfillRequest),
+}
+
+/// Everything a workload is built from.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildInput<'a> {
+    pub identity: &'a StreamIdentity,
+    pub definition: &'a StreamDefinition,
+    pub class: &'a ClassInfo,
+    /// The template for this mode (streaming template for `Streaming`, backfill template otherwise).
+    pub template: &'a StreamingJobTemplate,
+    pub mode: Mode<'a>,
+    /// Restarts of completed streaming Jobs before this one (recorded as an annotation; not hashed).
+    pub restarts: u32,
+}
+
+/// A template that cannot become a workload.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("template {namespace}/{name}: {message}")]
+pub struct BuildError {
+    pub namespace: String,
+    pub name: String,
+    pub message: String,
+}
+
+/// Builds the workload: a Job (streaming with a Job backend, or backfill) or a CronJob.
+pub fn build(input: &BuildInput<'_>) -> Result<Workload, BuildError> {
+    let parts = template::parse(&input.template.spec.job).map_err(|message| BuildError {
+        namespace: input.template.metadata.namespace.clone().unwrap_or_default(),
+        name: input.template.metadata.name.clone().unwrap_or_default(),
+        message,
+    })?;
+    let hash = configuration_hash(input);
+    match (input.mode, &input.definition.backend) {
+        (Mode::Streaming, Backend::CronJob { schedule }) => Ok(Workload::CronJob(Box::new(build_cronjob(
+            input, parts, schedule, hash,
+        )))),
+        (Mode::Streaming, Backend::Job) | (Mode::Backfill(_), _) => {
+            Ok(Workload::Job(Box::new(build_job(input, parts, hash))))
+        }
+    }
+}
+
+/// The `configuration-hash` the workload built from `input` carries.
+pub fn configuration_hash(input: &BuildInput<'_>) -> String {
+    hash::digest(&hash_document(input))
+}
+
+/// Everything the rendered workload depends on, and nothing else: the generation, restart count and
+/// UID only land in annotations and owner references, and must not make an unchanged workload look
+/// outdated.
+fn hash_document(input: &BuildInput<'_>) -> Value {
+    let mut doc = Map::new();
+    doc.insert("format".into(), FORMAT_VERSION.into());
+    doc.insert(
+        "stream".into(),
+        serde_json::json!({
+            "kind": input.identity.kind,
+            "namespace": input.identity.namespace,
+            "name": input.identity.name,
+        }),
+    );
+    doc.insert("spec".into(), input.definition.spec.clone());
+    doc.insert("template".into(), input.template.spec.job.clone());
+    doc.insert("class".into(), input.class.name.clone().into());
+    doc.insert("secrets".into(), input.definition.secret_names.clone().into());
+    match input.mode {
+        Mode::Streaming => {
+            doc.insert("mode".into(), "streaming".into());
+            let backend = match &input.definition.backend {
+                Backend::Job => serde_json::json!({"type": "job"}),
+                Backend::CronJob { schedule } => serde_json::json!({"type": "cronJob", "schedule": schedule}),
+            };
+            doc.insert("backend".into(), backend);
+        }
+        // A backfill Job is the same whatever the streaming backend is, so a backend change during
+        // a backfill does not make the running backfill Job look outdated.
+        Mode::Backfill(request) => {
+            doc.insert("mode".into(), "backfill".into());
+            doc.insert(
+                "backfill".into(),
+                serde_json::json!({
+                    "request": request_name(request),
+                    "payload": request_payload(request).cloned().unwrap_or(Value::Null),
+                }),
+            );
+        }
+    }
+    Value::Object(doc)
+}
+
+fn request_name(request: &BackfillRequest) -> String {
+    request.metadata.name.clone().unwrap_or_default()
+}
+
+/// The request's payload; an explicit `null` counts as no payload.
+fn request_payload(request: &BackfillRequest) -> Option<&Value> {
+    request.spec.payload.as_ref().filter(|payload| !payload.is_null())
+}
+
+fn build_job(input: &BuildInput<'_>, parts: template::TemplateParts, hash: String) -> Job {
+    let request = match input.mode {
+        Mode::Backfill(request) => Some(request),
+        Mode::Streaming => None,
+    };
+    let metadata = meta::workload_metadata(
+        input,
+        &meta::WorkloadMeta {
+            name: names::workload_name(&input.identity.name, WorkloadKind::Job),
+            template_labels: &parts.labels,
+            template_annotations: &parts.annotations,
+            backfilling: request.is_some(),
+            backfill_request: request.map(request_name),
+            hash,
+        },
+    );
+    let vars = match request {
+        Some(request) => env::backfill_vars(input, &request_name(request), request_payload(request)),
+        None => env::streaming_vars(input),
+    };
+    let mut spec = parts.job_spec;
+    env::apply(&mut spec, &vars, &input.definition.secret_names);
+    Job {
+        metadata,
+        spec: Some(spec),
+        status: None,
+    }
+}
+
+fn build_cronjob(
+    input: &BuildInput<'_>,
+    parts: template::TemplateParts,
+    schedule: &str,
+    hash: String,
+) -> CronJob {
+    let metadata = meta::workload_metadata(
+        input,
+        &meta::WorkloadMeta {
+            name: names::workload_name(&input.identity.name, WorkloadKind::CronJob),
+            template_labels: &parts.labels,
+            template_annotations: &parts.annotations,
+            backfilling: false,
+            backfill_request: None,
+            hash,
+        },
+    );
+    let mut job_spec = parts.job_spec;
+    env::apply(
+        &mut job_spec,
+        &env::cron_vars(input),
+        &input.definition.secret_names,
+    );
+    // The child Jobs carry the template's metadata only: with the operator's labels they would look
+    // like the stream's own workload to anything selecting on `arcane/stream-id`.
+    let job_metadata = meta::template_metadata(&parts.labels, &parts.annotations);
+    CronJob {
+        metadata,
+        spec: Some(CronJobSpec {
+            schedule: schedule.to_owned(),
+            concurrency_policy: Some(CRONJOB_CONCURRENCY_POLICY.to_owned()),
+            job_template: JobTemplateSpec {
+                metadata: (job_metadata != ObjectMeta::default()).then_some(job_metadata),
+                spec: Some(job_spec),
+            },
+            ..CronJobSpec::default()
+        }),
+        status: None,
+    }
+}
