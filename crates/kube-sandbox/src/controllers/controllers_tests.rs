@@ -413,32 +413,3 @@ async fn cronjob_on_fast_clock_creates_owned_jobs() {
     assert_eq!(cj["status"]["active"][0]["name"], all[0]["metadata"]["name"]);
     assert!(cj["status"]["lastScheduleTime"].is_string());
 }
-
-#[tokio::test]
-async fn namespace_deletion_removes_content_then_namespace() {
-    let s = store();
-    let mut ns_info = info("", "namespaces", "Namespace", true, Propagation::Background);
-    ns_info.namespaced = false;
-    s.register_type(ns_info);
-    let ns_gvr = Gvr::new("", "v1", "namespaces");
-    s.create(
-        &ns_gvr,
-        json!({"metadata": {"name": "default"}, "spec": {"finalizers": ["kubernetes"]}}),
-    )
-    .unwrap();
-    let _c = start(s.clone(), fast());
-    create(&s, &cm(), "a", json!({}));
-    create(&s, &cm(), "held", json!({"finalizers": ["test/hold"]}));
-    s.delete(&ns_gvr, None, "default", &DeleteOptions::default())
-        .unwrap();
-    eventually("content deleted", || s.get(&cm(), Some("default"), "a").is_none()).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(
-        s.get(&ns_gvr, None, "default").is_some(),
-        "namespace waits for content with finalizers"
-    );
-    let mut held = s.get(&cm(), Some("default"), "held").unwrap();
-    held["metadata"]["finalizers"] = json!([]);
-    s.update(&cm(), held).unwrap();
-    eventually("namespace gone", || s.get(&ns_gvr, None, "default").is_none()).await;
-}

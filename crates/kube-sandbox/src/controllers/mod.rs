@@ -1,5 +1,5 @@
-//! Simulated kube-controller-manager: the garbage collector, the Job and CronJob controllers and the namespace
-//! controller (deleting a Namespace deletes its content first).
+//! Simulated kube-controller-manager: the garbage collector, the Job controller and the CronJob controller.
+//! (Namespace finalization and CRD establishment live in `registry`.)
 //!
 //! They run in one task fed by the store's event broadcast and write through the store like real controllers
 //! (field managers `garbage-collector`, `job-controller`, `cronjob-controller`), so their writes produce normal
@@ -10,7 +10,6 @@ mod cronjob_task;
 pub mod gc;
 pub mod job;
 mod job_task;
-mod namespace;
 mod queue;
 mod util;
 
@@ -30,7 +29,6 @@ use crate::store::Store;
 use cronjob_task::{CronClock, CronSim};
 use gc::Gc;
 use job_task::JobSim;
-use namespace::NsSim;
 
 /// How the simulated controllers behave.
 #[derive(Clone, Debug)]
@@ -152,8 +150,6 @@ async fn run(
     gc.resync(&store);
     jobs.resync(&store);
     crons.resync(&store);
-    let mut namespaces = NsSim::new(config.gc_delay);
-    namespaces.resync(&store);
     loop {
         // Due work first: a steady stream of events must not starve timers.
         if !switch.is_paused() && gc.next_deadline().is_some_and(|d| d <= Instant::now()) {
@@ -165,23 +161,15 @@ async fn run(
         if crons.next_deadline().is_some_and(|d| d <= Instant::now()) {
             crons.process_due(&store);
         }
-        if namespaces.next_deadline().is_some_and(|d| d <= Instant::now()) {
-            namespaces.process_due(&store);
-        }
         let gc_deadline = if switch.is_paused() {
             None
         } else {
             gc.next_deadline()
         };
-        let deadline = [
-            gc_deadline,
-            jobs.next_deadline(),
-            crons.next_deadline(),
-            namespaces.next_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let deadline = [gc_deadline, jobs.next_deadline(), crons.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min();
         let sleep_until = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             biased;
@@ -191,14 +179,12 @@ async fn run(
                     gc.on_event(&store, &event);
                     jobs.on_event(&store, &event);
                     crons.on_event(&store, &event);
-                    namespaces.on_event(&store, &event);
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     warn!(missed, "controllers fell behind the store's events; re-listing");
                     gc.resync(&store);
                     jobs.resync(&store);
                     crons.resync(&store);
-                    namespaces.resync(&store);
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
