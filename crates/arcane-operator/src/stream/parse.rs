@@ -183,7 +183,8 @@ fn nested(spec: &Node<'_>, namespace: &str, backfill_at: BackfillAt) -> Result<E
         syntax::schedule(text).map_err(|message| invalid(schedule.path(), message))?;
         let template = template_ref(&batch.child("jobTemplateRef"), namespace)?;
         let backend = Backend::CronJob {
-            schedule: text.to_owned(),
+            // Surrounding blanks are harmless here but not to every cron parser.
+            schedule: text.trim().to_owned(),
         };
         (backend, template)
     } else if has_change_capture {

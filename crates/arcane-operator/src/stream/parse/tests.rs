@@ -424,3 +424,24 @@ fn echoed_values_are_cut() {
     let error = parse_value(value).err();
     assert!(error.is_some_and(|e| e.message.len() < 200));
 }
+
+#[test]
+fn schedules_are_kept_without_surrounding_blanks() {
+    let cases = [
+        ("*/5 * * * *", "*/5 * * * *"),
+        ("  @daily\n", "@daily"),
+        (" CRON_TZ=UTC 0 1 * * * ", "CRON_TZ=UTC 0 1 * * *"),
+    ];
+    for (raw, kept) in cases {
+        let definition = parse_ok(fixtures::stream_v2_cron("s", false, raw));
+        let expected = Backend::CronJob {
+            schedule: kept.to_owned(),
+        };
+        assert_eq!(definition.backend, expected, "{raw:?}");
+        assert_eq!(
+            definition.spec["execution"]["streamingBackend"]["batch"]["schedule"],
+            json!(raw),
+            "the raw spec is untouched"
+        );
+    }
+}
