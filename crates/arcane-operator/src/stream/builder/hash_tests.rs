@@ -166,6 +166,11 @@ fn hash_changes_with_every_rendered_input() {
                 schedule: "@daily".into(),
             }
         }),
+        ("backfill backend", Owned::backfill, |o| {
+            o.definition.backend = Backend::CronJob {
+                schedule: "@daily".into(),
+            }
+        }),
         ("stream name", Owned::base, |o| o.identity.name = "orders2".into()),
         ("stream namespace", Owned::base, |o| {
             o.identity.namespace = "other".into()
@@ -214,12 +219,6 @@ fn hash_ignores_what_is_not_rendered_into_the_workload_identity() {
         ("backfill restarts", Owned::backfill, |o| o.restarts = 4),
         ("backfill generation", Owned::backfill, |o| {
             o.identity.generation = 2
-        }),
-        // A backfill Job is the same Job whatever the streaming backend.
-        ("backfill backend", Owned::backfill, |o| {
-            o.definition.backend = Backend::CronJob {
-                schedule: "@daily".into(),
-            }
         }),
     ];
     for (what, base, mutate) in cases {

@@ -109,17 +109,17 @@ fn hash_document(input: &BuildInput<'_>) -> Value {
     doc.insert("template".into(), input.template.spec.job.clone());
     doc.insert("class".into(), input.class.name.clone().into());
     doc.insert("secrets".into(), input.definition.secret_names.clone().into());
+    // The backend is hashed in both modes (as the contract says), though a backfill Job does not
+    // render it: it lives in `.spec` anyway, so a backend change changes the hash either way.
+    let backend = match &input.definition.backend {
+        Backend::Job => serde_json::json!({"type": "job"}),
+        Backend::CronJob { schedule } => serde_json::json!({"type": "cronJob", "schedule": schedule}),
+    };
+    doc.insert("backend".into(), backend);
     match input.mode {
         Mode::Streaming => {
             doc.insert("mode".into(), "streaming".into());
-            let backend = match &input.definition.backend {
-                Backend::Job => serde_json::json!({"type": "job"}),
-                Backend::CronJob { schedule } => serde_json::json!({"type": "cronJob", "schedule": schedule}),
-            };
-            doc.insert("backend".into(), backend);
         }
-        // A backfill Job is the same whatever the streaming backend is, so a backend change during
-        // a backfill does not make the running backfill Job look outdated.
         Mode::Backfill(request) => {
             doc.insert("mode".into(), "backfill".into());
             doc.insert(
