@@ -1,0 +1,111 @@
+//! Rule 5: serving the oldest active BackfillRequest with a backfill Job.
+
+use crate::stream::builder::{self, BuildInput, Mode};
+use crate::stream::model::{Command, EventType, Phase};
+
+use super::facts::{request_name, request_uid};
+use super::outcome::{Ctx, Outcome, create, delete};
+use super::reasons::{event, ready};
+
+pub(super) fn backfill(ctx: &Ctx<'_>) -> Option<Outcome> {
+    let Some(request) = ctx.active.first().copied() else {
+        // A request created in this decision is not observed yet: start nothing that it would stop.
+        return ctx
+            .request_pending
+            .then(|| ctx.pending().hash(ctx.current_hash()));
+    };
+    // `refuse_unservable` emptied `active` for streams without a backfill template.
+    let template_ref = ctx.definition.backfill_template.as_ref()?;
+    let Some(template) = ctx.observed.backfill_template.as_ref() else {
+        return Some(ctx.template_not_found(template_ref));
+    };
+    let input = BuildInput {
+        identity: &ctx.observed.identity,
+        definition: ctx.definition,
+        class: &ctx.observed.class,
+        template,
+        mode: Mode::Backfill(request),
+        restarts: 0,
+    };
+    let desired = match builder::build(&input) {
+        Ok(workload) => workload,
+        Err(error) => return Some(ctx.invalid_template(&error)),
+    };
+    let hash = builder::configuration_hash(&input);
+    let name = request_name(request);
+
+    let Some(workload) = ctx.workload else {
+        return Some(
+            ctx.outcome(
+                Phase::Backfilling,
+                ready::STREAM_BACKFILLING,
+                backfilling_message(&name),
+            )
+            .hash(Some(hash))
+            .act(create(desired))
+            .event(
+                EventType::Normal,
+                event::BACKFILL_STARTED,
+                format!("Backfill {name} started"),
+            ),
+        );
+    };
+    if workload.deleting() {
+        return Some(ctx.waiting().hash(Some(hash)));
+    }
+    if !workload.is_backfill_for(&name) {
+        let message = format!(
+            "Backfill {name} requested: stopping {} {} to run it",
+            workload.kind.as_str(),
+            workload.name()
+        );
+        return Some(ctx.pending().hash(Some(hash)).act(delete(&workload)).event(
+            EventType::Normal,
+            event::BACKFILL_REQUESTED,
+            message,
+        ));
+    }
+    // Only a Job labelled as the backfill for this very request completes it.
+    if workload.complete().is_some() {
+        let mut outcome = ctx
+            .pending()
+            .hash(Some(hash))
+            .act(Command::CompleteBackfillRequest {
+                name: name.clone(),
+                uid: request_uid(request),
+            })
+            .act(delete(&workload))
+            .event(
+                EventType::Normal,
+                event::BACKFILL_COMPLETED,
+                format!("Backfill {name} completed"),
+            );
+        outcome.backfill_request = ctx.active.get(1).map(|next| request_name(next));
+        return Some(outcome);
+    }
+    if workload.hash() != Some(hash.as_str()) {
+        let message = format!("The definition or template changed during backfill {name}; restarting it");
+        return Some(ctx.pending().hash(Some(hash)).act(delete(&workload)).event(
+            EventType::Normal,
+            event::CONFIGURATION_CHANGED,
+            message,
+        ));
+    }
+    Some(
+        ctx.outcome(
+            Phase::Backfilling,
+            ready::STREAM_BACKFILLING,
+            backfilling_message(&name),
+        )
+        .hash(Some(hash))
+        .event(
+            EventType::Normal,
+            event::STREAM_BACKFILLING,
+            format!("Backfill {name} is running"),
+        ),
+    )
+}
+
+fn backfilling_message(request: &str) -> String {
+    format!("The stream is backfilling, request {request}.")
+}

@@ -1,0 +1,200 @@
+//! Read-only facts derived from the observed state: what the workload is, which BackfillRequest is
+//! active, what the operator remembers about restarts. Nothing here decides anything.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::JobCondition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
+
+use crate::crd::{BackfillRequest, StreamClassPhase};
+use crate::stream::model::{
+    ANNOTATION_BACKFILL_REQUEST, ANNOTATION_CONFIGURATION_HASH, ANNOTATION_RESTARTS,
+    ANNOTATION_STREAM_GENERATION, LABEL_BACKFILLING, Observed, Phase, Workload, WorkloadKind,
+};
+
+use super::reasons::ready;
+
+/// Type of the condition the operator writes on stream definitions.
+pub(super) const READY: &str = "Ready";
+
+/// What `decide` needs to know about the observed workload.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct WorkloadFacts<'a> {
+    pub workload: &'a Workload,
+    pub kind: WorkloadKind,
+    pub meta: &'a ObjectMeta,
+}
+
+impl<'a> WorkloadFacts<'a> {
+    pub fn new(workload: &'a Workload) -> Self {
+        let (kind, meta) = match workload {
+            Workload::Job(job) => (WorkloadKind::Job, &job.metadata),
+            Workload::CronJob(cron) => (WorkloadKind::CronJob, &cron.metadata),
+        };
+        WorkloadFacts { workload, kind, meta }
+    }
+
+    pub fn name(&self) -> &'a str {
+        self.meta.name.as_deref().unwrap_or_default()
+    }
+
+    pub fn uid(&self) -> &'a str {
+        self.meta.uid.as_deref().unwrap_or_default()
+    }
+
+    pub fn deleting(&self) -> bool {
+        self.meta.deletion_timestamp.is_some()
+    }
+
+    fn annotation(&self, key: &str) -> Option<&'a str> {
+        lookup(self.meta.annotations.as_ref(), key)
+    }
+
+    pub fn hash(&self) -> Option<&'a str> {
+        self.annotation(ANNOTATION_CONFIGURATION_HASH)
+    }
+
+    /// `metadata.generation` of the definition this workload was built from.
+    pub fn stream_generation(&self) -> Option<i64> {
+        self.annotation(ANNOTATION_STREAM_GENERATION)
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    pub fn restarts(&self) -> Option<u32> {
+        self.annotation(ANNOTATION_RESTARTS)
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// A Job labelled as a backfill Job (a CronJob never is one).
+    pub fn is_backfill(&self) -> bool {
+        self.kind == WorkloadKind::Job && lookup(self.meta.labels.as_ref(), LABEL_BACKFILLING) == Some("true")
+    }
+
+    /// A backfill Job built for exactly this request: only such a Job may complete it.
+    pub fn is_backfill_for(&self, request: &str) -> bool {
+        self.is_backfill() && self.annotation(ANNOTATION_BACKFILL_REQUEST) == Some(request)
+    }
+
+    fn job_condition(&self, type_: &str) -> Option<&'a JobCondition> {
+        let Workload::Job(job) = self.workload else {
+            return None;
+        };
+        job.status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == "True")
+    }
+
+    pub fn failed(&self) -> Option<&'a JobCondition> {
+        self.job_condition("Failed")
+    }
+
+    pub fn complete(&self) -> Option<&'a JobCondition> {
+        self.job_condition("Complete")
+    }
+
+    pub fn start_time(&self) -> Option<jiff::Timestamp> {
+        let Workload::Job(job) = self.workload else {
+            return None;
+        };
+        job.status.as_ref()?.start_time.as_ref().map(|t| t.0)
+    }
+
+    /// When the Job completed: its `Complete` condition's transition, else `status.completionTime`.
+    pub fn completed_at(&self) -> Option<jiff::Timestamp> {
+        let from_condition = self
+            .complete()
+            .and_then(|c| c.last_transition_time.as_ref())
+            .map(|t| t.0);
+        let Workload::Job(job) = self.workload else {
+            return from_condition;
+        };
+        from_condition.or_else(|| job.status.as_ref()?.completion_time.as_ref().map(|t| t.0))
+    }
+}
+
+fn lookup<'a>(map: Option<&'a BTreeMap<String, String>>, key: &str) -> Option<&'a str> {
+    map?.get(key).map(String::as_str)
+}
+
+/// Requests that target this stream: same namespace, stream id and class, whatever their state.
+pub(super) fn requests_for_stream(observed: &Observed) -> impl Iterator<Item = &BackfillRequest> {
+    observed.backfill_requests.iter().filter(|r| {
+        r.metadata.namespace.as_deref().unwrap_or_default() == observed.identity.namespace
+            && r.spec.stream_id == observed.identity.name
+            && r.spec.stream_class == observed.class.name
+    })
+}
+
+/// A request the operator already refused (status phase `Failed`); refusing is final, so it is
+/// never served nor refused again.
+fn rejected(request: &BackfillRequest) -> bool {
+    request.status.as_ref().and_then(|s| s.phase) == Some(StreamClassPhase::Failed)
+}
+
+/// Requests waiting to be served, oldest first (creation time, then name).
+pub(super) fn active_requests(observed: &Observed) -> Vec<&BackfillRequest> {
+    let mut active: Vec<&BackfillRequest> = requests_for_stream(observed)
+        .filter(|r| !r.spec.completed && r.metadata.deletion_timestamp.is_none() && !rejected(r))
+        .collect();
+    active.sort_by(|a, b| {
+        let key = |r: &BackfillRequest| (r.metadata.creation_timestamp.clone(), r.metadata.name.clone());
+        key(a).cmp(&key(b))
+    });
+    active
+}
+
+pub(super) fn request_name(request: &BackfillRequest) -> String {
+    request.metadata.name.clone().unwrap_or_default()
+}
+
+pub(super) fn request_uid(request: &BackfillRequest) -> String {
+    request.metadata.uid.clone().unwrap_or_default()
+}
+
+/// The observed phase; `None` for absent, empty or unknown strings.
+pub(super) fn observed_phase(observed: &Observed) -> Option<Phase> {
+    observed.status.phase.as_deref().and_then(Phase::parse)
+}
+
+/// Never reconciled: no phase written yet. A C#-era or garbage phase is not "new".
+pub(super) fn is_new(observed: &Observed) -> bool {
+    observed.status.phase.as_deref().is_none_or(str::is_empty)
+}
+
+pub(super) fn ready_condition(observed: &Observed) -> Option<&Condition> {
+    observed.status.conditions.iter().find(|c| c.type_ == READY)
+}
+
+/// The Failed status the operator wrote for a crashed workload, if that is what is observed.
+pub(super) fn crash_loop_condition(observed: &Observed) -> Option<&Condition> {
+    if observed_phase(observed) != Some(Phase::Failed) {
+        return None;
+    }
+    ready_condition(observed).filter(|c| c.reason == ready::CRASH_LOOP_DETECTED)
+}
+
+/// Prefix of the `StreamRestarting` message; the restart count follows it.
+pub(super) const RESTARTING_PREFIX: &str = "The streaming Job completed and is restarted, restart ";
+
+/// Restarts of completed streaming Jobs so far: `status.restarts`, or — when the plugin's CRD prunes
+/// that field — the count in the `StreamRestarting` condition or on the current workload.
+pub(super) fn remembered_restarts(observed: &Observed, workload: Option<&WorkloadFacts<'_>>) -> u32 {
+    if let Some(restarts) = observed.status.restarts {
+        return restarts;
+    }
+    let from_condition = ready_condition(observed)
+        .filter(|c| c.reason == ready::STREAM_RESTARTING)
+        .and_then(|c| c.message.strip_prefix(RESTARTING_PREFIX))
+        .and_then(|rest| rest.split(|ch: char| !ch.is_ascii_digit()).next())
+        .and_then(|digits| digits.parse().ok());
+    from_condition
+        .or_else(|| {
+            workload
+                .filter(|w| !w.is_backfill())
+                .and_then(WorkloadFacts::restarts)
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,206 @@
+//! The value every rule returns, and the per-decision context the rules read.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+
+use crate::crd::{BackfillRequest, BackfillRequestSpec};
+use crate::stream::model::{
+    Command, EventNote, EventType, Observed, Phase, StreamDefinition, TemplateRef, Workload,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+use super::facts::{
+    WorkloadFacts, active_requests, observed_phase, ready_condition, remembered_restarts, request_name,
+};
+use super::reasons::{event, ready};
+
+pub(super) const PENDING_MESSAGE: &str = "The workload is being created or replaced.";
+
+/// What one rule decided: the commands that change the world, the status the stream should show,
+/// and the Events that explain it.
+#[derive(Debug, Clone)]
+pub(super) struct Outcome {
+    pub actions: Vec<Command>,
+    pub events: Vec<EventNote>,
+    pub phase: Phase,
+    pub reason: String,
+    pub message: String,
+    /// Write this `Ready` condition verbatim (a sticky state keeps what it once wrote).
+    pub kept_condition: Option<Condition>,
+    pub configuration_hash: Option<String>,
+    pub backfill_request: Option<String>,
+    pub restarts: u32,
+    pub requeue_after: Option<Duration>,
+}
+
+impl Outcome {
+    pub fn new(phase: Phase, reason: &str, message: impl Into<String>) -> Self {
+        Outcome {
+            actions: Vec::new(),
+            events: Vec::new(),
+            phase,
+            reason: reason.to_owned(),
+            message: message.into(),
+            kept_condition: None,
+            configuration_hash: None,
+            backfill_request: None,
+            restarts: 0,
+            requeue_after: None,
+        }
+    }
+
+    pub fn act(mut self, command: Command) -> Self {
+        self.actions.push(command);
+        self
+    }
+
+    pub fn event(mut self, type_: EventType, reason: &str, message: impl Into<String>) -> Self {
+        self.events.push(note(type_, reason, message));
+        self
+    }
+
+    pub fn hash(mut self, hash: Option<impl Into<String>>) -> Self {
+        self.configuration_hash = hash.map(Into::into);
+        self
+    }
+}
+
+pub(super) fn note(type_: EventType, reason: &str, message: impl Into<String>) -> EventNote {
+    EventNote {
+        type_,
+        reason: reason.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Commands and Events that come before any rule's outcome (legacy annotation, refused requests).
+/// They are published whatever the outcome, because each one goes with an action.
+#[derive(Debug, Default)]
+pub(super) struct Preamble {
+    pub actions: Vec<Command>,
+    pub events: Vec<EventNote>,
+}
+
+/// What the rules of a valid definition read.
+pub(super) struct Ctx<'a> {
+    pub observed: &'a Observed,
+    pub definition: &'a StreamDefinition,
+    pub workload: Option<WorkloadFacts<'a>>,
+    /// Requests this stream will serve, oldest first.
+    pub active: Vec<&'a BackfillRequest>,
+    /// Restarts of completed streaming Jobs so far.
+    pub restarts: u32,
+    /// A request was created in this decision and is not observed yet.
+    pub request_pending: bool,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(observed: &'a Observed, definition: &'a StreamDefinition) -> Self {
+        let workload = observed.workload.as_ref().map(WorkloadFacts::new);
+        Ctx {
+            observed,
+            definition,
+            workload,
+            active: active_requests(observed),
+            restarts: remembered_restarts(observed, workload.as_ref()),
+            request_pending: false,
+        }
+    }
+
+    /// An outcome with this context's defaults: the active request, the remembered restarts.
+    pub fn outcome(&self, phase: Phase, reason: &str, message: impl Into<String>) -> Outcome {
+        let mut outcome = Outcome::new(phase, reason, message);
+        outcome.backfill_request = self.active.first().map(|r| request_name(r));
+        outcome.restarts = self.restarts;
+        outcome
+    }
+
+    pub fn pending(&self) -> Outcome {
+        self.outcome(Phase::Pending, ready::STREAM_PENDING, PENDING_MESSAGE)
+    }
+
+    /// Waiting for a workload to go away: keeps the Pending condition already written (it may carry
+    /// the restart count), so a wait never rewrites the status.
+    pub fn waiting(&self) -> Outcome {
+        let kept = ready_condition(self.observed).filter(|c| {
+            observed_phase(self.observed) == Some(Phase::Pending)
+                && (c.reason == ready::STREAM_PENDING || c.reason == ready::STREAM_RESTARTING)
+        });
+        let outcome = match kept {
+            Some(c) => self.outcome(Phase::Pending, &c.reason, c.message.clone()),
+            None => self.pending(),
+        };
+        outcome.event(
+            EventType::Normal,
+            event::STREAM_PENDING,
+            "Waiting for the previous workload to be deleted",
+        )
+    }
+
+    pub fn current_hash(&self) -> Option<String> {
+        self.workload.and_then(|w| w.hash()).map(str::to_owned)
+    }
+
+    pub fn template_not_found(&self, template: &TemplateRef) -> Outcome {
+        let message = format!(
+            "StreamingJobTemplate {}/{} not found",
+            template.namespace, template.name
+        );
+        self.outcome(Phase::Pending, ready::TEMPLATE_NOT_FOUND, message.clone())
+            .hash(self.current_hash())
+            .event(EventType::Warning, event::TEMPLATE_NOT_FOUND, message)
+    }
+
+    pub fn invalid_template(&self, error: &impl std::fmt::Display) -> Outcome {
+        let message = format!("Cannot build the workload: {error}");
+        self.outcome(Phase::Pending, ready::INVALID_TEMPLATE, message.clone())
+            .hash(self.current_hash())
+            .event(EventType::Warning, event::FAILED_CREATE_JOB, message)
+    }
+}
+
+/// Foreground delete of the observed workload, guarded by its UID.
+pub(super) fn delete(workload: &WorkloadFacts<'_>) -> Command {
+    Command::DeleteWorkload {
+        kind: workload.kind,
+        name: workload.name().to_owned(),
+        uid: workload.uid().to_owned(),
+    }
+}
+
+/// A new BackfillRequest for the stream, `generateName: <stream>-<suffix>-`. Owned by the stream so
+/// the garbage collector removes it with the stream, but not as controller: requests are also
+/// created by users, and blocking the owner's deletion would gain nothing.
+pub(super) fn new_request(observed: &Observed, suffix: &str) -> Command {
+    let identity = &observed.identity;
+    let owner = OwnerReference {
+        api_version: identity.api_version.clone(),
+        kind: identity.kind.clone(),
+        name: identity.name.clone(),
+        uid: identity.uid.clone(),
+        controller: Some(false),
+        block_owner_deletion: Some(false),
+    };
+    let request = BackfillRequest {
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{}-{suffix}-", identity.name)),
+            namespace: Some(identity.namespace.clone()),
+            owner_references: Some(vec![owner]),
+            ..ObjectMeta::default()
+        },
+        spec: BackfillRequestSpec {
+            stream_class: observed.class.name.clone(),
+            stream_id: identity.name.clone(),
+            completed: false,
+            payload: None,
+        },
+        status: None,
+    };
+    Command::CreateBackfillRequest(Box::new(request))
+}
+
+/// The workload to create, as a command.
+pub(super) fn create(workload: Workload) -> Command {
+    Command::CreateWorkload(workload)
+}

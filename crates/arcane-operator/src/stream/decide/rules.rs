@@ -1,0 +1,192 @@
+//! The rules that come before running anything: invalid definitions, legacy annotations, refused
+//! requests, suspension, failure and the initial backfill. Each returns `None` when it does not apply.
+
+use k8s_openapi::api::batch::v1::JobCondition;
+
+use crate::stream::model::{Backend, Command, EventType, InvalidSpec, Observed, Phase};
+
+use super::facts::{
+    WorkloadFacts, crash_loop_condition, is_new, observed_phase, request_name, request_uid,
+    requests_for_stream,
+};
+use super::outcome::{Ctx, Outcome, Preamble, delete, new_request, note};
+use super::reasons::{event, ready};
+
+/// Rule 0: a definition that cannot be parsed fails until it changes; its workloads are left alone.
+pub(super) fn invalid_spec(observed: &Observed, invalid: &InvalidSpec) -> Outcome {
+    let message = format!("Invalid stream definition: {invalid}");
+    let status = &observed.status;
+    let mut outcome = Outcome::new(Phase::Failed, ready::INVALID_SPEC, message.clone())
+        .hash(status.configuration_hash.clone())
+        .event(EventType::Warning, event::INVALID_SPEC, message);
+    // Nothing is known about the stream beyond its identity: keep what the status already says.
+    outcome.backfill_request = status.backfill_request.clone();
+    outcome.restarts = status.restarts.unwrap_or(0);
+    outcome
+}
+
+/// Rule 1: the C#-era `arcane/state: reload-requested` annotation becomes a BackfillRequest.
+pub(super) fn legacy_reload(ctx: &mut Ctx<'_>, preamble: &mut Preamble) {
+    if !ctx.definition.reload_requested {
+        return;
+    }
+    if ctx.definition.backfill_template.is_none() {
+        preamble.actions.push(Command::RemoveLegacyAnnotation);
+        preamble.events.push(note(
+            EventType::Warning,
+            event::BACKFILL_REJECTED,
+            "Legacy reload request ignored: the stream has no backfill template",
+        ));
+        return;
+    }
+    // Create before removing the annotation: a failed create leaves the annotation for a retry.
+    preamble.actions.push(new_request(ctx.observed, "reload"));
+    preamble.actions.push(Command::RemoveLegacyAnnotation);
+    preamble.events.push(note(
+        EventType::Normal,
+        event::BACKFILL_REQUESTED,
+        "Legacy annotation arcane/state: reload-requested turned into a BackfillRequest",
+    ));
+    ctx.request_pending = true;
+}
+
+/// A stream without a backfill template can never serve a request: refuse each one once (a refused
+/// request is not active any more) instead of leaving it pending forever.
+pub(super) fn refuse_unservable(ctx: &mut Ctx<'_>, preamble: &mut Preamble) {
+    if ctx.definition.backfill_template.is_some() {
+        return;
+    }
+    for request in ctx.active.drain(..) {
+        let name = request_name(request);
+        let message = format!("Stream {} has no backfill template", ctx.observed.identity.name);
+        preamble.actions.push(Command::RejectBackfillRequest {
+            name: name.clone(),
+            uid: request_uid(request),
+            message: message.clone(),
+        });
+        preamble.events.push(note(
+            EventType::Warning,
+            event::BACKFILL_REJECTED,
+            format!("BackfillRequest {name} rejected: {message}"),
+        ));
+    }
+}
+
+/// Rule 2: a suspended stream has no workload, in every phase. Its active request stays active.
+pub(super) fn suspended(ctx: &Ctx<'_>) -> Option<Outcome> {
+    if !ctx.definition.suspended {
+        return None;
+    }
+    let mut outcome = ctx
+        .outcome(
+            Phase::Suspended,
+            ready::STREAM_SUSPENDED,
+            "The stream is suspended.",
+        )
+        .event(
+            EventType::Normal,
+            event::STREAM_SUSPENDED,
+            "The stream was suspended; nothing runs",
+        );
+    if let Some(workload) = ctx.workload.filter(|w| !w.deleting()) {
+        outcome = outcome.act(delete(&workload));
+    }
+    Some(outcome)
+}
+
+fn describe_failure(condition: &JobCondition) -> String {
+    let reason = condition.reason.as_deref().unwrap_or_default();
+    let message = condition.message.as_deref().unwrap_or_default();
+    match (reason.is_empty(), message.is_empty()) {
+        (false, false) => format!("{reason}: {message}"),
+        (false, true) => reason.to_owned(),
+        (true, false) => message.to_owned(),
+        (true, true) => "the Job failed".to_owned(),
+    }
+}
+
+/// Rule 3: a failed Job pins the stream in `Failed` until the spec changes (a new generation) or the
+/// stream is suspended (rule 2 then removes the Job).
+pub(super) fn failed(ctx: &Ctx<'_>) -> Option<Outcome> {
+    let observed = ctx.observed;
+    if let Some(workload) = ctx.workload
+        && let Some(condition) = workload.failed()
+    {
+        return Some(failed_job(ctx, &workload, condition));
+    }
+    // The failed Job is gone (deleted out of band): the Failed status alone stays sticky.
+    let written = crash_loop_condition(observed)?;
+    let failed_generation = written
+        .observed_generation
+        .or(observed.status.observed_generation);
+    if failed_generation.is_some_and(|g| observed.identity.generation > g) {
+        return None;
+    }
+    let mut outcome = ctx
+        .outcome(Phase::Failed, &written.reason, written.message.clone())
+        .hash(observed.status.configuration_hash.clone());
+    outcome.kept_condition = Some(written.clone());
+    Some(outcome)
+}
+
+fn failed_job(ctx: &Ctx<'_>, workload: &WorkloadFacts<'_>, condition: &JobCondition) -> Outcome {
+    let observed = ctx.observed;
+    let what = if workload.is_backfill() {
+        "Backfill Job"
+    } else {
+        "Job"
+    };
+    let name = workload.name();
+    // A Job built before this annotation existed is dated by the Failed status written for it.
+    let failed_generation = workload
+        .stream_generation()
+        .or_else(|| crash_loop_condition(observed).and_then(|c| c.observed_generation));
+    if failed_generation.is_some_and(|g| observed.identity.generation > g) {
+        let mut outcome = ctx.pending().hash(ctx.current_hash()).event(
+            EventType::Normal,
+            event::STREAM_RESTARTED,
+            format!("The definition changed since {what} {name} failed; starting again"),
+        );
+        if !workload.deleting() {
+            outcome = outcome.act(delete(workload));
+        }
+        return outcome;
+    }
+    if workload.deleting() && observed_phase(observed) != Some(Phase::Failed) {
+        // Being removed by a suspension the stream has since left: not a new failure.
+        return ctx.waiting();
+    }
+    let message = describe_failure(condition);
+    ctx.outcome(Phase::Failed, ready::CRASH_LOOP_DETECTED, message.clone())
+        .hash(ctx.current_hash())
+        .event(
+            EventType::Warning,
+            event::STREAMING_JOB_FAILED,
+            format!("{what} {name} failed: {message}"),
+        )
+}
+
+/// Rule 4: a new Job-backend stream starts with a backfill of everything.
+pub(super) fn initial_backfill(ctx: &Ctx<'_>) -> Option<Outcome> {
+    let definition = ctx.definition;
+    let eligible = is_new(ctx.observed)
+        && definition.backend == Backend::Job
+        && definition.backfill_template.is_some()
+        && !ctx.request_pending
+        && requests_for_stream(ctx.observed).next().is_none();
+    if !eligible {
+        return None;
+    }
+    Some(
+        ctx.pending()
+            .act(new_request(ctx.observed, "initial-backfill"))
+            .event(
+                EventType::Normal,
+                event::STREAM_CREATED,
+                format!(
+                    "Initial backfill requested for the new stream {}",
+                    ctx.observed.identity.name
+                ),
+            ),
+    )
+}

@@ -1,0 +1,94 @@
+//! The status a decision wants, and whether it differs from what is observed enough to be written.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::stream::model::{DesiredStatus, Observed, Phase, StreamStatus};
+
+use super::facts::{READY, ready_condition};
+use super::outcome::Outcome;
+
+/// `Ready` is True exactly when the stream does its work.
+fn ready_status(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Running | Phase::Scheduled | Phase::Backfilling => "True",
+        Phase::Pending | Phase::Suspended | Phase::Failed => "False",
+    }
+}
+
+pub(super) fn desired(observed: &Observed, outcome: &Outcome) -> DesiredStatus {
+    let generation = observed.identity.generation;
+    let ready = match &outcome.kept_condition {
+        Some(condition) => condition.clone(),
+        None => {
+            let status = ready_status(outcome.phase);
+            // lastTransitionTime moves only when the condition's status does.
+            let last_transition_time = ready_condition(observed)
+                .filter(|c| c.status == status)
+                .map_or_else(|| Time(observed.now), |c| c.last_transition_time.clone());
+            Condition {
+                type_: READY.to_owned(),
+                status: status.to_owned(),
+                reason: outcome.reason.clone(),
+                message: outcome.message.clone(),
+                observed_generation: Some(generation),
+                last_transition_time,
+            }
+        }
+    };
+    DesiredStatus {
+        phase: outcome.phase,
+        ready,
+        observed_generation: generation,
+        configuration_hash: outcome.configuration_hash.clone(),
+        backfill_request: outcome.backfill_request.clone(),
+        restarts: outcome.restarts,
+    }
+}
+
+/// An optional field differs only when the object still has it: a plugin CRD may prune it, and a
+/// pruned field must not cause a write on every reconcile.
+fn differs<T: PartialEq + ?Sized>(observed: Option<&T>, desired: Option<&T>) -> bool {
+    observed.is_some() && observed != desired
+}
+
+/// Whether `desired` must be written over `observed`. `lastTransitionTime` is not compared: it is
+/// carried over whenever the condition's status is unchanged.
+pub(super) fn needs_write(observed: &StreamStatus, desired: &DesiredStatus) -> bool {
+    if observed.phase.as_deref() != Some(desired.phase.as_str()) {
+        return true;
+    }
+    let Some(ready) = observed.conditions.iter().find(|c| c.type_ == READY) else {
+        return true;
+    };
+    let wanted = &desired.ready;
+    ready.status != wanted.status
+        || ready.reason != wanted.reason
+        || ready.message != wanted.message
+        || differs(
+            ready.observed_generation.as_ref(),
+            wanted.observed_generation.as_ref(),
+        )
+        || differs(
+            observed.observed_generation.as_ref(),
+            Some(&desired.observed_generation),
+        )
+        || differs(
+            observed.configuration_hash.as_deref(),
+            desired.configuration_hash.as_deref(),
+        )
+        || differs(
+            observed.backfill_request.as_deref(),
+            desired.backfill_request.as_deref(),
+        )
+        || differs(observed.restarts.as_ref(), Some(&desired.restarts))
+}
+
+/// A change the user should hear about: a new phase or a new `Ready` reason.
+pub(super) fn is_transition(observed: &StreamStatus, desired: &DesiredStatus) -> bool {
+    let reason = observed
+        .conditions
+        .iter()
+        .find(|c| c.type_ == READY)
+        .map(|c| c.reason.as_str());
+    observed.phase.as_deref() != Some(desired.phase.as_str()) || reason != Some(desired.ready.reason.as_str())
+}

@@ -1,0 +1,192 @@
+//! Rule 6: keeping the stream's own workload (a long-running Job or a CronJob) as the definition
+//! says, including the restart back-off of a streaming Job that exits.
+
+use std::time::Duration;
+
+use jiff::SignedDuration;
+
+use crate::stream::builder::{self, BuildInput, Mode};
+use crate::stream::model::{Backend, EventType, Phase, WorkloadKind};
+
+use super::facts::{RESTARTING_PREFIX, WorkloadFacts, observed_phase};
+use super::outcome::{Ctx, Outcome, create, delete};
+use super::reasons::{event, ready};
+
+/// First restart delay of a completed streaming Job; doubles with every restart.
+pub const RESTART_BACKOFF_BASE: Duration = Duration::from_secs(10);
+/// Longest restart delay.
+pub const RESTART_BACKOFF_CAP: Duration = Duration::from_secs(300);
+/// A Job that ran this long before completing starts the back-off from the beginning again.
+pub const HEALTHY_RUN: Duration = Duration::from_secs(600);
+
+/// Delay before restarting a streaming Job that completed after `previous` restarts.
+pub fn restart_delay(previous: u32) -> Duration {
+    // 10 s · 2^5 already exceeds the cap; shifting further would only risk overflow.
+    let factor = 1u32 << previous.min(5);
+    RESTART_BACKOFF_BASE
+        .saturating_mul(factor)
+        .min(RESTART_BACKOFF_CAP)
+}
+
+struct Target {
+    phase: Phase,
+    reason: &'static str,
+    message: &'static str,
+    kind: WorkloadKind,
+}
+
+fn target(backend: &Backend) -> Target {
+    match backend {
+        Backend::Job => Target {
+            phase: Phase::Running,
+            reason: ready::STREAM_RUNNING,
+            message: "The stream is running.",
+            kind: WorkloadKind::Job,
+        },
+        Backend::CronJob { .. } => Target {
+            phase: Phase::Scheduled,
+            reason: ready::STREAM_SCHEDULED,
+            message: "The stream is scheduled.",
+            kind: WorkloadKind::CronJob,
+        },
+    }
+}
+
+pub(super) fn streaming(ctx: &Ctx<'_>) -> Outcome {
+    let definition = ctx.definition;
+    let template = ctx.observed.streaming_template.as_ref();
+    let input = template.map(|template| BuildInput {
+        identity: &ctx.observed.identity,
+        definition,
+        class: &ctx.observed.class,
+        template,
+        mode: Mode::Streaming,
+        restarts: ctx.restarts,
+    });
+
+    // A backfill Job whose request was deleted or completed: back to streaming.
+    if let Some(workload) = ctx.workload.filter(|w| w.is_backfill() && !w.deleting()) {
+        let hash = input.as_ref().map(builder::configuration_hash);
+        let message = format!(
+            "No active BackfillRequest any more: stopping backfill Job {}",
+            workload.name()
+        );
+        return ctx.pending().hash(hash).act(delete(&workload)).event(
+            EventType::Normal,
+            event::BACKFILL_NOT_REQUESTED,
+            message,
+        );
+    }
+    let Some(input) = input else {
+        return ctx.template_not_found(&definition.streaming_template);
+    };
+    let desired = match builder::build(&input) {
+        Ok(workload) => workload,
+        Err(error) => return ctx.invalid_template(&error),
+    };
+    let hash = builder::configuration_hash(&input);
+    let target = target(&definition.backend);
+
+    let Some(workload) = ctx.workload else {
+        let (reason, message) = if observed_phase(ctx.observed) == Some(Phase::Suspended) {
+            (event::STREAM_RESUMED, "The stream was resumed")
+        } else {
+            (event::STREAM_STARTED, "The stream was started")
+        };
+        return ctx
+            .outcome(target.phase, target.reason, target.message)
+            .hash(Some(hash))
+            .act(create(desired))
+            .event(EventType::Normal, reason, message);
+    };
+    if workload.deleting() {
+        return ctx.waiting().hash(Some(hash));
+    }
+    if workload.kind != target.kind {
+        // The old workload goes first; the new one is created once it is gone.
+        let message = format!(
+            "Backend changed: removing {} {} before creating a {}",
+            workload.kind.as_str(),
+            workload.name(),
+            target.kind.as_str()
+        );
+        return ctx.pending().hash(Some(hash)).act(delete(&workload)).event(
+            EventType::Normal,
+            event::BACKEND_CHANGED,
+            message,
+        );
+    }
+    if workload.hash() != Some(hash.as_str()) {
+        let message = format!(
+            "Configuration changed: replacing {} {}",
+            workload.kind.as_str(),
+            workload.name()
+        );
+        return ctx.pending().hash(Some(hash)).act(delete(&workload)).event(
+            EventType::Normal,
+            event::CONFIGURATION_CHANGED,
+            message,
+        );
+    }
+    let running = ctx
+        .outcome(target.phase, target.reason, target.message)
+        .hash(Some(hash));
+    if workload.complete().is_some() {
+        return restart_completed(ctx, &workload, running);
+    }
+    let reason = match target.phase {
+        Phase::Scheduled => event::STREAM_SCHEDULED,
+        _ => event::STREAM_RUNNING,
+    };
+    running.event(EventType::Normal, reason, target.message)
+}
+
+/// A streaming plugin should never exit: a completed streaming Job is restarted, after a delay that
+/// doubles with each restart and starts over once a Job ran for [`HEALTHY_RUN`].
+fn restart_completed(ctx: &Ctx<'_>, workload: &WorkloadFacts<'_>, running: Outcome) -> Outcome {
+    let completed_at = workload.completed_at();
+    let ran_long = match (workload.start_time(), completed_at) {
+        (Some(start), Some(end)) => end.duration_since(start) >= signed(HEALTHY_RUN),
+        _ => false,
+    };
+    let previous = if ran_long {
+        0
+    } else {
+        workload.restarts().unwrap_or(0).max(ctx.restarts)
+    };
+    let delay = restart_delay(previous);
+    // Without a completion time the delay cannot be measured: restart now rather than never.
+    let remaining = completed_at
+        .map(|end| end.duration_since(ctx.observed.now).saturating_add(signed(delay)))
+        .filter(|left| left.is_positive())
+        .and_then(|left| Duration::try_from(left).ok());
+    if let Some(remaining) = remaining {
+        let mut waiting = running;
+        waiting.requeue_after = Some(remaining);
+        return waiting;
+    }
+    let restarts = previous.saturating_add(1);
+    let mut outcome = ctx
+        .outcome(
+            Phase::Pending,
+            ready::STREAM_RESTARTING,
+            format!("{RESTARTING_PREFIX}{restarts}."),
+        )
+        .hash(running.configuration_hash)
+        .act(delete(workload))
+        .event(
+            EventType::Normal,
+            event::STREAM_RESTARTED,
+            format!(
+                "Streaming Job {} completed; restarting it (restart {restarts}, back-off {}s)",
+                workload.name(),
+                delay.as_secs()
+            ),
+        );
+    outcome.restarts = restarts;
+    outcome
+}
+
+fn signed(duration: Duration) -> SignedDuration {
+    SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX)
+}
