@@ -2,6 +2,7 @@
 //! properties driven through a small world simulator.
 
 mod backoff;
+mod flows;
 mod props;
 mod scenarios;
 mod sim;
