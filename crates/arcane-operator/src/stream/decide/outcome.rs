@@ -2,13 +2,12 @@
 
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, OwnerReference};
 
 use crate::crd::{BackfillRequest, BackfillRequestSpec};
 use crate::stream::model::{
     Command, EventNote, EventType, Observed, Phase, StreamDefinition, TemplateRef, Workload,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use super::facts::{
     WorkloadFacts, active_requests, observed_phase, ready_condition, remembered_restarts, request_name,
