@@ -1,0 +1,463 @@
+//! Built-in defaulting and validation a real API server applies on create and update (the `Strategy` installed
+//! in the store): Namespaces, Pods, Secrets, Jobs, CronJobs, CRDs, and schema pruning/defaulting for custom resources.
+
+use serde_json::{Map, Value, json};
+
+use crate::registry::CRD_FINALIZER;
+use crate::schema::{self, FieldErrorKind};
+use crate::store::meta::name_of;
+use crate::store::{ApiError, Cause, ResourceInfo, Strategy, Subresource};
+
+mod job_status;
+
+/// The strategy of the sandbox's store.
+pub struct SandboxStrategy;
+
+fn obj_mut<'a>(v: &'a mut Value, key: &str) -> Option<&'a mut Map<String, Value>> {
+    let map = v.as_object_mut()?;
+    let entry = map.entry(key.to_string()).or_insert_with(|| json!({}));
+    if !entry.is_object() {
+        *entry = json!({});
+    }
+    entry.as_object_mut()
+}
+
+fn default(map: &mut Map<String, Value>, key: &str, value: Value) {
+    if map.get(key).is_none_or(Value::is_null) {
+        map.insert(key.to_string(), value);
+    }
+}
+
+fn invalid(info: &ResourceInfo, obj: &Value, causes: Vec<Cause>) -> ApiError {
+    ApiError::invalid(&info.kind, &info.gvr.group, name_of(obj), causes)
+}
+
+/// Pod spec defaults (`pkg/apis/core/v1/defaults.go`), applied to pods and to Job/CronJob templates.
+fn default_pod_spec(spec: &mut Value, restart_default: &str) {
+    let Some(s) = spec.as_object_mut() else { return };
+    default(s, "restartPolicy", json!(restart_default));
+    default(s, "dnsPolicy", json!("ClusterFirst"));
+    default(s, "schedulerName", json!("default-scheduler"));
+    default(s, "securityContext", json!({}));
+    default(s, "terminationGracePeriodSeconds", json!(30));
+    for list in ["containers", "initContainers"] {
+        if let Some(cs) = s.get_mut(list).and_then(Value::as_array_mut) {
+            for c in cs.iter_mut().filter_map(Value::as_object_mut) {
+                default(c, "terminationMessagePath", json!("/dev/termination-log"));
+                default(c, "terminationMessagePolicy", json!("File"));
+                default(c, "resources", json!({}));
+                let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+                let last = image.rsplit('/').next().unwrap_or("");
+                let policy = if !last.contains(':') || image.ends_with(":latest") {
+                    "Always"
+                } else {
+                    "IfNotPresent"
+                };
+                default(c, "imagePullPolicy", json!(policy));
+            }
+        }
+    }
+}
+
+fn require_containers(info: &ResourceInfo, obj: &Value, pointer: &str, field: &str) -> Result<(), ApiError> {
+    let has = obj
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    if has {
+        Ok(())
+    } else {
+        Err(invalid(
+            info,
+            obj,
+            vec![Cause::new("FieldValueRequired", field, "Required value")],
+        ))
+    }
+}
+
+fn job_template_restart_policy(info: &ResourceInfo, obj: &Value, prefix: &str) -> Result<(), ApiError> {
+    let field = format!("{prefix}.template.spec.restartPolicy");
+    let pointer = format!("/{}/template/spec/restartPolicy", prefix.replace('.', "/"));
+    match obj.pointer(&pointer).and_then(Value::as_str) {
+        Some("Never" | "OnFailure") => Ok(()),
+        None => Err(invalid(
+            info,
+            obj,
+            vec![Cause::new(
+                "FieldValueRequired",
+                &field,
+                "Required value: valid values: \"OnFailure\", \"Never\"",
+            )],
+        )),
+        Some(other) => Err(invalid(
+            info,
+            obj,
+            vec![Cause::new(
+                "FieldValueNotSupported",
+                &field,
+                format!("Unsupported value: {other:?}: supported values: \"OnFailure\", \"Never\""),
+            )],
+        )),
+    }
+}
+
+fn default_job_spec(spec: &mut Value) {
+    let Some(s) = spec.as_object_mut() else { return };
+    if s.get("completions").is_none_or(Value::is_null) && s.get("parallelism").is_none_or(Value::is_null) {
+        s.insert("completions".into(), json!(1));
+    }
+    default(s, "parallelism", json!(1));
+    default(s, "backoffLimit", json!(6));
+    default(s, "completionMode", json!("NonIndexed"));
+    default(s, "suspend", json!(false));
+    let replacement = if s.get("podFailurePolicy").is_some_and(|p| !p.is_null()) {
+        "Failed"
+    } else {
+        "TerminatingOrFailed"
+    };
+    default(s, "podReplacementPolicy", json!(replacement));
+    if let Some(ts) = s.get_mut("template").and_then(|t| t.get_mut("spec")) {
+        default_pod_spec(ts, "Never");
+    }
+}
+
+fn prepare_job_create(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
+    require_containers(
+        info,
+        obj,
+        "/spec/template/spec/containers",
+        "spec.template.spec.containers",
+    )?;
+    job_template_restart_policy(info, obj, "spec")?;
+    let uid = obj
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let name = name_of(obj).to_string();
+    if let Some(spec) = obj.get_mut("spec") {
+        default_job_spec(spec);
+        let manual = spec.get("manualSelector").and_then(Value::as_bool) == Some(true);
+        if !manual {
+            if let Some(s) = spec.as_object_mut() {
+                s.insert(
+                    "selector".into(),
+                    json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
+                );
+            }
+            if let Some(meta) = spec.get_mut("template").and_then(|t| obj_mut(t, "metadata")) {
+                let labels = meta.entry("labels").or_insert_with(|| json!({}));
+                if let Some(l) = labels.as_object_mut() {
+                    l.insert("batch.kubernetes.io/controller-uid".into(), json!(uid));
+                    l.insert("batch.kubernetes.io/job-name".into(), json!(name));
+                    l.insert("controller-uid".into(), json!(uid));
+                    l.insert("job-name".into(), json!(name));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn prepare_job_update(
+    info: &ResourceInfo,
+    old: &Value,
+    new: &Value,
+    sub: Subresource,
+) -> Result<(), ApiError> {
+    if sub == Subresource::Status {
+        return job_status::validate(info, old, new);
+    }
+    let mut causes = Vec::new();
+    for field in ["selector", "template", "completionMode"] {
+        if old["spec"].get(field) != new["spec"].get(field) {
+            causes.push(Cause::new(
+                "FieldValueInvalid",
+                &format!("spec.{field}"),
+                format!(
+                    "Invalid value: {}: field is immutable",
+                    new["spec"].get(field).unwrap_or(&Value::Null)
+                ),
+            ));
+        }
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(info, new, causes))
+    }
+}
+
+fn prepare_cronjob(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
+    if obj
+        .pointer("/spec/schedule")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return Err(invalid(
+            info,
+            obj,
+            vec![Cause::new(
+                "FieldValueRequired",
+                "spec.schedule",
+                "Required value",
+            )],
+        ));
+    }
+    require_containers(
+        info,
+        obj,
+        "/spec/jobTemplate/spec/template/spec/containers",
+        "spec.jobTemplate.spec.template.spec.containers",
+    )?;
+    job_template_restart_policy(info, obj, "spec.jobTemplate.spec")?;
+    if let Some(s) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+        default(s, "concurrencyPolicy", json!("Allow"));
+        default(s, "suspend", json!(false));
+        default(s, "successfulJobsHistoryLimit", json!(3));
+        default(s, "failedJobsHistoryLimit", json!(1));
+        if let Some(js) = s.get_mut("jobTemplate").and_then(|t| t.get_mut("spec")) {
+            // CronJob templates get the pod defaults but no generated selector (the Job gets it when created).
+            if let Some(t) = js.get_mut("template").and_then(|t| t.get_mut("spec")) {
+                default_pod_spec(t, "Never");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn schema_causes(errors: Vec<schema::FieldError>) -> Vec<Cause> {
+    errors
+        .into_iter()
+        .map(|e| {
+            let reason = match e.kind {
+                FieldErrorKind::Invalid => "FieldValueInvalid",
+                FieldErrorKind::Required => "FieldValueRequired",
+                FieldErrorKind::NotSupported => "FieldValueNotSupported",
+                FieldErrorKind::TypeInvalid => "FieldValueTypeInvalid",
+                FieldErrorKind::Duplicate => "FieldValueDuplicate",
+                FieldErrorKind::TooLong => "FieldValueTooLong",
+                FieldErrorKind::TooMany => "FieldValueTooMany",
+                FieldErrorKind::Forbidden => "FieldValueForbidden",
+            };
+            Cause::new(reason, e.path.trim_start_matches('.'), e.message)
+        })
+        .collect()
+}
+
+/// Pruning, defaulting and validation from the CRD schema.
+fn prepare_custom(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
+    let Some(facts) = &info.crd else { return Ok(()) };
+    if facts.schema.is_null() {
+        return Ok(());
+    }
+    schema::prune(obj, &facts.schema);
+    schema::apply_defaults(obj, &facts.schema);
+    let errors = schema::validate(obj, &facts.schema);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(info, obj, schema_causes(errors)))
+    }
+}
+
+/// CRD validation (`apiextensions/validation`): names, scope, versions, structural schemas.
+pub fn validate_crd(info: &ResourceInfo, crd: &Value) -> Result<(), ApiError> {
+    let mut causes = Vec::new();
+    let spec = &crd["spec"];
+    let group = spec["group"].as_str().unwrap_or("");
+    let plural = spec["names"]["plural"].as_str().unwrap_or("");
+    let kind = spec["names"]["kind"].as_str().unwrap_or("");
+    if group.is_empty() {
+        causes.push(Cause::new("FieldValueRequired", "spec.group", "Required value"));
+    } else if !group.contains('.') {
+        causes.push(Cause::new(
+            "FieldValueInvalid",
+            "spec.group",
+            format!("Invalid value: {group:?}: should be a domain with at least one dot"),
+        ));
+    }
+    if plural.is_empty() {
+        causes.push(Cause::new(
+            "FieldValueRequired",
+            "spec.names.plural",
+            "Required value",
+        ));
+    }
+    if kind.is_empty() {
+        causes.push(Cause::new(
+            "FieldValueRequired",
+            "spec.names.kind",
+            "Required value",
+        ));
+    }
+    if !plural.is_empty() && !group.is_empty() && name_of(crd) != format!("{plural}.{group}") {
+        causes.push(Cause::new(
+            "FieldValueInvalid",
+            "metadata.name",
+            format!(
+                "Invalid value: {:?}: must be spec.names.plural+\".\"+spec.group",
+                name_of(crd)
+            ),
+        ));
+    }
+    match spec["scope"].as_str() {
+        Some("Namespaced" | "Cluster") => {}
+        other => causes.push(Cause::new(
+            "FieldValueNotSupported",
+            "spec.scope",
+            format!(
+                "Unsupported value: {:?}: supported values: \"Cluster\", \"Namespaced\"",
+                other.unwrap_or("")
+            ),
+        )),
+    }
+    let versions = spec["versions"].as_array().cloned().unwrap_or_default();
+    if versions.is_empty() {
+        causes.push(Cause::new(
+            "FieldValueInvalid",
+            "spec.versions",
+            "Invalid value: null: must have exactly one version marked as storage version",
+        ));
+    }
+    let storage = versions.iter().filter(|v| v["storage"] == true).count();
+    if !versions.is_empty() && storage != 1 {
+        causes.push(Cause::new(
+            "FieldValueInvalid",
+            "spec.versions",
+            format!(
+                "Invalid value: {}: must have exactly one version marked as storage version",
+                json!(versions.iter().map(|v| &v["name"]).collect::<Vec<_>>())
+            ),
+        ));
+    }
+    for (i, v) in versions.iter().enumerate() {
+        match v.pointer("/schema/openAPIV3Schema") {
+            None => causes.push(Cause::new(
+                "FieldValueRequired",
+                &format!("spec.versions[{i}].schema.openAPIV3Schema"),
+                "Required value: schemas are required",
+            )),
+            Some(s) => {
+                if let Err(errs) = schema::check_structural(s) {
+                    for e in errs {
+                        causes.push(Cause::new(
+                            "FieldValueInvalid",
+                            &format!("spec.versions[{i}].schema.openAPIV3Schema"),
+                            e,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(info, crd, causes))
+    }
+}
+
+impl Strategy for SandboxStrategy {
+    fn prepare_create(&self, info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
+        if info.crd.is_some() {
+            return prepare_custom(info, obj);
+        }
+        match (info.gvr.group.as_str(), info.gvr.resource.as_str()) {
+            ("", "namespaces") => {
+                let name = name_of(obj).to_string();
+                if let Some(labels) =
+                    obj_mut(obj, "metadata").map(|m| m.entry("labels").or_insert_with(|| json!({})))
+                    && let Some(l) = labels.as_object_mut()
+                {
+                    l.insert("kubernetes.io/metadata.name".into(), json!(name));
+                }
+                if let Some(spec) = obj_mut(obj, "spec") {
+                    default(spec, "finalizers", json!(["kubernetes"]));
+                }
+                if let Some(m) = obj.as_object_mut() {
+                    m.insert("status".into(), json!({"phase": "Active"}));
+                }
+                Ok(())
+            }
+            ("", "pods") => {
+                require_containers(info, obj, "/spec/containers", "spec.containers")?;
+                if let Some(spec) = obj.get_mut("spec") {
+                    default_pod_spec(spec, "Always");
+                }
+                if let Some(m) = obj.as_object_mut() {
+                    m.insert(
+                        "status".into(),
+                        json!({"phase": "Pending", "qosClass": "BestEffort"}),
+                    );
+                }
+                Ok(())
+            }
+            ("", "secrets") => {
+                if let Some(m) = obj.as_object_mut() {
+                    default(m, "type", json!("Opaque"));
+                }
+                Ok(())
+            }
+            ("batch", "jobs") => prepare_job_create(info, obj),
+            ("batch", "cronjobs") => prepare_cronjob(info, obj),
+            ("apiextensions.k8s.io", "customresourcedefinitions") => {
+                validate_crd(info, obj)?;
+                if let Some(m) = obj_mut(obj, "metadata") {
+                    let fs = m.entry("finalizers").or_insert_with(|| json!([]));
+                    if let Some(a) = fs.as_array_mut()
+                        && !a.iter().any(|f| f == CRD_FINALIZER)
+                    {
+                        a.push(json!(CRD_FINALIZER));
+                    }
+                }
+                if let Some(spec) = obj_mut(obj, "spec") {
+                    default(spec, "conversion", json!({"strategy": "None"}));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn prepare_update(
+        &self,
+        info: &ResourceInfo,
+        old: &Value,
+        new: &mut Value,
+        sub: Subresource,
+    ) -> Result<(), ApiError> {
+        if info.crd.is_some() {
+            return prepare_custom(info, new);
+        }
+        match (info.gvr.group.as_str(), info.gvr.resource.as_str()) {
+            ("batch", "jobs") => prepare_job_update(info, old, new, sub),
+            ("apiextensions.k8s.io", "customresourcedefinitions") if sub == Subresource::Main => {
+                validate_crd(info, new)
+            }
+            ("", "secrets") => {
+                if old.get("type") != new.get("type") && new.get("type").is_some() {
+                    return Err(invalid(
+                        info,
+                        new,
+                        vec![Cause::new(
+                            "FieldValueInvalid",
+                            "type",
+                            "Invalid value: field is immutable",
+                        )],
+                    ));
+                }
+                if let Some(m) = new.as_object_mut()
+                    && let Some(t) = old.get("type")
+                {
+                    default(m, "type", t.clone());
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,239 @@
+//! The public `Sandbox` handle: starts the store, the registry task, the controllers and the HTTP server.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::controllers::{self, ControllerConfig, ControllerHandle, GcSwitch};
+use crate::faults::{FaultAction, FaultMatch, FaultRule, FaultSpec, Faults};
+use crate::registry::{self, RegistrySwitch};
+use crate::requestlog::{RequestLog, RequestRecord};
+use crate::server::{self, AppState, ServerConfig};
+use crate::store::{Store, StoreConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot write kubeconfig {path}: {source}")]
+    Kubeconfig { path: String, source: std::io::Error },
+    #[error("invalid fault: {0}")]
+    Fault(String),
+    #[error("cannot build a client: {0}")]
+    Client(String),
+}
+
+/// How to start a sandbox.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// Listen address; port 0 picks a free port. Keep it on loopback.
+    pub listen: SocketAddr,
+    pub store: StoreConfig,
+    pub server: ServerConfig,
+    pub controllers: ControllerConfig,
+    /// Run the GC, Job and CronJob simulators (off: an API server without controllers, like envtest).
+    pub run_controllers: bool,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            store: StoreConfig::default(),
+            server: ServerConfig::default(),
+            controllers: ControllerConfig::default(),
+            run_controllers: true,
+        }
+    }
+}
+
+/// A running sandbox. Dropping it stops the tasks; `shutdown` stops them gracefully.
+pub struct Sandbox {
+    state: Arc<AppState>,
+    addr: SocketAddr,
+    server: Option<JoinHandle<()>>,
+    registry: JoinHandle<()>,
+    controllers: Option<ControllerHandle>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Sandbox {
+    /// Starts everything on the current tokio runtime.
+    pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| SandboxError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SandboxError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let store = registry::new_store(config.store.clone());
+        let registry_switch = RegistrySwitch::default();
+        let registry = registry::start(store.clone(), registry_switch.clone());
+        let controllers = config
+            .run_controllers
+            .then(|| controllers::start(store.clone(), config.controllers.clone()));
+        let gc = controllers
+            .as_ref()
+            .map(ControllerHandle::gc_switch)
+            .unwrap_or_else(GcSwitch::default);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (watch_kill, _) = tokio::sync::broadcast::channel(64);
+        let state = Arc::new(AppState {
+            store,
+            log: RequestLog::default(),
+            faults: Faults::default(),
+            registry: registry_switch,
+            gc,
+            pages: Default::default(),
+            watch_kill,
+            shutdown: stopped.clone(),
+            config: config.server.clone(),
+            address: addr.to_string(),
+        });
+        let app = server::router(state.clone());
+        let mut stopped_srv = stopped;
+        let server = tokio::spawn(async move {
+            let graceful = async move {
+                let _ = stopped_srv.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(graceful).await {
+                tracing::error!(%e, "sandbox server failed");
+            }
+        });
+        Ok(Sandbox {
+            state,
+            addr,
+            server: Some(server),
+            registry,
+            controllers,
+            stop,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A kube client for this sandbox (default namespace `default`).
+    pub fn client(&self) -> Result<kube::Client, SandboxError> {
+        let uri: http::Uri = self
+            .url()
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| SandboxError::Client(e.to_string()))?;
+        let config = kube::Config::new(uri);
+        kube::Client::try_from(config).map_err(|e| SandboxError::Client(e.to_string()))
+    }
+
+    pub fn kubeconfig(&self) -> String {
+        crate::kubeconfig::render(&self.url(), "default")
+    }
+
+    pub fn write_kubeconfig(&self, path: impl AsRef<Path>) -> Result<(), SandboxError> {
+        let path = path.as_ref();
+        std::fs::write(path, self.kubeconfig()).map_err(|source| SandboxError::Kubeconfig {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Every logged HTTP request so far.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.state.log.all()
+    }
+
+    pub fn request_log(&self) -> &RequestLog {
+        &self.state.log
+    }
+
+    /// Installs a fault rule (status or delay), or carries out a one-shot action. Returns the rule id (0 for actions).
+    pub fn add_fault(&self, spec: FaultSpec) -> Result<u64, SandboxError> {
+        if spec.action.is_one_shot() {
+            self.state
+                .run_action(&spec.action, &spec.matcher)
+                .map_err(|e| SandboxError::Fault(e.message))?;
+            return Ok(0);
+        }
+        self.state
+            .faults
+            .add(spec)
+            .map_err(|e| SandboxError::Fault(e.to_string()))
+    }
+
+    pub fn faults(&self) -> Vec<FaultRule> {
+        self.state.faults.list()
+    }
+
+    pub fn clear_faults(&self) {
+        self.state.faults.clear();
+    }
+
+    /// Closes the open watches whose path / user agent match.
+    pub fn drop_watches(&self, matcher: FaultMatch) -> Result<(), SandboxError> {
+        self.state
+            .run_action(&FaultAction::DropWatches, &matcher)
+            .map_err(|e| SandboxError::Fault(e.message))
+    }
+
+    /// Compacts the watch history and expires continue tokens: clients must re-list.
+    pub fn expire_resource_versions(&self) {
+        self.state.store.compact();
+        self.state.pages.clear();
+    }
+
+    pub fn pause_gc(&self) {
+        self.state.gc.pause();
+    }
+
+    pub fn resume_gc(&self) {
+        self.state.gc.resume();
+    }
+
+    pub fn pause_crd_establishment(&self) {
+        self.state.registry.pause_establishment();
+    }
+
+    pub fn resume_crd_establishment(&self) {
+        self.state.registry.resume_establishment();
+    }
+
+    /// Stops serving (open watches end), then stops the controllers and the registry task.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), server).await;
+        }
+        if let Some(c) = self.controllers.take() {
+            c.shutdown().await;
+        }
+        self.registry.abort();
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+        self.registry.abort();
+    }
+}

@@ -1,0 +1,333 @@
+//! Watch streaming: newline-delimited JSON events, replay from a resourceVersion, in-stream 410, bookmarks,
+//! streaming lists (`sendInitialEvents`), selector transitions, timeouts, and slow-watcher eviction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+
+use super::AppState;
+use super::http::{Query, Representation};
+use super::list::{Selectors, render_one};
+use super::path::ResourcePath;
+use crate::store::{ApiError, Cause, Change, EventKind, ResourceInfo};
+
+/// Per-watcher output buffer (events); the store-side broadcast decides when a watcher is too slow.
+const OUT_BUFFER: usize = 256;
+
+/// Identifies an open watch for the "drop watches" fault.
+#[derive(Clone, Debug)]
+pub struct WatchMeta {
+    pub path: String,
+    pub user_agent: String,
+}
+
+fn invalid_watch(msg: &str, field: &str) -> ApiError {
+    ApiError::invalid(
+        "ListOptions",
+        "meta.k8s.io",
+        "",
+        vec![Cause::new(
+            "FieldValueForbidden",
+            field,
+            format!("Forbidden: {msg}"),
+        )],
+    )
+}
+
+fn event_line(kind: &str, object: &Value) -> Bytes {
+    let mut buf = Vec::with_capacity(256);
+    buf.extend_from_slice(b"{\"type\":\"");
+    buf.extend_from_slice(kind.as_bytes());
+    buf.extend_from_slice(b"\",\"object\":");
+    if serde_json::to_writer(&mut buf, object).is_err() {
+        buf.extend_from_slice(b"null");
+    }
+    buf.extend_from_slice(b"}\n");
+    Bytes::from(buf)
+}
+
+struct Watcher {
+    info: Arc<ResourceInfo>,
+    namespace: Option<String>,
+    sel: Selectors,
+    rep: Representation,
+    q: Query,
+    bookmarks: bool,
+    /// Highest resourceVersion delivered (events or bookmarks).
+    sent_rv: u64,
+    /// Only changes above this are delivered (the requested resourceVersion, or the start point).
+    floor: u64,
+}
+
+impl Watcher {
+    fn render(&self, obj: &Value) -> Value {
+        render_one(&self.info, self.rep, &self.q, obj)
+    }
+
+    fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
+        let mut meta = json!({"resourceVersion": rv.to_string(), "creationTimestamp": null});
+        if initial_end {
+            meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        event_line(
+            "BOOKMARK",
+            &json!({"kind": self.info.kind, "apiVersion": self.info.api_version(), "metadata": meta}),
+        )
+    }
+
+    /// The event to send for a change, if any (selector transitions become ADDED/DELETED).
+    fn convert(&self, c: &Change) -> Option<Bytes> {
+        if c.gvr != self.info.gvr || c.rv <= self.floor {
+            return None;
+        }
+        if let Some(ns) = &self.namespace
+            && c.namespace.as_deref() != Some(ns.as_str())
+        {
+            return None;
+        }
+        let now = self.sel.matches(&c.object);
+        let (kind, obj) = match c.kind {
+            EventKind::Added => (now.then_some("ADDED")?, c.object.clone()),
+            EventKind::Deleted => (now.then_some("DELETED")?, c.object.clone()),
+            EventKind::Modified => {
+                let before = c.old.as_ref().is_some_and(|o| self.sel.matches(o));
+                match (before, now) {
+                    (true, true) => ("MODIFIED", c.object.clone()),
+                    (false, true) => ("ADDED", c.object.clone()),
+                    (true, false) => {
+                        // Leaving the selection: the previous state, stamped with this change's resourceVersion.
+                        let mut old = c.old.as_deref().cloned().unwrap_or(Value::Null);
+                        if let Some(m) = old.get_mut("metadata").and_then(Value::as_object_mut) {
+                            m.insert("resourceVersion".into(), json!(c.rv.to_string()));
+                        }
+                        ("DELETED", Arc::new(old))
+                    }
+                    (false, false) => return None,
+                }
+            }
+        };
+        Some(event_line(kind, &self.render(&obj)))
+    }
+}
+
+/// Starts a watch; errors in the parameters are answered as HTTP errors, an expired resourceVersion in-stream.
+pub fn watch(
+    state: &Arc<AppState>,
+    path: &ResourcePath,
+    q: &Query,
+    rep: Representation,
+    user_agent: &str,
+) -> Result<Response, ApiError> {
+    let sel = Selectors::parse(&path.info, q)?;
+    let send_initial = q.get("sendInitialEvents").map(|v| v == "true");
+    let rv_match = q.value("resourceVersionMatch");
+    match (send_initial, rv_match) {
+        (Some(_), Some("NotOlderThan")) => {}
+        (Some(_), _) => {
+            return Err(invalid_watch(
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                "sendInitialEvents",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(invalid_watch(
+                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+                "resourceVersionMatch",
+            ));
+        }
+        (None, None) => {}
+    }
+    let rv_param = q.value("resourceVersion");
+    let requested: Option<u64> = match rv_param {
+        None => None,
+        Some(s) => Some(
+            s.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {s}")))?,
+        ),
+    };
+    let bookmarks = q.flag("allowWatchBookmarks");
+    let timeout = match q.value("timeoutSeconds") {
+        Some(t) => Duration::from_secs(
+            t.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {t}")))?,
+        ),
+        None => {
+            let base = state.config.default_watch_timeout.as_secs_f64();
+            Duration::from_secs_f64(base * (1.0 + fastrand::f64()))
+        }
+    };
+    // rv unset or "0": the current state as ADDED events; sendInitialEvents=true: the same plus a sync bookmark.
+    let from_state = send_initial == Some(true) || matches!(requested, None | Some(0));
+    let start = state
+        .store
+        .watch(path.gvr(), if from_state { None } else { requested });
+    let (tx, mut rx) = mpsc::channel::<Bytes>(OUT_BUFFER);
+    let mut watcher = Watcher {
+        info: path.info.clone(),
+        namespace: path.namespace.clone(),
+        sel,
+        rep,
+        q: q.clone(),
+        bookmarks,
+        sent_rv: 0,
+        floor: if from_state { 0 } else { requested.unwrap_or(0) },
+    };
+    let meta = WatchMeta {
+        path: format!("/{}", path_string(path)),
+        user_agent: user_agent.to_string(),
+    };
+    let kill = state.watch_kill.subscribe();
+    let shutdown = state.shutdown.clone();
+    let bookmark_every = state.config.bookmark_interval;
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        let start = match start {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx.send(event_line("ERROR", &e.to_status())).await;
+                return;
+            }
+        };
+        let start_rv = start.rv;
+        for c in &start.backlog {
+            if let Some(line) = watcher.convert(c) {
+                if tx.send(line).await.is_err() {
+                    return;
+                }
+                watcher.sent_rv = watcher.sent_rv.max(c.rv);
+            }
+        }
+        watcher.floor = watcher.floor.max(if from_state { start_rv } else { 0 });
+        if send_initial == Some(true) && watcher.bookmarks {
+            if tx.send(watcher.bookmark(start_rv, true)).await.is_err() {
+                return;
+            }
+            watcher.sent_rv = start_rv;
+        }
+        stream(
+            watcher,
+            start.rx,
+            tx,
+            kill,
+            shutdown,
+            meta,
+            timeout,
+            bookmark_every,
+            store,
+        )
+        .await;
+    });
+    let body = Body::from_stream(futures::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|o| o.map(Ok::<Bytes, std::io::Error>))
+    }));
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::OK;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(resp)
+}
+
+fn path_string(path: &ResourcePath) -> String {
+    let g = &path.info.gvr;
+    let mut s = if g.group.is_empty() {
+        format!("api/{}", g.version)
+    } else {
+        format!("apis/{}/{}", g.group, g.version)
+    };
+    if let Some(ns) = &path.namespace {
+        s.push_str(&format!("/namespaces/{ns}"));
+    }
+    s.push('/');
+    s.push_str(&g.resource);
+    s
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn stream(
+    mut w: Watcher,
+    mut changes: broadcast::Receiver<Arc<Change>>,
+    tx: mpsc::Sender<Bytes>,
+    mut kill: broadcast::Receiver<Arc<super::DropWatches>>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    meta: WatchMeta,
+    timeout: Duration,
+    bookmark_every: Duration,
+    store: crate::store::Store,
+) {
+    let deadline = Instant::now() + timeout;
+    let final_bookmark = deadline
+        .checked_sub(Duration::from_secs(2))
+        .filter(|t| *t > Instant::now());
+    let mut next_bookmark = Instant::now() + bookmark_every;
+    let mut final_sent = final_bookmark.is_none();
+    loop {
+        let bookmark_at = if !w.bookmarks {
+            deadline
+        } else if !final_sent {
+            final_bookmark.map_or(next_bookmark, |f| f.min(next_bookmark))
+        } else {
+            next_bookmark.min(deadline)
+        };
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => return,
+            k = kill.recv() => match k {
+                Ok(d) if d.matches(&meta.path, &meta.user_agent) => return,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            c = changes.recv() => match c {
+                Ok(c) => {
+                    if let Some(line) = w.convert(&c) {
+                        if tx.send(line).await.is_err() {
+                            return;
+                        }
+                        w.sent_rv = w.sent_rv.max(c.rv);
+                    }
+                }
+                // Too slow: the real cacher closes such watchers too; the client re-watches from its last rv.
+                Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => return,
+            },
+            () = tokio::time::sleep_until(bookmark_at) => {
+                if Instant::now() >= deadline {
+                    return;
+                }
+                if w.bookmarks {
+                    // Everything at or below `rv` was broadcast before it was read: drain it before claiming it.
+                    let mut rv = store.current_rv();
+                    loop {
+                        match changes.try_recv() {
+                            Ok(c) => {
+                                rv = rv.max(c.rv);
+                                if let Some(line) = w.convert(&c)
+                                    && tx.send(line).await.is_err()
+                                {
+                                    return;
+                                }
+                            }
+                            Err(broadcast::error::TryRecvError::Empty) => break,
+                            Err(_) => return,
+                        }
+                    }
+                    let rv = rv.max(w.sent_rv);
+                    if tx.send(w.bookmark(rv, false)).await.is_err() {
+                        return;
+                    }
+                    w.sent_rv = rv;
+                    if final_bookmark.is_some_and(|f| Instant::now() >= f) {
+                        final_sent = true;
+                    }
+                    next_bookmark = Instant::now() + bookmark_every;
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => return,
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! HTTP-level behaviour of the sandbox server, with a plain HTTP client (reqwest is not a dependency: hyper via kube's client is
+//! used through raw requests on a `kube::Client`).
+
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
+
+use std::time::Duration;
+
+use http::{Method, Request};
+use kube_sandbox::{Sandbox, SandboxConfig};
+use serde_json::{Value, json};
+
+async fn start() -> Sandbox {
+    Sandbox::start(SandboxConfig::default()).await.unwrap()
+}
+
+/// Sends a raw request through kube's client and returns (status, headers, body text).
+async fn raw(
+    sb: &Sandbox,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<String>,
+) -> (u16, http::HeaderMap, String) {
+    let client = sb.client().unwrap();
+    let mut b = Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let req = b.body(body.unwrap_or_default().into_bytes()).unwrap();
+    let resp = client.send(req.map(kube::client::Body::from)).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (status, headers, String::from_utf8_lossy(&bytes).to_string())
+}
+
+fn j(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+const JSON_CT: (&str, &str) = ("content-type", "application/json");
+
+fn cm(name: &str, labels: Value) -> String {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}, "data": {"a": "1"}}).to_string()
+}
+
+#[tokio::test]
+async fn discovery_version_and_openapi() {
+    let sb = start().await;
+    let (code, _, body) = raw(&sb, Method::GET, "/version", &[], None).await;
+    assert_eq!(code, 200);
+    assert_eq!(j(&body)["minor"], "33");
+    let (_, _, body) = raw(&sb, Method::GET, "/apis", &[], None).await;
+    assert_eq!(j(&body)["kind"], "APIGroupList");
+    let accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+    let (_, headers, body) = raw(&sb, Method::GET, "/apis", &[("accept", accept)], None).await;
+    assert_eq!(
+        headers["content-type"],
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    );
+    let groups = j(&body);
+    assert!(
+        groups["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["metadata"]["name"] == "batch")
+    );
+    let (_, _, body) = raw(&sb, Method::GET, "/api", &[("accept", accept)], None).await;
+    assert_eq!(j(&body)["items"][0]["metadata"]["name"], "");
+    let (code, _, body) = raw(&sb, Method::GET, "/api/v1", &[], None).await;
+    assert_eq!(code, 200);
+    let list = j(&body);
+    assert!(
+        list["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "namespaces/status")
+    );
+    let (code, _, body) = raw(&sb, Method::GET, "/openapi/v3", &[], None).await;
+    assert_eq!(code, 200);
+    assert!(j(&body)["paths"].get("apis/batch/v1").is_some(), "{body}");
+    let (code, _, _) = raw(&sb, Method::GET, "/healthz", &[], None).await;
+    assert_eq!(code, 200);
+    let (code, _, body) = raw(&sb, Method::GET, "/apis/nope.example.com/v1/things", &[], None).await;
+    assert_eq!(code, 404);
+    assert_eq!(
+        j(&body)["message"],
+        "the server could not find the requested resource"
+    );
+}
+
+#[tokio::test]
+async fn status_codes_for_bad_input() {
+    let sb = start().await;
+    let p = "/api/v1/namespaces/default/configmaps";
+    let cases: Vec<(&str, Vec<(&str, &str)>, String, u16)> = vec![
+        ("malformed json", vec![JSON_CT], "{nope".into(), 400),
+        (
+            "protobuf",
+            vec![("content-type", "application/vnd.kubernetes.protobuf")],
+            "x".into(),
+            415,
+        ),
+        (
+            "wrong namespace",
+            vec![JSON_CT],
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "other"}})
+                .to_string(),
+            400,
+        ),
+        (
+            "kind mismatch",
+            vec![JSON_CT],
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "a"}}).to_string(),
+            400,
+        ),
+        (
+            "missing kind",
+            vec![JSON_CT],
+            json!({"apiVersion": "v1", "metadata": {"name": "a"}}).to_string(),
+            400,
+        ),
+        ("bad name", vec![JSON_CT], cm("Bad_Name", json!({})), 422),
+        (
+            "too large",
+            vec![JSON_CT],
+            format!("{{\"x\":\"{}\"}}", "a".repeat(3 * 1024 * 1024 + 10)),
+            413,
+        ),
+        ("ok", vec![JSON_CT], cm("a", json!({})), 201),
+        ("exists", vec![JSON_CT], cm("a", json!({})), 409),
+    ];
+    for (what, headers, body, want) in cases {
+        let (code, _, text) = raw(&sb, Method::POST, p, &headers, Some(body)).await;
+        assert_eq!(code, want, "{what}: {text}");
+        if code >= 400 {
+            assert_eq!(j(&text)["kind"], "Status", "{what}");
+        }
+    }
+    let (code, _, body) = raw(
+        &sb,
+        Method::POST,
+        "/api/v1/namespaces/missing/configmaps",
+        &[JSON_CT],
+        Some(cm("a", json!({}))),
+    )
+    .await;
+    assert_eq!(code, 404);
+    assert_eq!(j(&body)["message"], "namespaces \"missing\" not found");
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\ndata:\n  k: v\n";
+    let (code, _, body) = raw(
+        &sb,
+        Method::POST,
+        p,
+        &[("content-type", "application/yaml")],
+        Some(yaml.into()),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let (code, _, body) = raw(&sb, Method::GET, &format!("{p}/nope"), &[], None).await;
+    assert_eq!(code, 404);
+    assert_eq!(j(&body)["details"]["kind"], "configmaps");
+}
+
+#[tokio::test]
+async fn pagination_and_selectors() {
+    let sb = start().await;
+    let p = "/api/v1/namespaces/default/configmaps";
+    for i in 0..7 {
+        let labels = if i % 2 == 0 {
+            json!({"app": "a"})
+        } else {
+            json!({"app": "b", "tier": "x"})
+        };
+        let (code, _, _) = raw(
+            &sb,
+            Method::POST,
+            p,
+            &[JSON_CT],
+            Some(cm(&format!("c{i}"), labels)),
+        )
+        .await;
+        assert_eq!(code, 201);
+    }
+    let (_, _, first) = raw(&sb, Method::GET, &format!("{p}?limit=3"), &[], None).await;
+    let first = j(&first);
+    assert_eq!(first["items"].as_array().unwrap().len(), 3);
+    let rv = first["metadata"]["resourceVersion"].clone();
+    // A write between pages must not show up: pages come from one snapshot.
+    raw(&sb, Method::POST, p, &[JSON_CT], Some(cm("late", json!({})))).await;
+    let mut token = first["metadata"]["continue"].as_str().unwrap().to_string();
+    let mut sizes = vec![];
+    for _ in 0..5 {
+        let (_, _, page) = raw(
+            &sb,
+            Method::GET,
+            &format!("{p}?limit=3&continue={token}"),
+            &[],
+            None,
+        )
+        .await;
+        let page = j(&page);
+        assert_eq!(page["metadata"]["resourceVersion"], rv);
+        sizes.push(page["items"].as_array().unwrap().len());
+        match page["metadata"]["continue"].as_str() {
+            Some(t) => token = t.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, vec![3, 1]);
+    let (code, _, _) = raw(&sb, Method::GET, &format!("{p}?limit=3&continue=zz"), &[], None).await;
+    assert_eq!(code, 400);
+    let (_, _, sel) = raw(
+        &sb,
+        Method::GET,
+        &format!("{p}?labelSelector=app%20in%20(a,b),tier!%3Dx"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(j(&sel)["items"].as_array().unwrap().len(), 4);
+    let (_, _, byname) = raw(
+        &sb,
+        Method::GET,
+        &format!("{p}?fieldSelector=metadata.name%3Dc1"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(j(&byname)["items"][0]["metadata"]["name"], "c1");
+    let (code, _, body) = raw(
+        &sb,
+        Method::GET,
+        &format!("{p}?fieldSelector=spec.x%3D1"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        j(&body)["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not a known field selector")
+    );
+    sb.expire_resource_versions();
+    let (code, _, _) = raw(
+        &sb,
+        Method::GET,
+        &format!(
+            "{p}?limit=3&continue={}",
+            first["metadata"]["continue"].as_str().unwrap()
+        ),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(code, 410);
+}
+
+/// Reads watch lines until `n` lines or the stream ends.
+async fn watch_lines(sb: &Sandbox, path: &str, n: usize) -> Vec<Value> {
+    let client = sb.client().unwrap();
+    let req = Request::builder().uri(path).body(Vec::new()).unwrap();
+    let mut stream = Box::pin(client.request_events::<Value>(req).await.unwrap());
+    let mut out = vec![];
+    use futures::StreamExt;
+    while out.len() < n {
+        match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+            Ok(Some(Ok(kube::core::WatchEvent::Added(o)))) => out.push(json!({"type": "ADDED", "object": o})),
+            Ok(Some(Ok(kube::core::WatchEvent::Modified(o)))) => out.push(json!({"type": "MODIFIED", "object": o})),
+            Ok(Some(Ok(kube::core::WatchEvent::Deleted(o)))) => out.push(json!({"type": "DELETED", "object": o})),
+            Ok(Some(Ok(kube::core::WatchEvent::Bookmark(b)))) => out.push(json!({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": b.metadata.resource_version, "annotations": b.metadata.annotations}}})),
+            Ok(Some(Ok(kube::core::WatchEvent::Error(e)))) => out.push(json!({"type": "ERROR", "object": {"code": e.code, "reason": e.reason}})),
+            Ok(Some(Err(e))) => panic!("watch error {e}"),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn watch_replay_expiry_bookmarks_and_transitions() {
+    let sb = start().await;
+    let p = "/api/v1/namespaces/default/configmaps";
+    let (_, _, list) = raw(&sb, Method::GET, p, &[], None).await;
+    let rv = j(&list)["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    raw(
+        &sb,
+        Method::POST,
+        p,
+        &[JSON_CT],
+        Some(cm("w1", json!({"app": "a"}))),
+    )
+    .await;
+    raw(
+        &sb,
+        Method::PATCH,
+        &format!("{p}/w1"),
+        &[("content-type", "application/merge-patch+json")],
+        Some(r#"{"data":{"a":"2"}}"#.into()),
+    )
+    .await;
+    let evs = watch_lines(
+        &sb,
+        &format!("{p}?watch=true&resourceVersion={rv}&timeoutSeconds=2"),
+        10,
+    )
+    .await;
+    let types: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, vec!["ADDED", "MODIFIED"]);
+    let r1: u64 = evs[0]["object"]["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let r2: u64 = evs[1]["object"]["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(r1 < r2);
+
+    // Selector transitions: relabel out of and back into the selection.
+    let sel_path = format!("{p}?watch=true&labelSelector=app%3Da&resourceVersion={r2}&timeoutSeconds=3");
+    let sb_url = sb.url();
+    let watcher = {
+        let client = sb.client().unwrap();
+        let path = sel_path.clone();
+        tokio::spawn(async move {
+            let _ = sb_url;
+            let req = Request::builder().uri(path).body(Vec::new()).unwrap();
+            let stream = client.request_events::<Value>(req).await.unwrap();
+            use futures::StreamExt;
+            stream.take(2).collect::<Vec<_>>().await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mt = [("content-type", "application/merge-patch+json")];
+    raw(
+        &sb,
+        Method::PATCH,
+        &format!("{p}/w1"),
+        &mt,
+        Some(r#"{"metadata":{"labels":{"app":"b"}}}"#.into()),
+    )
+    .await;
+    raw(
+        &sb,
+        Method::PATCH,
+        &format!("{p}/w1"),
+        &mt,
+        Some(r#"{"metadata":{"labels":{"app":"a"}}}"#.into()),
+    )
+    .await;
+    let got = watcher.await.unwrap();
+    let kinds: Vec<&str> = got
+        .iter()
+        .map(|e| match e {
+            Ok(kube::core::WatchEvent::Deleted(_)) => "DELETED",
+            Ok(kube::core::WatchEvent::Added(_)) => "ADDED",
+            _ => "OTHER",
+        })
+        .collect();
+    assert_eq!(kinds, vec!["DELETED", "ADDED"]);
+
+    let bm = watch_lines(
+        &sb,
+        &format!("{p}?watch=true&allowWatchBookmarks=true&timeoutSeconds=3&resourceVersion={rv}"),
+        10,
+    )
+    .await;
+    assert!(bm.iter().any(|e| e["type"] == "BOOKMARK"), "{bm:?}");
+
+    let init = watch_lines(&sb, &format!("{p}?watch=true&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=2"), 10).await;
+    assert_eq!(init[0]["type"], "ADDED");
+    assert_eq!(init[1]["type"], "BOOKMARK");
+    assert_eq!(
+        init[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
+    let (code, _, _) = raw(
+        &sb,
+        Method::GET,
+        &format!("{p}?watch=true&sendInitialEvents=true"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(code, 422);
+
+    sb.expire_resource_versions();
+    let gone = watch_lines(
+        &sb,
+        &format!("{p}?watch=true&resourceVersion={rv}&timeoutSeconds=5"),
+        3,
+    )
+    .await;
+    assert_eq!(gone.len(), 1, "{gone:?}");
+    assert_eq!(gone[0]["type"], "ERROR");
+    assert_eq!(gone[0]["object"]["code"], 410);
+}
+
+#[tokio::test]
+async fn request_log_and_faults() {
+    let sb = start().await;
+    let (code, _, body) = raw(&sb, Method::POST, "/sandbox/v1/faults", &[JSON_CT],
+        Some(r#"{"match": {"method": "GET", "path": "/api/v1/namespaces/*/configmaps"}, "count": 1, "action": {"status": {"code": 409, "retryAfterSeconds": 2}}}"#.into())).await;
+    assert_eq!(code, 201, "{body}");
+    let (code, headers, body) = raw(
+        &sb,
+        Method::GET,
+        "/api/v1/namespaces/default/configmaps",
+        &[],
+        None,
+    )
+    .await;
+    // (kube's client retries 429s by itself, so the test injects a 409.)
+    assert_eq!(code, 409);
+    assert_eq!(headers["retry-after"], "2");
+    assert_eq!(j(&body)["reason"], "Conflict");
+    let (code, _, _) = raw(
+        &sb,
+        Method::GET,
+        "/api/v1/namespaces/default/configmaps",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(code, 200, "count exhausted");
+    let (_, _, log) = raw(&sb, Method::GET, "/sandbox/v1/requests", &[], None).await;
+    let items = j(&log)["items"].as_array().unwrap().clone();
+    let cm: Vec<&Value> = items
+        .iter()
+        .filter(|r| r["path"] == "/api/v1/namespaces/default/configmaps")
+        .collect();
+    assert_eq!(cm.len(), 2);
+    assert_eq!(cm[0]["status"], 409);
+    assert!(cm[0]["fault"].is_u64());
+    assert!(
+        items
+            .iter()
+            .all(|r| !r["path"].as_str().unwrap().starts_with("/sandbox"))
+    );
+    let last = j(&log)["lastSeq"].as_u64().unwrap();
+    let (_, _, since) = raw(
+        &sb,
+        Method::GET,
+        &format!("/sandbox/v1/requests?since={last}"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(j(&since)["items"].as_array().unwrap().len(), 0);
+    let (code, _, _) = raw(&sb, Method::DELETE, "/sandbox/v1/faults", &[], None).await;
+    assert_eq!(code, 200);
+    assert!(sb.faults().is_empty());
+    sb.shutdown().await;
+}
