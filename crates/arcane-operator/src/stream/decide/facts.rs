@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
 use crate::crd::{BackfillRequest, StreamClassPhase};
 use crate::stream::model::{
     ANNOTATION_BACKFILL_REQUEST, ANNOTATION_CONFIGURATION_HASH, ANNOTATION_RESTARTS,
-    ANNOTATION_STREAM_GENERATION, LABEL_BACKFILLING, Observed, Phase, Workload, WorkloadKind,
+    ANNOTATION_STREAM_GENERATION, LABEL_BACKFILLING, Observed, Phase, StreamStatus, Workload, WorkloadKind,
 };
 
 use super::reasons::ready;
@@ -164,8 +164,8 @@ pub(super) fn is_new(observed: &Observed) -> bool {
     observed.status.phase.as_deref().is_none_or(str::is_empty)
 }
 
-pub(super) fn ready_condition(observed: &Observed) -> Option<&Condition> {
-    observed.status.conditions.iter().find(|c| c.type_ == READY)
+pub(super) fn ready_condition(status: &StreamStatus) -> Option<&Condition> {
+    status.conditions.iter().find(|c| c.type_ == READY)
 }
 
 /// The Failed status the operator wrote for a crashed workload, if that is what is observed.
@@ -173,7 +173,7 @@ pub(super) fn crash_loop_condition(observed: &Observed) -> Option<&Condition> {
     if observed_phase(observed) != Some(Phase::Failed) {
         return None;
     }
-    ready_condition(observed).filter(|c| c.reason == ready::CRASH_LOOP_DETECTED)
+    ready_condition(&observed.status).filter(|c| c.reason == ready::CRASH_LOOP_DETECTED)
 }
 
 /// Prefix of the `StreamRestarting` message; the restart count follows it.
@@ -185,7 +185,7 @@ pub(super) fn remembered_restarts(observed: &Observed, workload: Option<&Workloa
     if let Some(restarts) = observed.status.restarts {
         return restarts;
     }
-    let from_condition = ready_condition(observed)
+    let from_condition = ready_condition(&observed.status)
         .filter(|c| c.reason == ready::STREAM_RESTARTING)
         .and_then(|c| c.message.strip_prefix(RESTARTING_PREFIX))
         .and_then(|rest| rest.split(|ch: char| !ch.is_ascii_digit()).next())

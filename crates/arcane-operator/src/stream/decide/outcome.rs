@@ -122,7 +122,7 @@ impl<'a> Ctx<'a> {
     /// Waiting for a workload to go away: keeps the Pending condition already written (it may carry
     /// the restart count), so a wait never rewrites the status.
     pub fn waiting(&self) -> Outcome {
-        let kept = ready_condition(self.observed).filter(|c| {
+        let kept = ready_condition(&self.observed.status).filter(|c| {
             observed_phase(self.observed) == Some(Phase::Pending)
                 && (c.reason == ready::STREAM_PENDING || c.reason == ready::STREAM_RESTARTING)
         });

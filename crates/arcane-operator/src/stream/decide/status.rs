@@ -22,7 +22,7 @@ pub(super) fn desired(observed: &Observed, outcome: &Outcome) -> DesiredStatus {
         None => {
             let status = ready_status(outcome.phase);
             // lastTransitionTime moves only when the condition's status does.
-            let last_transition_time = ready_condition(observed)
+            let last_transition_time = ready_condition(&observed.status)
                 .filter(|c| c.status == status)
                 .map_or_else(|| Time(observed.now), |c| c.last_transition_time.clone());
             Condition {
@@ -57,7 +57,7 @@ pub(super) fn needs_write(observed: &StreamStatus, desired: &DesiredStatus) -> b
     if observed.phase.as_deref() != Some(desired.phase.as_str()) {
         return true;
     }
-    let Some(ready) = observed.conditions.iter().find(|c| c.type_ == READY) else {
+    let Some(ready) = ready_condition(observed) else {
         return true;
     };
     let wanted = &desired.ready;
@@ -85,10 +85,6 @@ pub(super) fn needs_write(observed: &StreamStatus, desired: &DesiredStatus) -> b
 
 /// A change the user should hear about: a new phase or a new `Ready` reason.
 pub(super) fn is_transition(observed: &StreamStatus, desired: &DesiredStatus) -> bool {
-    let reason = observed
-        .conditions
-        .iter()
-        .find(|c| c.type_ == READY)
-        .map(|c| c.reason.as_str());
+    let reason = ready_condition(observed).map(|c| c.reason.as_str());
     observed.phase.as_deref() != Some(desired.phase.as_str()) || reason != Some(desired.ready.reason.as_str())
 }

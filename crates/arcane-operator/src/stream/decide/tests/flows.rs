@@ -172,21 +172,18 @@ fn backend_switch_removes_the_old_workload_first_and_never_fails() {
     world.observed.streaming_template = cron.observed.streaming_template.clone();
     world.observed.identity.generation += 1;
     let mut phases = Vec::new();
-    for _ in 0..6 {
-        let decision = super::super::decide(&world.observed);
-        let live = world
-            .observed
-            .workload
-            .as_ref()
-            .is_some_and(|w| meta(w).deletion_timestamp.is_none());
-        if decision.commands.is_empty() && live {
-            break;
+    let steps = world.converge_with(6, |_, decision| {
+        // Every status this switch writes, in order.
+        for command in &decision.commands {
+            if let crate::stream::model::Command::PatchStatus(status) = command {
+                phases.push(status.phase);
+            }
         }
-        world.collect_garbage();
-        world.apply(&decision);
-        phases.push(phase(&world).map(str::to_owned));
-    }
-    assert!(!phases.contains(&Some("Failed".to_owned())), "{phases:?}");
+        Ok::<(), ()>(())
+    });
+    assert!(matches!(steps, Ok(Some(_))), "converges");
+    assert!(!phases.contains(&Phase::Failed), "{phases:?}");
+    assert_eq!(phases.first(), Some(&Phase::Pending), "{phases:?}");
     assert_eq!(phase(&world), Some("Scheduled"));
     assert!(matches!(world.observed.workload, Some(Workload::CronJob(_))));
 }

@@ -327,35 +327,18 @@ fn check_safety(observed: &Observed, decision: &Decision) -> Result<(), TestCase
 
 fn check_converges(observed: Observed, prune: bool) -> Result<(), TestCaseError> {
     let mut world = World::new(observed, prune);
-    for _ in 0..=MAX_STEPS {
-        let decision = decide(&world.observed);
-        check_safety(&world.observed, &decision)?;
-        prop_assert_eq!(&decision, &decide(&world.observed), "deciding twice differs");
-        if decision.commands.is_empty()
-            && world
-                .observed
-                .workload
-                .as_ref()
-                .is_none_or(|w| meta(w).deletion_timestamp.is_none())
-        {
-            // Stable: deciding again changes nothing.
-            prop_assert_eq!(decide(&world.observed).commands, vec![]);
-            prop_assert!(
-                world
-                    .observed
-                    .workload
-                    .as_ref()
-                    .is_none_or(|w| meta(w).deletion_timestamp.is_none())
-            );
-            return Ok(());
-        }
-        world.collect_garbage();
-        world.apply(&decision);
-    }
-    Err(TestCaseError::fail(format!(
-        "no fixed point within {MAX_STEPS} steps: {:#?}",
+    let steps = world.converge_with(MAX_STEPS, |observed, decision| {
+        check_safety(observed, decision)?;
+        prop_assert_eq!(decision, &decide(observed), "deciding twice differs");
+        Ok(())
+    })?;
+    prop_assert!(
+        steps.is_some(),
+        "no fixed point within {} steps: {:#?}",
+        MAX_STEPS,
         world.observed.status
-    )))
+    );
+    Ok(())
 }
 
 proptest! {

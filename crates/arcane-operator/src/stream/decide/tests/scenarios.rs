@@ -6,7 +6,7 @@
 use crate::stream::model::{Command, Phase, WorkloadKind};
 
 use super::super::reasons::{event as ev, ready};
-use super::support::{Act, Scenario, check, event, meta, new_request, status, written};
+use super::support::{Act, Scenario, check, event, meta, new_request, pending_after, status, written};
 
 const JOB: WorkloadKind = WorkloadKind::Job;
 const CRON: WorkloadKind = WorkloadKind::CronJob;
@@ -29,14 +29,6 @@ fn backfill_started() -> Vec<Act> {
         Act::Create(JOB, true),
         status(Phase::Backfilling, ready::STREAM_BACKFILLING),
         event(ev::BACKFILL_STARTED),
-    ]
-}
-
-fn pending_after(action: Act, reason: &str) -> Vec<Act> {
-    vec![
-        action,
-        status(Phase::Pending, ready::STREAM_PENDING),
-        event(reason),
     ]
 }
 

@@ -156,19 +156,32 @@ impl World {
             .is_none_or(|w| meta(w).deletion_timestamp.is_none())
     }
 
-    /// Decides and applies until a decision has no commands and nothing is being deleted; returns
-    /// the number of decisions that acted, or `None` when `max_steps` were not enough.
-    pub fn converge(&mut self, max_steps: usize) -> Option<usize> {
+    /// Decides and applies until a decision has no commands and nothing is being deleted;
+    /// `inspect` sees every state with its decision before it is applied. Returns the number of
+    /// decisions that acted, or `None` when `max_steps` were not enough.
+    pub fn converge_with<E>(
+        &mut self,
+        max_steps: usize,
+        mut inspect: impl FnMut(&Observed, &Decision) -> Result<(), E>,
+    ) -> Result<Option<usize>, E> {
         for step in 0..=max_steps {
             let decision = decide(&self.observed);
+            inspect(&self.observed, &decision)?;
             if decision.commands.is_empty() && self.settled() {
-                return Some(step);
+                return Ok(Some(step));
             }
             // What was already being deleted is gone by now; what this decision deletes lingers
             // for one more observation, as a foreground deletion does.
             self.collect_garbage();
             self.apply(&decision);
         }
-        None
+        Ok(None)
+    }
+
+    pub fn converge(&mut self, max_steps: usize) -> Option<usize> {
+        match self.converge_with(max_steps, |_, _| Ok::<(), std::convert::Infallible>(())) {
+            Ok(steps) => steps,
+            Err(never) => match never {},
+        }
     }
 }

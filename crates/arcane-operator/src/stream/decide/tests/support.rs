@@ -414,6 +414,15 @@ pub fn event(reason: &str) -> Act {
     Act::Event(reason.to_owned())
 }
 
+/// The row of every "stop the workload, then wait" decision: the action, `Pending`, its Event.
+pub fn pending_after(action: Act, reason: &str) -> Vec<Act> {
+    vec![
+        action,
+        status(Phase::Pending, super::super::reasons::ready::STREAM_PENDING),
+        event(reason),
+    ]
+}
+
 pub fn new_request(prefix: &str) -> Act {
     Act::NewRequest(format!("{NAME}-{prefix}-"))
 }

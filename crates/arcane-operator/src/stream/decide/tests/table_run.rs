@@ -4,7 +4,7 @@
 use crate::stream::model::{ANNOTATION_BACKFILL_REQUEST, Command, Phase, WorkloadKind};
 
 use super::super::reasons::{event as ev, ready};
-use super::support::{Act, Scenario, check, event, meta, status, written};
+use super::support::{Act, Scenario, check, event, meta, pending_after, status, written};
 
 const JOB: WorkloadKind = WorkloadKind::Job;
 const CRON: WorkloadKind = WorkloadKind::CronJob;
@@ -19,13 +19,6 @@ fn backfilling() -> Scenario {
 
 #[test]
 fn rule5_backfill() {
-    let pending_after = |action: Act, reason| {
-        vec![
-            action,
-            status(Phase::Pending, ready::STREAM_PENDING),
-            event(reason),
-        ]
-    };
     check(vec![
         (
             "active request, no workload: backfill Job created, Backfilling directly",
@@ -273,13 +266,6 @@ fn rule6_streaming() {
             event(ev::STREAM_STARTED),
         ]
     };
-    let replaced = |kind, reason| {
-        vec![
-            Act::Delete(kind),
-            status(Phase::Pending, ready::STREAM_PENDING),
-            event(reason),
-        ]
-    };
     let running = || {
         Scenario::job()
             .phase(Phase::Running)
@@ -314,7 +300,7 @@ fn rule6_streaming() {
         (
             "stale hash: replaced (delete first)",
             running().stale_hash(),
-            replaced(JOB, ev::CONFIGURATION_CHANGED),
+            pending_after(Act::Delete(JOB), ev::CONFIGURATION_CHANGED),
         ),
         (
             "stale CronJob: replaced (delete first)",
@@ -323,24 +309,24 @@ fn rule6_streaming() {
                 .streaming_workload()
                 .settled()
                 .stale_hash(),
-            replaced(CRON, ev::CONFIGURATION_CHANGED),
+            pending_after(Act::Delete(CRON), ev::CONFIGURATION_CHANGED),
         ),
         (
             "Job -> CronJob switch: Job removed first, no transient Failed",
             Scenario::cron().phase(Phase::Running).other_backend_workload(),
-            replaced(JOB, ev::BACKEND_CHANGED),
+            pending_after(Act::Delete(JOB), ev::BACKEND_CHANGED),
         ),
         (
             "CronJob -> Job switch: CronJob removed first, no transient Failed",
             Scenario::job().phase(Phase::Scheduled).other_backend_workload(),
-            replaced(CRON, ev::BACKEND_CHANGED),
+            pending_after(Act::Delete(CRON), ev::BACKEND_CHANGED),
         ),
         (
             "backfill Job without an active request: removed, back to streaming",
             Scenario::job()
                 .phase(Phase::Backfilling)
                 .backfill_workload("gone"),
-            replaced(JOB, ev::BACKFILL_NOT_REQUESTED),
+            pending_after(Act::Delete(JOB), ev::BACKFILL_NOT_REQUESTED),
         ),
         (
             "backfill Job whose request completed: removed, even with the template missing",
@@ -349,7 +335,7 @@ fn rule6_streaming() {
                 .request_with("bf", |r| r.spec.completed = true)
                 .backfill_workload("bf")
                 .no_streaming_template(),
-            replaced(JOB, ev::BACKFILL_NOT_REQUESTED),
+            pending_after(Act::Delete(JOB), ev::BACKFILL_NOT_REQUESTED),
         ),
         (
             "workload being deleted: Pending, wait",
