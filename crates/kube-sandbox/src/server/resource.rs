@@ -14,6 +14,9 @@ use crate::store::{
     ApiError, DeleteOptions, DeleteOutcome, Propagation, ResourceInfo, Store, Subresource, WriteOptions,
 };
 
+/// Namespaces the lifecycle admission plugin refuses to delete.
+const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+
 pub const JOB_ORPHAN_WARNING: &str = "child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning";
 
 /// Write options from the query: fieldManager (defaulted from the User-Agent), dryRun.
@@ -250,6 +253,16 @@ fn delete_warnings(info: &ResourceInfo, opts: &DeleteOptions) -> Vec<String> {
 
 pub fn delete(store: &Store, path: &ResourcePath, q: &Query, body: &Bytes) -> Result<Response, ApiError> {
     let name = path.name.as_deref().unwrap_or("");
+    if path.info.crd.is_none()
+        && path.gvr().group.is_empty()
+        && path.gvr().resource == "namespaces"
+        && IMMORTAL_NAMESPACES.contains(&name)
+    {
+        return Err(ApiError::forbidden(format!(
+            "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+        ))
+        .with_details(json!({"name": name, "kind": "namespaces"})));
+    }
     let opts = delete_options(q, body)?;
     let warnings = delete_warnings(&path.info, &opts);
     match store.delete_ext(path.gvr(), path.namespace.as_deref(), name, &opts)? {

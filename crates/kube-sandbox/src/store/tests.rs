@@ -195,8 +195,10 @@ fn delete_with_finalizers_marks_then_removes() {
     done["metadata"]["finalizers"] = json!([]);
     s.update(&wg, done).unwrap();
     assert!(s.get(&wg, Some("default"), "w").is_none());
+    assert_eq!(rx.try_recv().unwrap().kind, EventKind::Modified);
     let ev = rx.try_recv().unwrap();
     assert_eq!(ev.kind, EventKind::Deleted);
+    assert!(ev.object["metadata"]["finalizers"].as_array().unwrap().is_empty());
     let _ = w;
 }
 

@@ -388,11 +388,6 @@ impl Store {
         set_meta(&mut new, "resourceVersion", Value::String(rv.to_string()));
         let stored = Arc::new(new);
         let k = key(namespace, name);
-        let kind = if finished {
-            EventKind::Deleted
-        } else {
-            EventKind::Modified
-        };
         if let Some(state) = inner.types.get_mut(gvr) {
             if finished {
                 state.objects.remove(&k);
@@ -401,25 +396,40 @@ impl Store {
             }
         }
         let out = (*stored).clone();
+        let ns = namespace.map(str::to_string);
+        // Like upstream, the update that removes the last finalizer is persisted (MODIFIED), then the object is
+        // deleted (DELETED, with its own resourceVersion).
         self.publish(
             &mut inner,
             Change {
                 gvr: gvr.clone(),
-                kind,
+                kind: EventKind::Modified,
                 rv,
-                namespace: namespace.map(str::to_string),
-                object: stored,
+                namespace: ns.clone(),
+                object: stored.clone(),
                 old: Some(old),
             },
         );
-        Ok((
-            out,
-            if finished {
-                Written::Deleted
-            } else {
-                Written::Updated
-            },
-        ))
+        if finished {
+            inner.rv += 1;
+            let del_rv = inner.rv;
+            let mut last = (*stored).clone();
+            set_meta(&mut last, "resourceVersion", Value::String(del_rv.to_string()));
+            let last = Arc::new(last);
+            self.publish(
+                &mut inner,
+                Change {
+                    gvr: gvr.clone(),
+                    kind: EventKind::Deleted,
+                    rv: del_rv,
+                    namespace: ns,
+                    object: last.clone(),
+                    old: Some(stored),
+                },
+            );
+            return Ok(((*last).clone(), Written::Deleted));
+        }
+        Ok((out, Written::Updated))
     }
 
     pub fn delete(
