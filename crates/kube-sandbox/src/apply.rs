@@ -78,13 +78,22 @@ pub fn apply(live: Option<&Value>, applied: &Value, opts: &ApplyOptions) -> Resu
 }
 
 /// [`apply`] with a CRD version's `openAPIV3Schema`, whose `x-kubernetes-list-type`/`-list-map-keys` make
-/// lists merge as sets or maps.
+/// lists merge as sets or maps. With `subresource: Some("status")` only `.status` of `applied` counts; for the
+/// main resource of a type with a status subresource the caller removes `.status` from `applied` first (upstream
+/// ignores it there, and must not record ownership of it).
 pub fn apply_with_schema(
     live: Option<&Value>,
     applied: &Value,
     opts: &ApplyOptions,
     schema: Option<&Value>,
 ) -> Result<Value, ApplyConflict> {
+    let scoped;
+    let applied = if opts.subresource == Some("status") {
+        scoped = status_only(applied);
+        &scoped
+    } else {
+        applied
+    };
     let resolver = resolver_for(applied, schema);
     let lists: fieldset::ListResolver = &resolver;
     let me = (opts.manager, "Apply", opts.subresource);
@@ -307,6 +316,15 @@ fn without_managed_fields(obj: &Value) -> Value {
         m.remove("managedFields");
     }
     o
+}
+
+/// An apply to the status subresource only touches `.status`, as upstream's status reset strategy does.
+fn status_only(applied: &Value) -> Value {
+    let mut out = skeleton(applied);
+    if let (Some(status), Value::Object(m)) = (applied.get("status"), &mut out) {
+        m.insert("status".to_string(), status.clone());
+    }
+    out
 }
 
 /// The object an apply creates: type and identity from the applied configuration.

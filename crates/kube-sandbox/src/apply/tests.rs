@@ -349,3 +349,32 @@ fn multi_conflict_message() {
         "Apply failed with 3 conflicts: conflicts with \"a\":\n- .data.y\n- .data.z\nconflicts with \"b\":\n- .data.x"
     );
 }
+
+#[test]
+fn status_subresource_apply_only_touches_status() {
+    let t = "2026-01-01T00:00:00Z";
+    let live = apply(
+        None,
+        &json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}}),
+        &opts("kubectl", false, t),
+    )
+    .unwrap();
+    let applied = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "labels": {"z": "1"}},
+                         "spec": {"size": 9}, "status": {"ready": true}});
+    let o = ApplyOptions {
+        manager: "operator",
+        force: false,
+        now: t,
+        subresource: Some("status"),
+    };
+    let out = apply(Some(&live), &applied, &o).unwrap();
+    assert_eq!(
+        out["spec"]["size"], 1,
+        "spec untouched and no conflict with kubectl"
+    );
+    assert_eq!(out["status"], json!({"ready": true}));
+    assert!(out["metadata"].get("labels").is_none());
+    let e = entry(&out, "operator").unwrap();
+    assert_eq!(e["subresource"], "status");
+    assert_eq!(e["fieldsV1"], json!({"f:status": {"f:ready": {}}}));
+}

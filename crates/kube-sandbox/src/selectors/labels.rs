@@ -223,8 +223,8 @@ impl Parser {
                 }
             }
             _ => {
-                for v in &values {
-                    validate_value(v)?;
+                for (i, v) in values.iter().enumerate() {
+                    validate_value(&key, i, v)?;
                 }
             }
         }
@@ -307,12 +307,12 @@ fn validate_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn validate_value(v: &str) -> Result<(), String> {
+fn validate_value(key: &str, index: usize, v: &str) -> Result<(), String> {
     if v.is_empty() || valid_name_part(v) {
         return Ok(());
     }
     Err(format!(
-        "values[0][{v}]: Invalid value: {v:?}: a valid label must be an empty string or consist of alphanumeric \
+        "values[{index}][{key}]: Invalid value: {v:?}: a valid label must be an empty string or consist of alphanumeric \
          characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  \
          or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
     ))
