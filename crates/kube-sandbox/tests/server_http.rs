@@ -328,6 +328,16 @@ async fn watch_replay_expiry_bookmarks_and_transitions() {
         .parse()
         .unwrap();
     assert!(r1 < r2);
+    // Legacy /watch/ path on one object = a watch restricted to that name.
+    raw(&sb, Method::POST, p, &[JSON_CT], Some(cm("other", json!({})))).await;
+    let named = watch_lines(
+        &sb,
+        &format!("/api/v1/watch/namespaces/default/configmaps/w1?resourceVersion={rv}&timeoutSeconds=1"),
+        10,
+    )
+    .await;
+    assert_eq!(named.len(), 2, "{named:?}");
+    assert!(named.iter().all(|e| e["object"]["metadata"]["name"] == "w1"));
 
     // Selector transitions: relabel out of and back into the selection.
     let sel_path = format!("{p}?watch=true&labelSelector=app%3Da&resourceVersion={r2}&timeoutSeconds=3");
@@ -381,10 +391,10 @@ async fn watch_replay_expiry_bookmarks_and_transitions() {
     assert!(bm.iter().any(|e| e["type"] == "BOOKMARK"), "{bm:?}");
 
     let init = watch_lines(&sb, &format!("{p}?watch=true&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=2"), 10).await;
-    assert_eq!(init[0]["type"], "ADDED");
-    assert_eq!(init[1]["type"], "BOOKMARK");
+    let types: Vec<&str> = init.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, vec!["ADDED", "ADDED", "BOOKMARK"]);
     assert_eq!(
-        init[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        init[2]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
         "true"
     );
     let (code, _, _) = raw(

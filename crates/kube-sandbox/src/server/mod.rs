@@ -247,13 +247,25 @@ async fn dispatch(
     let rep = http::representation(&headers);
     let store = &state.store;
     let result = match (&method, rp.name.is_some()) {
-        (&Method::GET, _) if watch || rp.legacy_watch => {
-            if rp.name.is_some() {
-                Err(ApiError::method_not_allowed())
-            } else {
-                watch::watch(state, &rp, q, rep, ua)
+        (&Method::GET, _) if watch || rp.legacy_watch => match &rp.name {
+            // Watching one object is a watch of the collection restricted to its name.
+            Some(name) => {
+                let mut q = q.clone();
+                let by_name = format!("metadata.name={name}");
+                let combined = match q.value("fieldSelector") {
+                    Some(f) => format!("{f},{by_name}"),
+                    None => by_name,
+                };
+                q.0.retain(|(k, _)| k != "fieldSelector");
+                q.0.push(("fieldSelector".into(), combined));
+                let collection = path::ResourcePath {
+                    name: None,
+                    ..rp.clone()
+                };
+                watch::watch(state, &collection, &q, rep, ua)
             }
-        }
+            None => watch::watch(state, &rp, q, rep, ua),
+        },
         (&Method::GET, true) => resource::get(store, &rp, q, rep),
         (&Method::GET, false) => list::list(store, &state.pages, &rp, q, rep).await,
         (&Method::POST, false) => resource::create(store, &rp, q, &headers, &body, ua),
