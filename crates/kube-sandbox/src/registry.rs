@@ -14,6 +14,8 @@ use crate::store::{
     Subresource, WriteOptions, namespaces_gvr,
 };
 
+pub mod events;
+
 pub const CRD_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
 
 const ALL_VERBS: [&str; 8] = [
@@ -297,6 +299,7 @@ fn resync(store: &Store, switch: &RegistrySwitch, terminating: &mut BTreeSet<Str
 }
 
 fn on_event(store: &Store, switch: &RegistrySwitch, ev: &StoreEvent, terminating: &mut BTreeSet<String>) {
+    events::mirror(store, ev);
     if ev.gvr == crd_gvr() {
         if ev.kind == EventKind::Deleted {
             for info in crd_infos(&ev.object) {

@@ -268,3 +268,38 @@ async fn kube_runtime_watcher_list_watch() {
 async fn kube_runtime_watcher_streaming_list() {
     watcher_flow(true).await;
 }
+
+#[tokio::test]
+async fn events_k8s_io_are_served_as_core_events() {
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+    use k8s_openapi::api::events::v1::Event;
+    let sb = start().await;
+    let client = sb.client().unwrap();
+    let new_api: Api<Event> = Api::namespaced(client.clone(), "default");
+    let ev: Event = serde_json::from_value(json!({"metadata": {"name": "w.1"},
+        "regarding": {"kind": "Widget", "name": "w", "namespace": "default", "uid": "u1"},
+        "note": "made it", "reason": "Created", "type": "Normal", "action": "Create",
+        "eventTime": "2026-11-26T08:00:00.000000Z", "reportingController": "arcane", "reportingInstance": "arcane-0"}))
+    .unwrap();
+    new_api.create(&PostParams::default(), &ev).await.unwrap();
+    let core: Api<CoreEvent> = Api::namespaced(client, "default");
+    let lp = ListParams::default().fields("involvedObject.name=w,involvedObject.kind=Widget");
+    let mut found = vec![];
+    for _ in 0..50 {
+        found = core.list(&lp).await.unwrap().items;
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].message.as_deref(), Some("made it"));
+    new_api.delete("w.1", &DeleteParams::default()).await.unwrap();
+    for _ in 0..50 {
+        if core.list(&lp).await.unwrap().items.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the core view kept a deleted event");
+}
