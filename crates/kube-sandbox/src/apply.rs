@@ -3,6 +3,7 @@
 //! and changing a field another manager owns is a conflict unless forced. Non-apply writes record `Update`
 //! ownership of the fields they change ([`track_update`]), which later applies by others conflict with.
 
+mod diff;
 mod fieldset;
 mod managed;
 
@@ -178,7 +179,7 @@ pub fn apply_with_schema(
     }
     // Re-applying the same configuration changes nothing, not even the entry's time, so it is a no-op write.
     if let Some(l) = live
-        && without_managed_fields(l) == without_managed_fields(&out)
+        && same_apart_from_managed_fields(l, &out)
         && same_sets(&old_entries, &entries)
     {
         return Ok(l.clone());
@@ -211,26 +212,36 @@ pub fn track_update_with_schema(
     subresource: Option<&str>,
     schema: Option<&Value>,
 ) {
-    let old_entries = old.map(managed::read).unwrap_or_default();
-    let mut entries = match new.pointer("/metadata/managedFields") {
-        Some(Value::Array(a)) if a.is_empty() => Vec::new(),
-        Some(Value::Array(_)) => managed::read(new),
-        _ => old_entries.clone(),
-    };
     let resolver = resolver_for(new, schema);
     let lists: fieldset::ListResolver = &resolver;
-    let new_set = fieldset::of_object(new, lists);
-    let old_set = old.map(|o| fieldset::of_object(o, lists)).unwrap_or_default();
-    let changed: FieldSet = new_set
-        .iter()
-        .filter(|p| {
-            !old_set.contains(*p)
-                || (is_value_node(p) && old.and_then(|o| fieldset::get(o, p)) != fieldset::get(new, p))
-        })
-        .cloned()
-        .collect();
-    let removed: FieldSet = old_set.difference(&new_set).cloned().collect();
-
+    let (changed, removed) = diff::diff(old, new, lists);
+    let incoming = new.pointer("/metadata/managedFields");
+    let client_set = match (incoming, old.and_then(|o| o.pointer("/metadata/managedFields"))) {
+        (None, _) => false,
+        (Some(n), Some(o)) => n != o,
+        (Some(_), None) => true,
+    };
+    if changed.is_empty() && removed.is_empty() && !client_set {
+        // Nothing changed: keep the stored entries exactly (the write must stay a no-op).
+        match old.and_then(|o| o.pointer("/metadata/managedFields")).cloned() {
+            Some(mf) => {
+                if let Some(Value::Object(m)) = new.get_mut("metadata") {
+                    m.insert("managedFields".into(), mf);
+                }
+            }
+            None => {
+                if let Some(Value::Object(m)) = new.get_mut("metadata") {
+                    m.remove("managedFields");
+                }
+            }
+        }
+        return;
+    }
+    let mut entries = match incoming {
+        Some(Value::Array(a)) if a.is_empty() => Vec::new(),
+        Some(Value::Array(_)) => managed::read(new),
+        _ => old.map(managed::read).unwrap_or_default(),
+    };
     if !changed.is_empty() || !removed.is_empty() {
         for e in &mut entries {
             e.fields.retain(|p| !removed.contains(p));
@@ -262,9 +273,6 @@ pub fn track_update_with_schema(
             }),
             None => {}
         }
-    }
-    if entries.is_empty() && old_entries.is_empty() && new.pointer("/metadata/managedFields").is_none() {
-        return;
     }
     managed::write(new, &entries);
 }
@@ -310,12 +318,33 @@ fn same_sets(a: &[Entry], b: &[Entry]) -> bool {
     live(a) == live(b)
 }
 
-fn without_managed_fields(obj: &Value) -> Value {
-    let mut o = obj.clone();
-    if let Some(Value::Object(m)) = o.get_mut("metadata") {
-        m.remove("managedFields");
-    }
-    o
+/// Whether two objects are equal apart from `metadata.managedFields`, without copying them.
+fn same_apart_from_managed_fields(a: &Value, b: &Value) -> bool {
+    let (Some(am), Some(bm)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let meta_eq = |x: Option<&Value>, y: Option<&Value>| match (
+        x.and_then(Value::as_object),
+        y.and_then(Value::as_object),
+    ) {
+        (Some(xm), Some(ym)) => {
+            let strip = |m: &'_ Map<String, Value>| m.iter().filter(|(k, _)| *k != "managedFields").count();
+            strip(xm) == strip(ym)
+                && xm
+                    .iter()
+                    .filter(|(k, _)| *k != "managedFields")
+                    .all(|(k, v)| ym.get(k) == Some(v))
+        }
+        _ => x == y,
+    };
+    am.len() == bm.len()
+        && am.iter().all(|(k, v)| {
+            if k == "metadata" {
+                meta_eq(Some(v), bm.get(k))
+            } else {
+                bm.get(k) == Some(v)
+            }
+        })
 }
 
 /// An apply to the status subresource only touches `.status`, as upstream's status reset strategy does.

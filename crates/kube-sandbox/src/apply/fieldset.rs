@@ -72,7 +72,7 @@ pub fn of_object(obj: &Value, lists: ListResolver) -> FieldSet {
     out
 }
 
-fn walk<'v>(
+pub(super) fn walk<'v>(
     v: &'v Value,
     path: &mut Path,
     names: &mut Vec<&'v str>,
@@ -108,16 +108,7 @@ fn walk<'v>(
                     Some(ks) => {
                         for (item, k) in items.iter().zip(ks) {
                             path.push(Pe::Key(k));
-                            out.insert(path.clone());
-                            if let Value::Object(fields) = item {
-                                for (f, child) in fields {
-                                    names.push(f);
-                                    path.push(Pe::Field(f.clone()));
-                                    walk(child, path, names, lists, out);
-                                    path.pop();
-                                    names.pop();
-                                }
-                            }
+                            walk_item(item, path, names, lists, out);
                             path.pop();
                         }
                     }
@@ -134,25 +125,50 @@ fn walk<'v>(
     }
 }
 
+/// An associative-list item at `path` (ending in its key): the item itself and its fields.
+pub(super) fn walk_item<'v>(
+    item: &'v Value,
+    path: &mut Path,
+    names: &mut Vec<&'v str>,
+    lists: ListResolver,
+    out: &mut FieldSet,
+) {
+    out.insert(path.clone());
+    if let Value::Object(fields) = item {
+        for (f, child) in fields {
+            names.push(f);
+            path.push(Pe::Field(f.clone()));
+            walk(child, path, names, lists, out);
+            path.pop();
+            names.pop();
+        }
+    }
+}
+
 /// The value at `path`, if present.
 pub fn get<'v>(obj: &'v Value, path: &[Pe]) -> Option<&'v Value> {
     path.iter().try_fold(obj, |cur, pe| match pe {
         Pe::Field(f) => cur.get(f),
-        Pe::Key(k) => cur.as_array()?.iter().find(|i| key_matches(i, k)),
-        Pe::Value(v) => cur.as_array()?.iter().find(|i| is_value(i, v)),
+        Pe::Key(k) => {
+            let want = parse_key(k)?;
+            cur.as_array()?.iter().find(|i| key_matches(i, &want))
+        }
+        Pe::Value(v) => {
+            let want: Value = serde_json::from_str(v).ok()?;
+            cur.as_array()?.iter().find(|i| **i == want)
+        }
         Pe::Index(n) => cur.get(n),
     })
 }
 
-/// Whether a set item equals the JSON-encoded value of a `v:` path element.
-fn is_value(item: &Value, encoded: &str) -> bool {
-    serde_json::from_str::<Value>(encoded).is_ok_and(|v| v == *item)
+fn parse_key(key: &str) -> Option<Map<String, Value>> {
+    match serde_json::from_str::<Value>(key) {
+        Ok(Value::Object(m)) => Some(m),
+        _ => None,
+    }
 }
 
-fn key_matches(item: &Value, key: &str) -> bool {
-    let Ok(Value::Object(want)) = serde_json::from_str::<Value>(key) else {
-        return false;
-    };
+fn key_matches(item: &Value, want: &Map<String, Value>) -> bool {
     want.iter().all(|(k, v)| item.get(k) == Some(v))
 }
 
@@ -165,12 +181,18 @@ pub fn remove(obj: &mut Value, path: &[Pe]) {
     for pe in parents {
         let next = match pe {
             Pe::Field(f) => cur.get_mut(f),
-            Pe::Key(k) => cur
-                .as_array_mut()
-                .and_then(|a| a.iter_mut().find(|i| key_matches(i, k))),
-            Pe::Value(v) => cur
-                .as_array_mut()
-                .and_then(|a| a.iter_mut().find(|i| is_value(i, v))),
+            Pe::Key(k) => {
+                let Some(want) = parse_key(k) else { return };
+                cur.as_array_mut()
+                    .and_then(|a| a.iter_mut().find(|i| key_matches(i, &want)))
+            }
+            Pe::Value(v) => {
+                let Ok(want) = serde_json::from_str::<Value>(v) else {
+                    return;
+                };
+                cur.as_array_mut()
+                    .and_then(|a| a.iter_mut().find(|i| **i == want))
+            }
             Pe::Index(n) => cur.get_mut(n),
         };
         match next {
@@ -182,8 +204,16 @@ pub fn remove(obj: &mut Value, path: &[Pe]) {
         (Pe::Field(f), Value::Object(m)) => {
             m.remove(f);
         }
-        (Pe::Key(k), Value::Array(a)) => a.retain(|i| !key_matches(i, k)),
-        (Pe::Value(v), Value::Array(a)) => a.retain(|i| !is_value(i, v)),
+        (Pe::Key(k), Value::Array(a)) => {
+            if let Some(want) = parse_key(k) {
+                a.retain(|i| !key_matches(i, &want));
+            }
+        }
+        (Pe::Value(v), Value::Array(a)) => {
+            if let Ok(want) = serde_json::from_str::<Value>(v) {
+                a.retain(|i| *i != want);
+            }
+        }
         (Pe::Index(n), Value::Array(a)) if *n < a.len() => {
             a.remove(*n);
         }

@@ -378,3 +378,94 @@ fn status_subresource_apply_only_touches_status() {
     assert_eq!(e["subresource"], "status");
     assert_eq!(e["fieldsV1"], json!({"f:status": {"f:ready": {}}}));
 }
+
+#[test]
+fn diff_reports_changed_and_removed_fields() {
+    let pod = |spec: Value| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "resourceVersion": "1"}, "spec": spec});
+    type Case<'a> = (&'a str, Value, Value, Vec<&'a str>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            "equal",
+            pod(json!({"a": 1})),
+            pod(json!({"a": 1})),
+            vec![],
+            vec![],
+        ),
+        (
+            "scalar changed",
+            pod(json!({"a": 1})),
+            pod(json!({"a": 2})),
+            vec![".spec.a"],
+            vec![],
+        ),
+        (
+            "key added and removed",
+            pod(json!({"a": 1})),
+            pod(json!({"b": 1})),
+            vec![".spec.b"],
+            vec![".spec.a"],
+        ),
+        (
+            "container added by key, other untouched",
+            pod(json!({"containers": [{"name": "x", "image": "1"}]})),
+            pod(json!({"containers": [{"name": "x", "image": "1"}, {"name": "y"}]})),
+            vec![
+                r#".spec.containers[name="y"]"#,
+                r#".spec.containers[name="y"].name"#,
+            ],
+            vec![],
+        ),
+        (
+            "field inside an item",
+            pod(json!({"containers": [{"name": "x", "image": "1"}]})),
+            pod(json!({"containers": [{"name": "x", "image": "2"}]})),
+            vec![r#".spec.containers[name="x"].image"#],
+            vec![],
+        ),
+        (
+            "item removed",
+            pod(json!({"containers": [{"name": "x"}]})),
+            pod(json!({"containers": []})),
+            vec![],
+            vec![
+                r#".spec.containers[name="x"]"#,
+                r#".spec.containers[name="x"].name"#,
+            ],
+        ),
+        (
+            "atomic list",
+            pod(json!({"tolerations": [1]})),
+            pod(json!({"tolerations": [2]})),
+            vec![".spec.tolerations"],
+            vec![],
+        ),
+        (
+            "empty map to map",
+            pod(json!({"m": {}})),
+            pod(json!({"m": {"k": 1}})),
+            vec![".spec.m.k"],
+            vec![".spec.m"],
+        ),
+    ];
+    let resolver = resolver_for(&pod(json!({})), None);
+    for (name, old, mut new, want_changed, want_removed) in cases {
+        new["metadata"]["resourceVersion"] = json!("2");
+        let (changed, removed) = diff::diff(Some(&old), &new, &resolver);
+        let show = |s: &fieldset::FieldSet| s.iter().map(|p| fieldset::to_string(p)).collect::<Vec<_>>();
+        assert_eq!(show(&changed), want_changed, "{name}: changed");
+        assert_eq!(show(&removed), want_removed, "{name}: removed");
+    }
+    let mut fins =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "finalizers": ["a", "b"]}});
+    let old = fins.clone();
+    fins["metadata"]["finalizers"] = json!(["b", "c"]);
+    let (changed, removed) = diff::diff(Some(&old), &fins, &resolver);
+    assert_eq!(
+        changed.iter().map(|p| fieldset::to_string(p)).collect::<Vec<_>>(),
+        vec![r#".metadata.finalizers[="c"]"#]
+    );
+    assert_eq!(
+        removed.iter().map(|p| fieldset::to_string(p)).collect::<Vec<_>>(),
+        vec![r#".metadata.finalizers[="a"]"#]
+    );
+}
