@@ -395,6 +395,9 @@ impl Strategy for SandboxStrategy {
             }
             ("", "secrets") => {
                 if let Some(m) = obj.as_object_mut() {
+                    if m.get("type").and_then(Value::as_str) == Some("") {
+                        m.remove("type");
+                    }
                     default(m, "type", json!("Opaque"));
                 }
                 Ok(())

@@ -128,6 +128,14 @@ pub fn decode_object(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiErro
     let yaml = match mt.as_str() {
         "" | "application/json" | "*/*" => false,
         "application/yaml" | "application/x-yaml" | "text/yaml" => true,
+        "application/vnd.kubernetes.protobuf" => {
+            return super::protobuf::decode(body).map_err(|e| {
+                let mut err =
+                    ApiError::unsupported_media_type(&mt, &["application/json", "application/yaml"]);
+                err.message = format!("{} ({e})", err.message);
+                err
+            });
+        }
         other => {
             return Err(ApiError::unsupported_media_type(
                 other,

@@ -6,6 +6,7 @@ pub mod http;
 pub mod list;
 pub mod patching;
 pub mod path;
+pub mod protobuf;
 pub mod resource;
 pub mod watch;
 
