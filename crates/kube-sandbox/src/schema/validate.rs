@@ -1,12 +1,17 @@
 //! OpenAPI schema validation of custom resources, with the messages of kube-openapi's validator as the
 //! apiserver reports them (`spec.size: Invalid value: "string": spec.size in body must be of type integer: "string"`).
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+use regex::Regex;
 use serde_json::Value;
 
 use super::{FieldError, FieldErrorKind};
 
 /// Validates `obj` against the schema; root `apiVersion`, `kind` and `metadata` are the apiserver's business.
-/// Not covered: `pattern`, `multipleOf`, CEL rules and the `anyOf`/`allOf`/`oneOf`/`not` value validations.
+/// Not covered: `multipleOf`, CEL rules and the `anyOf`/`allOf`/`oneOf`/`not` value validations; a `pattern`
+/// the regex engine cannot compile is not enforced.
 pub fn validate(obj: &Value, schema: &Value) -> Vec<FieldError> {
     let mut out = Vec::new();
     node(obj, schema, "", true, &mut out);
@@ -160,6 +165,9 @@ fn node(v: &Value, s: &Value, path: &str, root: bool, out: &mut Vec<FieldError>)
                     }
                 }
             }
+            if s.get("x-kubernetes-list-type").and_then(Value::as_str) == Some("map") {
+                duplicate_keys(items, s, path, out);
+            }
             if let Some(is) = s.get("items").filter(|i| i.is_object()) {
                 for (i, item) in items.iter().enumerate() {
                     node(item, is, &format!("{path}[{i}]"), false, out);
@@ -197,6 +205,38 @@ fn node(v: &Value, s: &Value, path: &str, root: bool, out: &mut Vec<FieldError>)
     }
 }
 
+/// Items of a `map` list sharing their key values: `Duplicate value: map[string]interface {}{"name":"a"}`.
+fn duplicate_keys(items: &[Value], s: &Value, path: &str, out: &mut Vec<FieldError>) {
+    let keys: Vec<&str> = s
+        .get("x-kubernetes-list-map-keys")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if keys.is_empty() {
+        return;
+    }
+    let key_of = |item: &Value| -> Vec<(String, Value)> {
+        keys.iter()
+            .filter_map(|k| item.get(*k).map(|v| ((*k).to_string(), v.clone())))
+            .collect()
+    };
+    for (i, item) in items.iter().enumerate() {
+        let k = key_of(item);
+        if items[..i].iter().any(|prev| key_of(prev) == k) {
+            let shown: Vec<String> = k.iter().map(|(name, v)| format!("{name:?}:{v}")).collect();
+            err(
+                out,
+                &format!("{path}[{i}]"),
+                FieldErrorKind::Duplicate,
+                format!(
+                    "Duplicate value: map[string]interface {{}}{{{}}}",
+                    shown.join(", ")
+                ),
+            );
+        }
+    }
+}
+
 fn string_checks(st: &str, s: &Value, path: &str, out: &mut Vec<FieldError>) {
     let len = st.chars().count() as u64;
     if let Some(max) = s.get("maxLength").and_then(Value::as_u64)
@@ -219,6 +259,16 @@ fn string_checks(st: &str, s: &Value, path: &str, out: &mut Vec<FieldError>) {
             format!("Invalid value: {st:?}: {path} in body should be at least {min} chars long"),
         );
     }
+    if let Some(pattern) = s.get("pattern").and_then(Value::as_str)
+        && matches_pattern(pattern, st) == Some(false)
+    {
+        err(
+            out,
+            path,
+            FieldErrorKind::Invalid,
+            format!("Invalid value: {st:?}: {path} in body should match '{pattern}'"),
+        );
+    }
     let format_ok = match s.get("format").and_then(Value::as_str) {
         Some("date-time") => st.parse::<jiff::Timestamp>().is_ok(),
         Some("date") => st.parse::<jiff::civil::Date>().is_ok(),
@@ -233,6 +283,26 @@ fn string_checks(st: &str, s: &Value, path: &str, out: &mut Vec<FieldError>) {
             format!("Invalid value: {st:?}: {path} in body must be of type {f}: {st:?}"),
         );
     }
+}
+
+/// Compiled patterns, shared: CRD schemas repeat the same few patterns on every write.
+static PATTERNS: LazyLock<Mutex<HashMap<String, Option<Regex>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+const MAX_CACHED_PATTERNS: usize = 512;
+
+/// Whether `s` matches the ECMA/RE2-style `pattern`; None when the pattern does not compile here. Without
+/// the regex crate's Unicode tables, `\d`/`\w` compile in ASCII mode, which is what CRD patterns mean.
+fn matches_pattern(pattern: &str, s: &str) -> Option<bool> {
+    let mut cache = PATTERNS.lock().ok()?;
+    if cache.len() > MAX_CACHED_PATTERNS {
+        cache.clear();
+    }
+    let re = cache.entry(pattern.to_string()).or_insert_with(|| {
+        Regex::new(pattern)
+            .or_else(|_| Regex::new(&format!("(?-u){pattern}")))
+            .ok()
+    });
+    re.as_ref().map(|r| r.is_match(s))
 }
 
 fn number_checks(v: &Value, s: &Value, path: &str, out: &mut Vec<FieldError>) {
