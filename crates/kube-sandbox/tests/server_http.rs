@@ -475,3 +475,46 @@ async fn request_log_and_faults() {
     assert!(sb.faults().is_empty());
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_slow_watcher_blocks_nobody() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = SandboxConfig::default();
+    config.store.watch_buffer = 64;
+    let sb = Sandbox::start(config).await.unwrap();
+    let p = "/api/v1/namespaces/default/configmaps";
+    // A client that opens a watch and never reads.
+    let mut slow = tokio::net::TcpStream::connect(sb.addr()).await.unwrap();
+    let req = format!("GET {p}?watch=true HTTP/1.1\r\nHost: x\r\nUser-Agent: slowpoke\r\n\r\n");
+    slow.write_all(req.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (_, _, list) = raw(&sb, Method::GET, p, &[], None).await;
+    let rv = j(&list)["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fast = {
+        let client = sb.client().unwrap();
+        let path = format!("{p}?watch=true&resourceVersion={rv}&timeoutSeconds=20");
+        tokio::spawn(async move {
+            let req = Request::builder().uri(path).body(Vec::new()).unwrap();
+            let stream = client.request_events::<Value>(req).await.unwrap();
+            use futures::StreamExt;
+            stream.take(300).count().await
+        })
+    };
+    let big = "x".repeat(20_000);
+    let started = std::time::Instant::now();
+    for i in 0..300 {
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")}, "data": {"big": big}});
+        let (code, _, _) = raw(&sb, Method::POST, p, &[JSON_CT], Some(body.to_string())).await;
+        assert_eq!(code, 201);
+    }
+    assert!(started.elapsed() < Duration::from_secs(20), "writes were held up");
+    let seen = tokio::time::timeout(Duration::from_secs(20), fast)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen, 300, "the reading watcher got every event");
+    drop(slow);
+}
