@@ -19,7 +19,7 @@ pub fn diff(old: Option<&Value>, new: &Value, lists: ListResolver) -> (FieldSet,
     let mut names = Vec::new();
     match old {
         Some(o) => d.node(o, new, &mut path, &mut names),
-        None => fieldset::walk(new, &mut path, &mut names, lists, &mut d.changed),
+        None => fieldset::walk(new, &mut path, &mut names, lists, &mut d.changed, true),
     }
     (d.changed, d.removed)
 }
@@ -59,8 +59,8 @@ impl Diff<'_> {
         }
         let (so, sn) = (self.shape(old, path, names), self.shape(new, path, names));
         if so != sn {
-            fieldset::walk(old, path, names, self.lists, &mut self.removed);
-            fieldset::walk(new, path, names, self.lists, &mut self.changed);
+            fieldset::walk(old, path, names, self.lists, &mut self.removed, true);
+            fieldset::walk(new, path, names, self.lists, &mut self.changed, true);
             return;
         }
         match sn {
@@ -95,7 +95,7 @@ impl Diff<'_> {
                     path.push(Pe::Key(k.clone()));
                     match old_items.get(&k) {
                         Some(prev) => self.object(prev, item, path, names),
-                        None => fieldset::walk_item(item, path, names, self.lists, &mut self.changed),
+                        None => fieldset::walk_item(item, path, names, self.lists, &mut self.changed, true),
                     }
                     path.pop();
                     seen.push(k);
@@ -103,7 +103,7 @@ impl Diff<'_> {
                 for (k, item) in &old_items {
                     if !seen.contains(k) {
                         path.push(Pe::Key(k.clone()));
-                        fieldset::walk_item(item, path, names, self.lists, &mut self.removed);
+                        fieldset::walk_item(item, path, names, self.lists, &mut self.removed, true);
                         path.pop();
                     }
                 }
@@ -117,8 +117,8 @@ impl Diff<'_> {
             return;
         }
         let (Some(om), Some(nm)) = (old.as_object(), new.as_object()) else {
-            fieldset::walk(old, path, names, self.lists, &mut self.removed);
-            fieldset::walk(new, path, names, self.lists, &mut self.changed);
+            fieldset::walk(old, path, names, self.lists, &mut self.removed, true);
+            fieldset::walk(new, path, names, self.lists, &mut self.changed, true);
             return;
         };
         for (k, nv) in nm {
@@ -127,7 +127,7 @@ impl Diff<'_> {
                 path.push(Pe::Field(k.clone()));
                 match om.get(k) {
                     Some(ov) => self.node(ov, nv, path, names),
-                    None => fieldset::walk(nv, path, names, self.lists, &mut self.changed),
+                    None => fieldset::walk(nv, path, names, self.lists, &mut self.changed, true),
                 }
                 path.pop();
             }
@@ -140,7 +140,7 @@ impl Diff<'_> {
             names.push(k);
             if !untracked(names) {
                 path.push(Pe::Field(k.clone()));
-                fieldset::walk(ov, path, names, self.lists, &mut self.removed);
+                fieldset::walk(ov, path, names, self.lists, &mut self.removed, true);
                 path.pop();
             }
             names.pop();

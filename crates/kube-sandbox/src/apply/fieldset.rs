@@ -68,24 +68,48 @@ pub fn of_object(obj: &Value, lists: ListResolver) -> FieldSet {
     let mut out = FieldSet::new();
     let mut path = Vec::new();
     let mut names = Vec::new();
-    walk(obj, &mut path, &mut names, lists, &mut out);
+    walk(obj, &mut path, &mut names, lists, &mut out, false);
     out
 }
 
+/// Whether an Update that creates the map or list at `names` owns the node itself (`".": {}` in FieldsV1), as
+/// upstream records it for the optional (`omitempty`) maps and lists operators see most: labels, annotations,
+/// finalizers, ownerReferences and ConfigMap/Secret data; not for the always-present structs such as `spec`.
+fn own_container(names: &[&str]) -> bool {
+    match names {
+        [
+            "metadata",
+            "labels" | "annotations" | "finalizers" | "ownerReferences",
+        ] => true,
+        ["data" | "binaryData" | "stringData"] => true,
+        [
+            ..,
+            "labels" | "annotations" | "nodeSelector" | "matchLabels" | "limits" | "requests",
+        ] => names.len() > 2,
+        _ => false,
+    }
+}
+
+/// Collects the members under `v` at `path`. With `containers`, the maps and lists [`own_container`] names
+/// count as members too, for Update tracking.
 pub(super) fn walk<'v>(
     v: &'v Value,
     path: &mut Path,
     names: &mut Vec<&'v str>,
     lists: ListResolver,
     out: &mut FieldSet,
+    containers: bool,
 ) {
     match v {
         Value::Object(m) if !m.is_empty() || path.is_empty() => {
+            if containers && own_container(names) {
+                out.insert(path.clone());
+            }
             for (k, child) in m {
                 names.push(k);
                 if !untracked(names) {
                     path.push(Pe::Field(k.clone()));
-                    walk(child, path, names, lists, out);
+                    walk(child, path, names, lists, out, containers);
                     path.pop();
                 }
                 names.pop();
@@ -96,6 +120,9 @@ pub(super) fn walk<'v>(
                 out.insert(path.clone());
             }
             ListKind::Set => {
+                if containers && own_container(names) {
+                    out.insert(path.clone());
+                }
                 for item in items {
                     let mut p = path.clone();
                     p.push(Pe::Value(item.to_string()));
@@ -106,9 +133,12 @@ pub(super) fn walk<'v>(
                 let keyed: Option<Vec<String>> = items.iter().map(|i| item_key(i, &keys)).collect();
                 match keyed {
                     Some(ks) => {
+                        if containers && own_container(names) {
+                            out.insert(path.clone());
+                        }
                         for (item, k) in items.iter().zip(ks) {
                             path.push(Pe::Key(k));
-                            walk_item(item, path, names, lists, out);
+                            walk_item(item, path, names, lists, out, containers);
                             path.pop();
                         }
                     }
@@ -132,13 +162,14 @@ pub(super) fn walk_item<'v>(
     names: &mut Vec<&'v str>,
     lists: ListResolver,
     out: &mut FieldSet,
+    containers: bool,
 ) {
     out.insert(path.clone());
     if let Value::Object(fields) = item {
         for (f, child) in fields {
             names.push(f);
             path.push(Pe::Field(f.clone()));
-            walk(child, path, names, lists, out);
+            walk(child, path, names, lists, out, containers);
             path.pop();
             names.pop();
         }

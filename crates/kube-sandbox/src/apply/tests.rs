@@ -268,7 +268,11 @@ fn identical_reapply_and_noop_update_change_nothing() {
     );
     let e = entry(&changed, "other").unwrap();
     assert_eq!(e["operation"], "Update");
-    assert_eq!(e["fieldsV1"], json!({"f:data": {"f:b": {}}}));
+    assert_eq!(
+        e["fieldsV1"],
+        json!({"f:data": {"f:b": {}}}),
+        "data existed: only the new key is owned"
+    );
     assert_eq!(entries(&changed).len(), 2);
 }
 
@@ -467,5 +471,25 @@ fn diff_reports_changed_and_removed_fields() {
     assert_eq!(
         removed.iter().map(|p| fieldset::to_string(p)).collect::<Vec<_>>(),
         vec![r#".metadata.finalizers[="a"]"#]
+    );
+}
+
+#[test]
+fn update_that_creates_maps_owns_them_like_upstream() {
+    let mut obj = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                         "metadata": {"name": "c", "labels": {"a": "1"}, "finalizers": ["f"]},
+                         "data": {"k": "v"}});
+    track_update(
+        None,
+        &mut obj,
+        "kubectl-create",
+        "Update",
+        "2026-01-01T00:00:00Z",
+        None,
+    );
+    assert_eq!(
+        entry(&obj, "kubectl-create").unwrap()["fieldsV1"],
+        json!({"f:data": {".": {}, "f:k": {}},
+               "f:metadata": {"f:finalizers": {".": {}, "v:\"f\"": {}}, "f:labels": {".": {}, "f:a": {}}}})
     );
 }
