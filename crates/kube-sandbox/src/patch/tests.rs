@@ -95,6 +95,20 @@ fn json_patch_cases() {
         ),
         ("not a list", json!({}), json!({"op": "add"}), Err("invalid")),
         (
+            "kube-runtime appends a finalizer after testing the whole list",
+            json!({"metadata": {"finalizers": ["a"]}}),
+            json!([{"op": "test", "path": "/metadata/finalizers", "value": ["a"]},
+                   {"op": "add", "path": "/metadata/finalizers/-", "value": "b"}]),
+            Ok(json!({"metadata": {"finalizers": ["a", "b"]}})),
+        ),
+        (
+            "a stale list test fails",
+            json!({"metadata": {"finalizers": ["a", "c"]}}),
+            json!([{"op": "test", "path": "/metadata/finalizers", "value": ["a"]},
+                   {"op": "add", "path": "/metadata/finalizers/-", "value": "b"}]),
+            Err("test"),
+        ),
+        (
             "replace, move, copy",
             json!({"a": 1, "b": {"c": 2}}),
             json!([{"op": "replace", "path": "/a", "value": 3},
