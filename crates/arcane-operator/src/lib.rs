@@ -6,4 +6,6 @@
 pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod leader;
 pub mod stream;
+pub mod telemetry;
