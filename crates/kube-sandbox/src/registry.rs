@@ -321,6 +321,14 @@ fn on_event(store: &Store, switch: &RegistrySwitch, ev: &StoreEvent, terminating
         }
         return;
     }
+    // The last custom resource of a terminating CRD going away releases the CRD.
+    if ev.kind == EventKind::Deleted
+        && let Some(facts) = store.info(&ev.gvr).and_then(|i| i.crd.clone())
+        && let Some(crd) = store.get(&crd_gvr(), None, &facts.crd_name)
+        && meta::is_deleting(&crd)
+    {
+        reconcile_crd(store, switch, &crd);
+    }
     if ev.kind == EventKind::Deleted
         && let Some(ns) = meta::namespace_of(&ev.object)
         && terminating.contains(ns)

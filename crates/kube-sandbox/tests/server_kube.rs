@@ -159,9 +159,23 @@ async fn crd_establishment_and_dynamic_objects() {
         .await
         .unwrap();
     assert!(widgets.get_opt("w").await.unwrap().is_none());
-    // Deleting the CRD removes its objects, then the type.
+    // Deleting the CRD removes its objects, then the type; an object with a finalizer holds the CRD back.
     widgets.create(&PostParams::default(), &w).await.unwrap();
+    let mut held = w.clone();
+    held.metadata.name = Some("held".into());
+    held.metadata.finalizers = Some(vec!["example.com/x".into()]);
+    widgets.create(&PostParams::default(), &held).await.unwrap();
     crds.delete("widgets.example.com", &DeleteParams::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let terminating = crds.get("widgets.example.com").await.unwrap();
+    let conds = terminating.status.unwrap().conditions.unwrap();
+    assert!(conds.iter().any(|c| c.type_ == "Terminating"), "{conds:?}");
+    assert!(widgets.get_opt("w").await.unwrap().is_none());
+    let release = Patch::Merge(json!({"metadata": {"finalizers": null}}));
+    widgets
+        .patch("held", &PatchParams::default(), &release)
         .await
         .unwrap();
     let mut gone = false;

@@ -182,18 +182,20 @@ pub fn validate_meta(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `obj` without the parts that never bump `generation`: metadata, and status when it is a subresource.
-pub fn generation_relevant(obj: &Value, status_subresource: bool) -> Value {
-    let mut copy = Map::new();
-    if let Some(map) = obj.as_object() {
-        for (k, v) in map {
-            if k == "metadata" || (status_subresource && k == "status") || k == "kind" || k == "apiVersion" {
-                continue;
-            }
-            copy.insert(k.clone(), v.clone());
-        }
-    }
-    Value::Object(copy)
+/// Whether anything that bumps `generation` changed: everything but metadata (and status when it is a
+/// subresource). Compares in place, without copying the objects.
+pub fn generation_relevant_changed(old: &Value, new: &Value, status_subresource: bool) -> bool {
+    let skip = |k: &str| {
+        k == "metadata" || k == "kind" || k == "apiVersion" || (status_subresource && k == "status")
+    };
+    let (Some(a), Some(b)) = (old.as_object(), new.as_object()) else {
+        return old != new;
+    };
+    let relevant = |m: &'_ Map<String, Value>| m.iter().filter(|(k, _)| !skip(k)).count();
+    relevant(a) != relevant(b)
+        || a.iter()
+            .filter(|(k, _)| !skip(k))
+            .any(|(k, v)| b.get(k) != Some(v))
 }
 
 /// Equality ignoring managedFields timestamps, as upstream's no-op detection does.
@@ -249,6 +251,47 @@ mod tests {
             assert_eq!(is_dns_subdomain(s), ok, "{s}");
         }
         assert!(!is_dns_label("a.b"));
+    }
+
+    #[test]
+    fn generation_relevance() {
+        let old =
+            serde_json::json!({"metadata": {"labels": {"a": "1"}}, "spec": {"x": 1}, "status": {"s": 1}});
+        let cases = [
+            (
+                serde_json::json!({"metadata": {}, "spec": {"x": 1}, "status": {"s": 1}}),
+                true,
+                false,
+            ),
+            (
+                serde_json::json!({"metadata": {}, "spec": {"x": 1}, "status": {"s": 2}}),
+                true,
+                false,
+            ),
+            (
+                serde_json::json!({"metadata": {}, "spec": {"x": 1}, "status": {"s": 2}}),
+                false,
+                true,
+            ),
+            (
+                serde_json::json!({"metadata": {}, "spec": {"x": 2}, "status": {"s": 1}}),
+                true,
+                true,
+            ),
+            (serde_json::json!({"metadata": {}, "spec": {"x": 1}}), true, false),
+            (
+                serde_json::json!({"metadata": {}, "spec": {"x": 1}, "data": 1, "status": {"s": 1}}),
+                true,
+                true,
+            ),
+        ];
+        for (new, status_sub, want) in cases {
+            assert_eq!(
+                generation_relevant_changed(&old, &new, status_sub),
+                want,
+                "{new} {status_sub}"
+            );
+        }
     }
 
     #[test]

@@ -358,10 +358,7 @@ impl Store {
         }
         meta::validate_meta(&info, &new)?;
         strategy.prepare_update(&info, &old, &mut new, sub)?;
-        if info.has_generation
-            && meta::generation_relevant(&new, info.status_subresource)
-                != meta::generation_relevant(&old, info.status_subresource)
-        {
+        if info.has_generation && meta::generation_relevant_changed(&old, &new, info.status_subresource) {
             let g = old
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
