@@ -6,6 +6,8 @@
 pub mod cli;
 pub mod controller;
 pub mod crd;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 pub mod leader;
 pub mod stream;
 pub mod telemetry;

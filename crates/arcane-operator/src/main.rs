@@ -14,24 +14,31 @@ fn main() -> ExitCode {
         }
         Command::Run(args) => {
             cli::logging::init(&cli.log);
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    eprintln!("cannot start the async runtime: {error}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(cli::run::run(args)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    tracing::error!(%error, "operator failed");
-                    ExitCode::FAILURE
-                }
-            }
+            block_on(cli::run::run(args))
         }
-        Command::Sandbox => {
-            eprintln!("not yet available: the sandbox subcommand lands with the controllers issue");
-            ExitCode::from(2)
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(args) => {
+            cli::logging::init(&cli.log);
+            block_on(arcane_operator::sandbox::run(args))
+        }
+    }
+}
+
+/// Runs `task` on a multi-threaded runtime; its error, if any, is logged and fails the process.
+fn block_on<E: std::fmt::Display>(task: impl std::future::Future<Output = Result<(), E>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "arcane-operator failed");
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
         }
     }
 }

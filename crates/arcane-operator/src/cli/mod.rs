@@ -23,7 +23,8 @@ pub enum Command {
     /// Run the operator against the cluster of the kubeconfig (or in-cluster).
     Run(RunArgs),
     /// Start the embedded Kubernetes API sandbox with a demo plugin and run the operator on it.
-    Sandbox,
+    #[cfg(feature = "sandbox")]
+    Sandbox(crate::sandbox::SandboxArgs),
 }
 
 #[derive(Args, Debug, Clone)]
