@@ -518,3 +518,208 @@ async fn a_slow_watcher_blocks_nobody() {
     assert_eq!(seen, 300, "the reading watcher got every event");
     drop(slow);
 }
+
+async fn install_widgets(sb: &Sandbox) {
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced", "names": {"plural": "widgets", "kind": "Widget", "shortNames": ["wd"]},
+            "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
+                "additionalPrinterColumns": [{"name": "Size", "type": "integer", "jsonPath": ".spec.size"}],
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}}]}});
+    let (code, _, body) = raw(
+        sb,
+        Method::POST,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        &[JSON_CT],
+        Some(crd.to_string()),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    for _ in 0..100 {
+        if raw(
+            sb,
+            Method::GET,
+            "/apis/example.com/v1/namespaces/default/widgets",
+            &[],
+            None,
+        )
+        .await
+        .0 == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("widgets never served");
+}
+
+#[tokio::test]
+async fn write_options_warnings_and_representations() {
+    let sb = start().await;
+    install_widgets(&sb).await;
+    let wp = "/apis/example.com/v1/namespaces/default/widgets";
+    let w = |extra: Value| {
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": extra})
+            .to_string()
+    };
+    let (code, _, body) = raw(
+        &sb,
+        Method::POST,
+        &format!("{wp}?fieldValidation=Strict"),
+        &[JSON_CT],
+        Some(w(json!({"size": 1, "bogus": 1}))),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert!(
+        j(&body)["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("strict decoding error: unknown field \"spec.bogus\""),
+        "{body}"
+    );
+    let (code, headers, body) = raw(
+        &sb,
+        Method::POST,
+        &format!("{wp}?dryRun=All"),
+        &[JSON_CT],
+        Some(w(json!({"size": 1, "bogus": 1}))),
+    )
+    .await;
+    assert_eq!(code, 201);
+    assert_eq!(headers["warning"], "299 - \"unknown field \\\"spec.bogus\\\"\"");
+    assert_eq!(j(&body)["spec"], json!({"size": 1}));
+    assert_eq!(
+        raw(&sb, Method::GET, &format!("{wp}/w"), &[], None).await.0,
+        404,
+        "dry run persisted nothing"
+    );
+    let (code, _, body) = raw(&sb, Method::POST, wp, &[JSON_CT], Some(w(json!({"size": 2})))).await;
+    assert_eq!(code, 201, "{body}");
+
+    let apply = [("content-type", "application/apply-patch+yaml")];
+    let (code, _, body) = raw(
+        &sb,
+        Method::PATCH,
+        &format!("{wp}/w"),
+        &apply,
+        Some(w(json!({"size": 3}))),
+    )
+    .await;
+    assert_eq!(code, 422);
+    assert!(
+        j(&body)["message"]
+            .as_str()
+            .unwrap()
+            .contains("fieldManager: Required value: is required for apply patch")
+    );
+    let merge = [("content-type", "application/merge-patch+json")];
+    let (code, _, _) = raw(
+        &sb,
+        Method::PATCH,
+        &format!("{wp}/w?force=true"),
+        &merge,
+        Some("{}".into()),
+    )
+    .await;
+    assert_eq!(code, 422);
+    let smp = [("content-type", "application/strategic-merge-patch+json")];
+    assert_eq!(
+        raw(&sb, Method::PATCH, &format!("{wp}/w"), &smp, Some("{}".into()))
+            .await
+            .0,
+        415,
+        "no SMP for custom resources"
+    );
+    assert_eq!(
+        raw(&sb, Method::PUT, wp, &[JSON_CT], Some("{}".into())).await.0,
+        405
+    );
+
+    let table = [(
+        "accept",
+        "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+    )];
+    let (_, _, body) = raw(&sb, Method::GET, wp, &table, None).await;
+    let t = j(&body);
+    assert_eq!(t["kind"], "Table");
+    let cols: Vec<&str> = t["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(cols.contains(&"Size"), "{cols:?}");
+    let partial = [(
+        "accept",
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+    )];
+    let (_, _, body) = raw(&sb, Method::GET, wp, &partial, None).await;
+    assert_eq!(j(&body)["kind"], "PartialObjectMetadataList");
+    assert_eq!(j(&body)["items"][0]["metadata"]["name"], "w");
+
+    // Jobs orphan by default, with upstream's warning; Pods answer the deleted object, CRs a Status.
+    let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "annotations": {"sandbox.arcane.dev/outcome": "Run"}},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}});
+    let jp = "/apis/batch/v1/namespaces/default/jobs";
+    assert_eq!(
+        raw(&sb, Method::POST, jp, &[JSON_CT], Some(job.to_string()))
+            .await
+            .0,
+        201
+    );
+    let (code, headers, _) = raw(&sb, Method::DELETE, &format!("{jp}/j"), &[], None).await;
+    assert_eq!(code, 200);
+    assert!(
+        headers["warning"]
+            .to_str()
+            .unwrap()
+            .contains("child pods are preserved by default when jobs are deleted")
+    );
+    let (_, _, body) = raw(
+        &sb,
+        Method::DELETE,
+        &format!("{wp}/w"),
+        &[JSON_CT],
+        Some(r#"{"propagationPolicy":"Background"}"#.into()),
+    )
+    .await;
+    assert_eq!(j(&body)["kind"], "Status");
+    assert_eq!(j(&body)["status"], "Success");
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+    let pp = "/api/v1/namespaces/default/pods";
+    assert_eq!(
+        raw(&sb, Method::POST, pp, &[JSON_CT], Some(pod.to_string()))
+            .await
+            .0,
+        201
+    );
+    let (_, _, body) = raw(&sb, Method::DELETE, &format!("{pp}/p"), &[], None).await;
+    assert_eq!(j(&body)["kind"], "Pod");
+
+    // deletecollection with a selector.
+    let cp = "/api/v1/namespaces/default/configmaps";
+    for (n, app) in [("a", "x"), ("b", "x"), ("c", "y")] {
+        raw(
+            &sb,
+            Method::POST,
+            cp,
+            &[JSON_CT],
+            Some(cm(n, json!({"app": app}))),
+        )
+        .await;
+    }
+    let (code, _, body) = raw(
+        &sb,
+        Method::DELETE,
+        &format!("{cp}?labelSelector=app%3Dx"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(j(&body)["items"].as_array().unwrap().len(), 2);
+    let (_, _, left) = raw(&sb, Method::GET, cp, &[], None).await;
+    assert_eq!(j(&left)["items"].as_array().unwrap().len(), 1);
+}
