@@ -1,0 +1,407 @@
+//! End-to-end harness: a sandbox API server, the operator in-process, the demo plugin's stream
+//! kinds, and monitors that check the "nothing lost" invariants from the sandbox's own events and
+//! request log.
+
+#![allow(dead_code)]
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arcane_operator::controller::{self, Operator};
+use arcane_operator::sandbox::{DEMO_YAML, install};
+use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::{Api, Client};
+use kube_sandbox::store::EventKind;
+use kube_sandbox::{Sandbox, SandboxConfig};
+use serde_json::{Value, json};
+
+pub const NS: &str = "default";
+pub const GROUP: &str = "streaming.demo.arcane.dev";
+
+/// The demo plugin's stream kinds, one per layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    V0,
+    V1,
+    V2,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::V0, Kind::V1, Kind::V2];
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            Kind::V0 => "MockStreamV0",
+            Kind::V1 => "MockStreamV1",
+            Kind::V2 => "MockStreamV2",
+        }
+    }
+
+    pub fn class(self) -> &'static str {
+        match self {
+            Kind::V0 => "mock-stream-v0",
+            Kind::V1 => "mock-stream-v1",
+            Kind::V2 => "mock-stream-v2",
+        }
+    }
+
+    pub fn resource(self) -> ApiResource {
+        let gvk = GroupVersionKind::gvk(GROUP, "v1", self.kind());
+        ApiResource::from_gvk_with_plural(&gvk, &format!("{}s", self.kind().to_lowercase()))
+    }
+}
+
+/// A stream definition of `kind` using the demo templates; Job backend unless `schedule` is given.
+pub fn stream(kind: Kind, name: &str, suspended: bool, schedule: Option<&str>) -> Value {
+    let backend = match schedule {
+        Some(schedule) => json!({"batch": {"schedule": schedule, "jobTemplateRef": {"name": "batch-job"}}}),
+        None => json!({"changeCapture": {"jobTemplateRef": {"name": "streaming-job"}}}),
+    };
+    let spec = match kind {
+        Kind::V0 => json!({
+            "suspended": suspended,
+            "source": format!("{name}-source"),
+            "jobTemplateRef": {"name": "streaming-job"},
+            "backfillJobTemplateRef": {"name": "backfill-job"},
+        }),
+        Kind::V1 => json!({
+            "source": format!("{name}-source"),
+            "execution": {
+                "layoutVersion": "v1",
+                "suspended": suspended,
+                "backfillJobTemplateRef": {"name": "backfill-job"},
+                "streamingBackend": backend,
+            },
+        }),
+        Kind::V2 => {
+            let mut backend = backend;
+            if let Some(cc) = backend.get_mut("changeCapture") {
+                cc["backfillJobTemplateRef"] = json!({"name": "backfill-job"});
+            }
+            json!({
+                "source": format!("{name}-source"),
+                "connectionStringRef": {"name": "demo-source-connection"},
+                "execution": {"layoutVersion": "v2", "suspended": suspended, "streamingBackend": backend},
+            })
+        }
+    };
+    json!({
+        "apiVersion": format!("{GROUP}/v1"),
+        "kind": kind.kind(),
+        "metadata": {"name": name, "namespace": NS},
+        "spec": spec,
+    })
+}
+
+/// Records invariant violations seen in the sandbox's event stream.
+#[derive(Default)]
+pub struct Monitor {
+    /// Live workloads (Jobs and CronJobs) per controlling owner UID.
+    live: HashMap<String, HashSet<(String, String)>>,
+    /// BackfillRequests whose backfill Job succeeded.
+    succeeded_backfills: HashSet<String>,
+    pub violations: Vec<String>,
+    pub lagged: bool,
+}
+
+impl Monitor {
+    fn observe(&mut self, resource: &str, kind: EventKind, obj: &Value) {
+        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+        match resource {
+            "jobs" | "cronjobs" => {
+                let owner = obj
+                    .pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .and_then(|refs| refs.iter().find(|r| r.get("controller") == Some(&json!(true))))
+                    .and_then(|r| r.get("uid"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                let Some(owner) = owner else { return };
+                let owner_kind = obj
+                    .pointer("/metadata/ownerReferences/0/kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if owner_kind == "CronJob" {
+                    return; // a CronJob's own child Jobs
+                }
+                let key = (resource.to_string(), name.clone());
+                let live = self.live.entry(owner.clone()).or_default();
+                if kind == EventKind::Deleted {
+                    live.remove(&key);
+                } else {
+                    live.insert(key);
+                    if live.len() > 1 {
+                        self.violations.push(format!("stream {owner} has two live workloads: {live:?}"));
+                    }
+                }
+                let complete = obj
+                    .pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Complete" && c["status"] == "True"));
+                let request = obj
+                    .pointer("/metadata/annotations/arcane~1backfill-request")
+                    .and_then(Value::as_str);
+                if let (true, Some(request)) = (complete, request) {
+                    self.succeeded_backfills.insert(request.to_string());
+                }
+            }
+            "backfillrequests" => {
+                let completed = obj.pointer("/spec/completed") == Some(&json!(true));
+                if completed && kind != EventKind::Deleted && !self.succeeded_backfills.contains(&name) {
+                    self.violations
+                        .push(format!("BackfillRequest {name} completed without its backfill Job succeeding"));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A sandbox with the operator's CRDs, the demo plugin's kinds, classes and templates, and
+/// (once started) the operator.
+pub struct Env {
+    pub sandbox: Sandbox,
+    pub client: Client,
+    pub operator: Option<Operator>,
+    pub monitor: Arc<Mutex<Monitor>>,
+    monitor_task: tokio::task::JoinHandle<()>,
+}
+
+impl Env {
+    /// Starts the sandbox and installs everything but the demo streams; the operator is started too.
+    pub async fn start() -> Env {
+        let env = Env::without_operator().await;
+        env.with_operator()
+    }
+
+    /// Starts the sandbox and installs the plugin, without the operator.
+    pub async fn without_operator() -> Env {
+        let mut config = SandboxConfig::default();
+        config.controllers.job_after = Duration::from_millis(300);
+        config.controllers.cron_minute = Duration::from_secs(2);
+        let sandbox = Sandbox::start(config).await.expect("sandbox starts");
+        let client = sandbox.client().expect("sandbox client");
+        let monitor = Arc::new(Mutex::new(Monitor::default()));
+        let monitor_task = {
+            let monitor = monitor.clone();
+            let mut events = sandbox.store().subscribe();
+            tokio::spawn(async move {
+                loop {
+                    match events.recv().await {
+                        Ok(event) => monitor
+                            .lock()
+                            .unwrap()
+                            .observe(&event.gvr.resource, event.kind, &event.object),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            monitor.lock().unwrap().lagged = true;
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            })
+        };
+        install::install_crds(&client).await.expect("CRDs install");
+        let docs: Vec<Value> = install::parse_documents(DEMO_YAML)
+            .expect("demo parses")
+            .into_iter()
+            .filter(|d| !d["apiVersion"].as_str().unwrap_or_default().starts_with(GROUP))
+            // The operator never needs the Secret itself; leaving it out keeps /secrets out of the log.
+            .filter(|d| d["kind"] != "Secret")
+            .map(fast_templates)
+            .collect();
+        install::apply_documents(&client, &docs).await.expect("demo plugin installs");
+        Env {
+            sandbox,
+            client,
+            operator: None,
+            monitor,
+            monitor_task,
+        }
+    }
+
+    pub fn with_operator(mut self) -> Env {
+        let config = controller::Config {
+            concurrency: 4,
+            ..controller::Config::default()
+        };
+        self.operator = Some(Operator::start(self.client.clone(), config));
+        self
+    }
+
+    pub fn api(&self, kind: Kind) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), NS, &kind.resource())
+    }
+
+    pub async fn create(&self, kind: Kind, obj: Value) -> DynamicObject {
+        let obj: DynamicObject = serde_json::from_value(obj).expect("valid object");
+        self.api(kind).create(&PostParams::default(), &obj).await.expect("create stream")
+    }
+
+    /// Merge-patches a stream's spec.
+    pub async fn patch_spec(&self, kind: Kind, name: &str, spec: Value) {
+        self.api(kind)
+            .patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": spec})))
+            .await
+            .expect("patch stream");
+    }
+
+    /// Sets the suspended flag where the stream's layout keeps it.
+    pub async fn set_suspended(&self, kind: Kind, name: &str, suspended: bool) {
+        let spec = match kind {
+            Kind::V0 => json!({"suspended": suspended}),
+            _ => json!({"execution": {"suspended": suspended}}),
+        };
+        self.patch_spec(kind, name, spec).await;
+    }
+
+    pub async fn get(&self, kind: Kind, name: &str) -> Option<DynamicObject> {
+        self.api(kind).get_opt(name).await.expect("get stream")
+    }
+
+    pub async fn phase(&self, kind: Kind, name: &str) -> Option<String> {
+        self.get(kind, name)
+            .await
+            .and_then(|o| o.data.pointer("/status/phase").and_then(Value::as_str).map(str::to_string))
+    }
+
+    /// The Ready condition's reason.
+    pub async fn reason(&self, kind: Kind, name: &str) -> Option<String> {
+        let obj = self.get(kind, name).await?;
+        obj.data
+            .pointer("/status/conditions")?
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Ready")?
+            .get("reason")?
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// Waits until the stream reaches `phase`; panics with the last state after `timeout`.
+    pub async fn wait_phase(&self, kind: Kind, name: &str, phase: &str, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let current = self.phase(kind, name).await;
+            if current.as_deref() == Some(phase) {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let reason = self.reason(kind, name).await;
+                panic!("{name}: expected phase {phase}, still {current:?} ({reason:?}) after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until `check` holds, polling; panics with `what` after `timeout`.
+    pub async fn wait_for<F, Fut>(&self, what: &str, timeout: Duration, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !check().await {
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The Job named `name` in the test namespace, as JSON.
+    pub fn job(&self, name: &str) -> Option<Value> {
+        self.sandbox.store().get(&kube_sandbox::Gvr::new("batch", "v1", "jobs"), Some(NS), name)
+    }
+
+    pub fn cronjob(&self, name: &str) -> Option<Value> {
+        self.sandbox
+            .store()
+            .get(&kube_sandbox::Gvr::new("batch", "v1", "cronjobs"), Some(NS), name)
+    }
+
+    /// Every BackfillRequest in the test namespace.
+    pub fn requests(&self) -> Vec<Value> {
+        let gvr = kube_sandbox::Gvr::new("streaming.sneaksanddata.com", "v1", "backfillrequests");
+        self.sandbox.store().list(&gvr, Some(NS)).0
+    }
+
+    /// Deletes a Job as a user would (background propagation).
+    pub async fn delete_job(&self, name: &str) {
+        let api: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(self.client.clone(), NS);
+        api.delete(name, &DeleteParams::background()).await.expect("delete job");
+    }
+
+    /// Events recorded for an object name, as (type, reason) pairs.
+    pub fn events_for(&self, name: &str) -> Vec<(String, String)> {
+        let gvr = kube_sandbox::Gvr::new("events.k8s.io", "v1", "events");
+        self.sandbox
+            .store()
+            .list(&gvr, Some(NS))
+            .0
+            .iter()
+            .filter(|e| e.pointer("/regarding/name").and_then(Value::as_str) == Some(name))
+            .map(|e| (e["type"].as_str().unwrap_or_default().into(), e["reason"].as_str().unwrap_or_default().into()))
+            .collect()
+    }
+
+    /// Asserts the "nothing lost" invariants recorded so far, and that a settled system makes no
+    /// write during `window`.
+    pub async fn assert_invariants_and_settled(&self, window: Duration) {
+        let before = self.last_request_seq();
+        tokio::time::sleep(window).await;
+        let writes: Vec<String> = self
+            .sandbox
+            .requests()
+            .into_iter()
+            .filter(|r| r.seq > before)
+            .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"))
+            .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+            .collect();
+        assert!(writes.is_empty(), "a settled system made writes: {writes:#?}");
+        self.assert_invariants();
+    }
+
+    pub fn assert_invariants(&self) {
+        let monitor = self.monitor.lock().unwrap();
+        assert!(!monitor.lagged, "the invariant monitor lagged behind the sandbox's events");
+        assert!(monitor.violations.is_empty(), "invariants violated: {:#?}", monitor.violations);
+        let secrets: Vec<String> = self
+            .sandbox
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.contains("/secrets"))
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert!(secrets.is_empty(), "the operator touched Secrets: {secrets:?}");
+    }
+
+    fn last_request_seq(&self) -> u64 {
+        self.sandbox.requests().last().map(|r| r.seq).unwrap_or(0)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(operator) = self.operator.take() {
+            operator.shutdown().await;
+        }
+        self.monitor_task.abort();
+        self.sandbox.shutdown().await;
+    }
+}
+
+/// Makes the demo templates quick: backfills succeed after 300 ms, batch runs after 200 ms.
+fn fast_templates(mut doc: Value) -> Value {
+    if doc["kind"] == "StreamingJobTemplate" {
+        let after = match doc.pointer("/metadata/name").and_then(Value::as_str) {
+            Some("backfill-job") => "300ms",
+            Some("batch-job") => "200ms",
+            _ => "1s",
+        };
+        doc["spec"]["metadata"]["annotations"]["sandbox.arcane.dev/after"] = json!(after);
+    }
+    doc
+}
+
+/// Shorthand for timeouts in tests.
+pub fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
