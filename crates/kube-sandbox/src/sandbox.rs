@@ -99,6 +99,7 @@ impl Sandbox {
             shutdown: stopped.clone(),
             config: config.server.clone(),
             address: addr.to_string(),
+            open_watches: Default::default(),
         });
         let app = server::router(state.clone());
         let mut stopped_srv = stopped;
@@ -158,6 +159,11 @@ impl Sandbox {
     /// Every logged HTTP request so far.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.state.log.all()
+    }
+
+    /// Watch streams currently open (to check a client does not leak or hot-loop watches).
+    pub fn open_watches(&self) -> usize {
+        self.state.open_watches.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn request_log(&self) -> &RequestLog {

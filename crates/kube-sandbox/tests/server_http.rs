@@ -517,6 +517,18 @@ async fn a_slow_watcher_blocks_nobody() {
         .unwrap();
     assert_eq!(seen, 300, "the reading watcher got every event");
     drop(slow);
+    // Closed connections end their watch tasks promptly.
+    let mut open = usize::MAX;
+    for _ in 0..100 {
+        open = sb.open_watches();
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(open, 0);
+    let (_, _, body) = raw(&sb, Method::GET, "/sandbox/v1/watches", &[], None).await;
+    assert_eq!(j(&body)["open"], 0);
 }
 
 async fn install_widgets(sb: &Sandbox) {

@@ -33,6 +33,10 @@ pub async fn handle(state: &Arc<AppState>, req: Request) -> Response {
             state.log.clear();
             Ok(http::json(200, &json!({"cleared": true}), &[]))
         }
+        (Method::GET, "/sandbox/v1/watches") => {
+            let open = state.open_watches.load(std::sync::atomic::Ordering::SeqCst);
+            Ok(http::json(200, &json!({"open": open}), &[]))
+        }
         (Method::GET, "/sandbox/v1/faults") => {
             Ok(http::json(200, &json!({"items": state.faults.list()}), &[]))
         }

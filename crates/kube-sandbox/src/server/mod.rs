@@ -65,6 +65,8 @@ pub struct AppState {
     pub config: ServerConfig,
     /// host:port the server listens on (for `/api`'s serverAddressByClientCIDRs).
     pub address: String,
+    /// Watch streams currently open.
+    pub open_watches: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl AppState {

@@ -2,6 +2,7 @@
 //! streaming lists (`sendInitialEvents`), selector transitions, timeouts, and slow-watcher eviction.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -20,6 +21,22 @@ use crate::store::{ApiError, Cause, Change, EventKind, ResourceInfo};
 
 /// Per-watcher output buffer (events); the store-side broadcast decides when a watcher is too slow.
 const OUT_BUFFER: usize = 256;
+
+/// Counts an open watch for as long as its task lives.
+struct OpenWatch(Arc<AtomicUsize>);
+
+impl OpenWatch {
+    fn new(counter: Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        OpenWatch(counter)
+    }
+}
+
+impl Drop for OpenWatch {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// Identifies an open watch for the "drop watches" fault.
 #[derive(Clone, Debug)]
@@ -187,7 +204,9 @@ pub fn watch(
     let shutdown = state.shutdown.clone();
     let bookmark_every = state.config.bookmark_interval;
     let store = state.store.clone();
+    let gauge = OpenWatch::new(state.open_watches.clone());
     tokio::spawn(async move {
+        let _gauge = gauge;
         let start = match start {
             Ok(s) => s,
             Err(e) => {
@@ -278,6 +297,8 @@ async fn stream(
         tokio::select! {
             biased;
             _ = shutdown.changed() => return,
+            // The client went away: stop now rather than at the next event or the timeout.
+            () = tx.closed() => return,
             k = kill.recv() => match k {
                 Ok(d) if d.matches(&meta.path, &meta.user_agent) => return,
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
