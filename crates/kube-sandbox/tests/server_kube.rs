@@ -317,3 +317,53 @@ async fn events_k8s_io_are_served_as_core_events() {
     }
     panic!("the core view kept a deleted event");
 }
+
+#[tokio::test]
+async fn deleting_a_namespace_deletes_its_contents() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let sb = start().await;
+    let client = sb.client().unwrap();
+    let nss: Api<Namespace> = Api::all(client.clone());
+    nss.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "t"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "t");
+    cms.create(&PostParams::default(), &cm("a")).await.unwrap();
+    let mut held = cm("held");
+    held.metadata.finalizers = Some(vec!["example.com/x".into()]);
+    cms.create(&PostParams::default(), &held).await.unwrap();
+    let marked = nss
+        .delete("t", &DeleteParams::default())
+        .await
+        .unwrap()
+        .left()
+        .unwrap();
+    assert_eq!(marked.status.unwrap().phase.as_deref(), Some("Terminating"));
+    let err = cms.create(&PostParams::default(), &cm("late")).await.unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 403), "{err:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(cms.get_opt("a").await.unwrap().is_none());
+    assert!(
+        nss.get_opt("t").await.unwrap().is_some(),
+        "a finalizer in the namespace holds it"
+    );
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    for _ in 0..100 {
+        if nss.get_opt("t").await.unwrap().is_none() {
+            let err = nss.delete("default", &DeleteParams::default()).await.unwrap_err();
+            assert!(matches!(err, kube::Error::Api(ref s) if s.code == 403), "{err:?}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the namespace was never finalized");
+}
