@@ -198,10 +198,12 @@ fn build_cronjob(
     // The child Jobs carry the template's metadata only: with the operator's labels they would look
     // like the stream's own workload to anything selecting on `arcane/stream-id`.
     let job_metadata = meta::template_metadata(&parts.labels, &parts.annotations);
+    let (time_zone, schedule) = split_time_zone(schedule);
     CronJob {
         metadata,
         spec: Some(CronJobSpec {
             schedule: schedule.to_owned(),
+            time_zone: time_zone.map(str::to_owned),
             concurrency_policy: Some(CRONJOB_CONCURRENCY_POLICY.to_owned()),
             job_template: JobTemplateSpec {
                 metadata: (job_metadata != ObjectMeta::default()).then_some(job_metadata),
@@ -210,5 +212,38 @@ fn build_cronjob(
             ..CronJobSpec::default()
         }),
         status: None,
+    }
+}
+
+/// Splits a `CRON_TZ=<zone> ` or `TZ=<zone> ` prefix off a schedule: API servers since 1.29 refuse
+/// it inside `spec.schedule` and take the zone in `spec.timeZone` instead.
+fn split_time_zone(schedule: &str) -> (Option<&str>, &str) {
+    let schedule = schedule.trim();
+    for prefix in ["CRON_TZ=", "TZ="] {
+        if let Some(rest) = schedule.strip_prefix(prefix)
+            && let Some((zone, cron)) = rest.split_once(char::is_whitespace)
+            && !zone.is_empty()
+        {
+            return (Some(zone), cron.trim_start());
+        }
+    }
+    (None, schedule)
+}
+
+#[cfg(test)]
+mod time_zone_tests {
+    use super::split_time_zone;
+
+    #[test]
+    fn time_zone_prefix_moves_to_its_own_field() {
+        let cases = [
+            ("0 * * * *", None, "0 * * * *"),
+            ("CRON_TZ=Europe/Amsterdam 0 3 * * *", Some("Europe/Amsterdam"), "0 3 * * *"),
+            ("TZ=UTC   @daily", Some("UTC"), "@daily"),
+            ("TZ= 0 * * * *", None, "TZ= 0 * * * *"),
+        ];
+        for (input, zone, cron) in cases {
+            assert_eq!(split_time_zone(input), (zone, cron), "{input}");
+        }
     }
 }
