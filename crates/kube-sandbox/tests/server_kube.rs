@@ -165,6 +165,11 @@ async fn crd_establishment_and_dynamic_objects() {
     held.metadata.name = Some("held".into());
     held.metadata.finalizers = Some(vec!["example.com/x".into()]);
     widgets.create(&PostParams::default(), &held).await.unwrap();
+    let open_watch = {
+        let widgets = widgets.clone();
+        let params = kube::api::WatchParams::default().timeout(30);
+        tokio::spawn(async move { widgets.watch(&params, "0").await.unwrap().count().await })
+    };
     crds.delete("widgets.example.com", &DeleteParams::default())
         .await
         .unwrap();
@@ -187,6 +192,11 @@ async fn crd_establishment_and_dynamic_objects() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(gone, "the CRD finalizer was released");
+    tokio::time::timeout(Duration::from_secs(5), open_watch)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sb.open_watches(), 0, "watches of a removed type end");
     let err = widgets.list(&ListParams::default()).await.unwrap_err();
     assert!(matches!(err, kube::Error::Api(ref s) if s.code == 404), "{err:?}");
 }

@@ -99,6 +99,17 @@ impl Watcher {
         )
     }
 
+    /// Whether this change deleted the CRD serving the watched type: the stream ends, as upstream's does.
+    fn type_removed_by(&self, c: &Change) -> bool {
+        c.kind == EventKind::Deleted
+            && c.gvr == crate::registry::crd_gvr()
+            && self
+                .info
+                .crd
+                .as_ref()
+                .is_some_and(|f| crate::store::meta::name_of(&c.object) == f.crd_name)
+    }
+
     /// The event to send for a change, if any (selector transitions become ADDED/DELETED).
     fn convert(&self, c: &Change) -> Option<Bytes> {
         if c.gvr != self.info.gvr || c.rv <= self.floor {
@@ -306,6 +317,9 @@ async fn stream(
             },
             c = changes.recv() => match c {
                 Ok(c) => {
+                    if w.type_removed_by(&c) {
+                        return;
+                    }
                     if let Some(line) = w.convert(&c) {
                         if tx.send(line).await.is_err() {
                             return;
