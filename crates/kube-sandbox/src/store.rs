@@ -7,6 +7,7 @@
 mod error;
 pub mod meta;
 mod types;
+mod validate;
 pub mod write;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

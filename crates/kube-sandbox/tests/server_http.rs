@@ -132,6 +132,13 @@ async fn status_codes_for_bad_input() {
             format!("{{\"x\":\"{}\"}}", "a".repeat(3 * 1024 * 1024 + 10)),
             413,
         ),
+        ("label value too long", vec![JSON_CT], cm("a", json!({"app": "x".repeat(64)})), 422),
+        (
+            "resourceVersion on create",
+            vec![JSON_CT],
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "5"}}).to_string(),
+            500,
+        ),
         ("ok", vec![JSON_CT], cm("a", json!({})), 201),
         ("exists", vec![JSON_CT], cm("a", json!({})), 409),
     ];

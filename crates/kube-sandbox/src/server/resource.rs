@@ -158,6 +158,12 @@ pub fn create(
     }
     let mut obj = http::decode_object(headers, body)?;
     check_identity(path, &mut obj, false)?;
+    if meta::meta_str(&obj, "resourceVersion").is_some_and(|rv| !rv.is_empty() && rv != "0") {
+        // The etcd3 store's wording; it reaches clients as a 500.
+        return Err(ApiError::internal(
+            "resourceVersion should not be set on objects to be created",
+        ));
+    }
     let mut warnings = Vec::new();
     field_validation(&path.info, q, &obj, &mut warnings)?;
     let created = store.create_with(path.gvr(), obj, &write_options(q, ua))?;

@@ -167,19 +167,21 @@ pub fn validate_meta(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
                 .filter(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
                 .count()
         });
+    let mut causes = metadata(obj)
+        .map(super::validate::meta_causes)
+        .unwrap_or_default();
     if controllers > 1 {
-        return Err(ApiError::invalid(
-            &info.kind,
-            &info.gvr.group,
-            name,
-            vec![Cause::new(
-                "FieldValueInvalid",
-                "metadata.ownerReferences",
-                "Invalid value: []: Only one reference can have Controller set to true",
-            )],
+        causes.push(Cause::new(
+            "FieldValueInvalid",
+            "metadata.ownerReferences",
+            "Invalid value: []: Only one reference can have Controller set to true",
         ));
     }
-    Ok(())
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(&info.kind, &info.gvr.group, name, causes))
+    }
 }
 
 /// Whether anything that bumps `generation` changed: everything but metadata (and status when it is a
