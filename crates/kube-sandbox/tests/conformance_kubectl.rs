@@ -328,9 +328,12 @@ impl WatchProcess {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
+        let watches = |e: &Env| e.requests().iter().filter(|r| r.watch).count();
+        let before = watches(e);
         let child = cmd.spawn().unwrap();
-        // Let the watch get established before the caller changes anything.
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        // The caller changes things only once kubectl's watch request has reached the server (bounded wait).
+        eventually("kubectl's watch started", 15, || async { watches(e) > before }).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         WatchProcess { child }
     }
 
