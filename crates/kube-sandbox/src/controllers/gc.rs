@@ -24,6 +24,8 @@ pub const ORPHAN_FINALIZER: &str = "orphan";
 const MANAGER: &str = "garbage-collector";
 /// Work items handled per wake-up, so one burst cannot starve the other controllers.
 const BATCH: usize = 256;
+/// Attempts per work item before the collector waits for the object's next change.
+const MAX_RETRIES: u32 = 8;
 
 /// One stored object, by where it lives and which incarnation it is.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -73,6 +75,8 @@ pub struct Gc {
     /// dependent uid → the owner references it had when last seen.
     owners_of: HashMap<String, Vec<OwnerRef>>,
     queue: DelayQueue<Work>,
+    /// Consecutive failures per work item, for back-off.
+    failures: HashMap<Work, u32>,
     delay: Duration,
 }
 
@@ -82,6 +86,7 @@ impl Gc {
             dependents: HashMap::new(),
             owners_of: HashMap::new(),
             queue: DelayQueue::default(),
+            failures: HashMap::new(),
             delay,
         }
     }
@@ -99,6 +104,7 @@ impl Gc {
         self.dependents.clear();
         self.owners_of.clear();
         self.queue.clear();
+        self.failures.clear();
         for info in store.types() {
             let (objects, _) = store.list_arc(&info.gvr, None);
             for obj in objects {
@@ -191,12 +197,26 @@ impl Gc {
                 Work::Dependent(key) => self.attempt_delete(store, key),
                 Work::Owner(key) => self.process_owner(store, key),
             };
-            if let Err(e) = result {
-                // Conflicts and races resolve on the next event; anything else is retried after a pause.
-                debug!(?work, error = %e, "garbage collector retry");
-                if e.code != 404 {
-                    self.queue
-                        .schedule(work, Instant::now() + self.delay.max(Duration::from_millis(200)));
+            match result {
+                Ok(()) => {
+                    self.failures.remove(&work);
+                }
+                // The object went away meanwhile: nothing left to do.
+                Err(e) if e.code == 404 => {
+                    self.failures.remove(&work);
+                }
+                Err(e) => {
+                    let failures = self.failures.entry(work.clone()).or_insert(0);
+                    *failures += 1;
+                    if *failures > MAX_RETRIES {
+                        warn!(?work, error = %e, "garbage collector gives up on this item until it changes again");
+                        self.failures.remove(&work);
+                        continue;
+                    }
+                    // Exponential back-off from 200 ms: conflicts usually clear on the next attempt.
+                    let backoff = Duration::from_millis(200 << (*failures - 1).min(5)).max(self.delay);
+                    debug!(?work, error = %e, ?backoff, "garbage collector retry");
+                    self.queue.schedule(work, Instant::now() + backoff);
                 }
             }
         }
