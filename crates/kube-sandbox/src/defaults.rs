@@ -8,6 +8,7 @@ use crate::schema::{self, FieldErrorKind};
 use crate::store::meta::name_of;
 use crate::store::{ApiError, Cause, ResourceInfo, Strategy, Subresource};
 
+mod checks;
 mod job_status;
 
 /// The strategy of the sandbox's store.
@@ -64,14 +65,20 @@ fn require_containers(info: &ResourceInfo, obj: &Value, pointer: &str, field: &s
         .pointer(pointer)
         .and_then(Value::as_array)
         .is_some_and(|a| !a.is_empty());
-    if has {
-        Ok(())
-    } else {
-        Err(invalid(
+    if !has {
+        return Err(invalid(
             info,
             obj,
             vec![Cause::new("FieldValueRequired", field, "Required value")],
-        ))
+        ));
+    }
+    let spec_pointer = pointer.strip_suffix("/containers").unwrap_or(pointer);
+    let spec_field = field.strip_suffix(".containers").unwrap_or(field);
+    let causes = checks::pod_spec(obj, spec_pointer, spec_field);
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(info, obj, causes))
     }
 }
 
@@ -224,6 +231,22 @@ fn prepare_cronjob(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError>
         }
     }
     Ok(())
+}
+
+/// `stringData` is write-only: the server merges it into `data` (base64) and never stores it.
+fn merge_string_data(secret: &mut Value) {
+    let Some(m) = secret.as_object_mut() else { return };
+    let Some(Value::Object(sd)) = m.remove("stringData") else {
+        return;
+    };
+    let data = m.entry("data").or_insert_with(|| json!({}));
+    if let Some(d) = data.as_object_mut() {
+        for (k, v) in sd {
+            if let Some(s) = v.as_str() {
+                d.insert(k, json!(crate::store::meta::base64(s.as_bytes())));
+            }
+        }
+    }
 }
 
 fn schema_causes(errors: Vec<schema::FieldError>) -> Vec<Cause> {
@@ -393,7 +416,20 @@ impl Strategy for SandboxStrategy {
                 }
                 Ok(())
             }
+            ("", "configmaps") => {
+                let causes = checks::data_maps(obj, &["data", "binaryData"]);
+                if causes.is_empty() {
+                    Ok(())
+                } else {
+                    Err(invalid(info, obj, causes))
+                }
+            }
             ("", "secrets") => {
+                let causes = checks::data_maps(obj, &["data", "stringData"]);
+                if !causes.is_empty() {
+                    return Err(invalid(info, obj, causes));
+                }
+                merge_string_data(obj);
                 if let Some(m) = obj.as_object_mut() {
                     if m.get("type").and_then(Value::as_str) == Some("") {
                         m.remove("type");
@@ -438,7 +474,22 @@ impl Strategy for SandboxStrategy {
             ("apiextensions.k8s.io", "customresourcedefinitions") if sub == Subresource::Main => {
                 validate_crd(info, new)
             }
+            ("", "configmaps") => {
+                let mut causes = checks::data_maps(new, &["data", "binaryData"]);
+                causes.extend(checks::immutable_data(old, new, &["data", "binaryData"]));
+                if causes.is_empty() {
+                    Ok(())
+                } else {
+                    Err(invalid(info, new, causes))
+                }
+            }
             ("", "secrets") => {
+                let mut causes = checks::data_maps(new, &["data", "stringData"]);
+                causes.extend(checks::immutable_data(old, new, &["data", "stringData"]));
+                if !causes.is_empty() {
+                    return Err(invalid(info, new, causes));
+                }
+                merge_string_data(new);
                 if old.get("type") != new.get("type") && new.get("type").is_some() {
                     return Err(invalid(
                         info,

@@ -106,3 +106,29 @@ fn fresh_store_has_namespaces() {
     assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
     assert_eq!(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "default");
 }
+
+#[test]
+fn secrets_merge_string_data_and_immutability() {
+    let s = new_store(StoreConfig::default());
+    let secrets = Gvr::new("", "v1", "secrets");
+    let created = s
+        .create(&secrets, json!({"metadata": {"name": "s", "namespace": "default"}, "stringData": {"k": "ab"}, "immutable": true}))
+        .unwrap();
+    assert_eq!(created["data"]["k"], "YWI=");
+    assert!(created.get("stringData").is_none());
+    let mut changed = created.clone();
+    changed["data"]["k"] = json!("Yg==");
+    assert_eq!(s.update(&secrets, changed).unwrap_err().code, 422);
+    let cms = Gvr::new("", "v1", "configmaps");
+    let bad = json!({"metadata": {"name": "c", "namespace": "default"}, "data": {"a/b": "x"}});
+    assert_eq!(s.create(&cms, bad).unwrap_err().code, 422);
+    let pods = Gvr::new("", "v1", "pods");
+    let no_image =
+        json!({"metadata": {"name": "p", "namespace": "default"}, "spec": {"containers": [{"name": "c"}]}});
+    let e = s.create(&pods, no_image).unwrap_err();
+    assert!(
+        e.message.contains("spec.containers[0].image: Required value"),
+        "{}",
+        e.message
+    );
+}
