@@ -196,6 +196,18 @@ async fn kube_runtime_controller_with_finalizer_survives_relist() {
         .filter(|r| r.method == "PATCH" && r.path.ends_with("/widgets/w"))
         .count();
     assert_eq!(finalizer_patches, 1, "the finalizer was added once");
+    let count = |method: &str, suffix: &str| {
+        e.requests()
+            .iter()
+            .filter(|r| r.method == method && r.path.ends_with(suffix))
+            .count()
+    };
+    assert_eq!(
+        count("PATCH", "/widgets/w/status"),
+        1,
+        "the status was written once"
+    );
+    assert_eq!(count("POST", "/jobs"), 1, "one Job created, ever");
     assert_eq!(writes_to("/jobs"), 0);
 
     widgets.delete("w", &Default::default()).await.unwrap();
