@@ -346,3 +346,27 @@ fn namespace_with_spec_finalizers_terminates() {
         .unwrap_err();
     assert_eq!(e.code, 403);
 }
+
+#[test]
+fn update_with_another_uid_is_a_conflict() {
+    let (s, cmg, _) = store();
+    let a = s.create(&cmg, cm("a")).unwrap();
+    let mut other = a.clone();
+    other["metadata"]["uid"] = json!("00000000-0000-4000-8000-000000000000");
+    other["data"]["a"] = json!("2");
+    let e = s.update(&cmg, other).unwrap_err();
+    assert_eq!(e.code, 409);
+    assert!(
+        e.message.contains("Precondition failed: UID in precondition"),
+        "{}",
+        e.message
+    );
+    let mut no_uid = a;
+    no_uid["metadata"].as_object_mut().unwrap().remove("uid");
+    no_uid["data"]["a"] = json!("3");
+    assert_eq!(
+        s.update(&cmg, no_uid).unwrap()["data"]["a"],
+        "3",
+        "an empty uid is filled from the stored object"
+    );
+}

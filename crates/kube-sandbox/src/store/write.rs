@@ -282,6 +282,16 @@ impl Store {
         {
             return Err(ApiError::conflict(gvr, name));
         }
+        if let (Some(want), Some(have)) = (meta::meta_str(&desired, "uid"), meta::meta_str(&old, "uid"))
+            && !want.is_empty()
+            && want != have
+        {
+            return Err(ApiError::conflict_msg(
+                gvr,
+                name,
+                &format!("Precondition failed: UID in precondition: {want}, UID in object meta: {have}"),
+            ));
+        }
         if meta::meta_str(&desired, "resourceVersion").is_some_and(|s| s.parse::<u64>().is_err()) {
             return Err(ApiError::bad_request(
                 "metadata.resourceVersion: Invalid value: the resourceVersion must be a decimal integer",
