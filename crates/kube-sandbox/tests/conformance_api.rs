@@ -399,3 +399,59 @@ async fn selector_transitions_in_watches() {
         .collect();
     assert_eq!(types, ["DELETED", "ADDED"], "{body}");
 }
+
+/// Not a §6 check: the CronJob simulator over the API, on a fast schedule clock (one minute = 200 ms).
+#[tokio::test]
+async fn cronjob_schedules_owned_jobs() {
+    let controllers = ControllerConfig {
+        cron_minute: Duration::from_millis(200),
+        job_after: Duration::from_millis(50),
+        ..fast_controllers()
+    };
+    let e = env_with(
+        "cron",
+        SandboxConfig {
+            controllers,
+            ..SandboxConfig::default()
+        },
+    )
+    .await;
+    let cj = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "tick"},
+        "spec": {"schedule": "* * * * *", "successfulJobsHistoryLimit": 2,
+                 "jobTemplate": {"metadata": {"labels": {"from": "tick"}},
+                    "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}}});
+    let created = post(&e, "/apis/batch/v1/namespaces/default/cronjobs", cj).await;
+    let jobs = "/apis/batch/v1/namespaces/default/jobs?labelSelector=from%3Dtick";
+    eventually("several runs", 10, || async {
+        let status = e
+            .get("/apis/batch/v1/namespaces/default/cronjobs/tick")
+            .await
+            .json()["status"]
+            .clone();
+        status["lastSuccessfulTime"].is_string() && status["lastScheduleTime"].is_string()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let items = e.get(jobs).await.json()["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let finished = items
+        .iter()
+        .filter(|j| j["status"]["completionTime"].is_string())
+        .count();
+    assert!(
+        !items.is_empty() && finished <= 2,
+        "history limit keeps at most 2 finished Jobs: {}",
+        items.len()
+    );
+    for job in &items {
+        let owner = &job["metadata"]["ownerReferences"][0];
+        assert_eq!(
+            (owner["kind"].as_str(), owner["controller"].as_bool()),
+            (Some("CronJob"), Some(true))
+        );
+        assert_eq!(owner["uid"], created["metadata"]["uid"]);
+        assert!(job["metadata"]["name"].as_str().unwrap().starts_with("tick-"));
+    }
+}
