@@ -195,7 +195,36 @@ fn prepare_job_update(
     }
 }
 
+/// Schedule syntax and time zone, as the CronJob validation checks them.
+fn cronjob_schedule(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
+    let mut causes = Vec::new();
+    if let Some(schedule) = obj.pointer("/spec/schedule").and_then(Value::as_str)
+        && !schedule.is_empty()
+        && let Err(e) = crate::controllers::cronjob::parse_schedule(schedule)
+    {
+        causes.push(Cause::new(
+            "FieldValueInvalid",
+            "spec.schedule",
+            format!("Invalid value: {schedule:?}: {e}"),
+        ));
+    }
+    if let Err(e) = crate::controllers::cronjob::time_zone(obj) {
+        let tz = obj.pointer("/spec/timeZone").cloned().unwrap_or(Value::Null);
+        causes.push(Cause::new(
+            "FieldValueInvalid",
+            "spec.timeZone",
+            format!("Invalid value: {tz}: {e}"),
+        ));
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(info, obj, causes))
+    }
+}
+
 fn prepare_cronjob(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
+    cronjob_schedule(info, obj)?;
     if obj
         .pointer("/spec/schedule")
         .and_then(Value::as_str)
@@ -471,6 +500,7 @@ impl Strategy for SandboxStrategy {
         }
         match (info.gvr.group.as_str(), info.gvr.resource.as_str()) {
             ("batch", "jobs") => prepare_job_update(info, old, new, sub),
+            ("batch", "cronjobs") if sub == Subresource::Main => cronjob_schedule(info, new),
             ("apiextensions.k8s.io", "customresourcedefinitions") if sub == Subresource::Main => {
                 validate_crd(info, new)
             }

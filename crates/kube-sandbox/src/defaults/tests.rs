@@ -132,3 +132,33 @@ fn secrets_merge_string_data_and_immutability() {
         e.message
     );
 }
+
+#[test]
+fn cronjob_schedules_and_time_zones() {
+    let s = new_store(StoreConfig::default());
+    let cjs = Gvr::new("batch", "v1", "cronjobs");
+    let cj = |name: &str, schedule: &str, tz: Option<&str>| {
+        let mut v = json!({"metadata": {"name": name, "namespace": "default"}, "spec": {"schedule": schedule,
+            "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "x"}]}}}}}});
+        if let Some(tz) = tz {
+            v["spec"]["timeZone"] = json!(tz);
+        }
+        v
+    };
+    let ok = s
+        .create(&cjs, cj("ok", "*/5 * * * *", Some("Europe/Amsterdam")))
+        .unwrap();
+    assert_eq!(ok["spec"]["concurrencyPolicy"], "Allow");
+    assert_eq!(ok["spec"]["successfulJobsHistoryLimit"], 3);
+    assert_eq!(ok["spec"]["failedJobsHistoryLimit"], 1);
+    s.create(&cjs, cj("daily", "@daily", None)).unwrap();
+    for (name, schedule, tz, field) in [
+        ("a", "* * *", None, "spec.schedule"),
+        ("b", "TZ=UTC * * * * *", None, "spec.schedule"),
+        ("c", "* * * * *", Some("Mars/Base"), "spec.timeZone"),
+    ] {
+        let e = s.create(&cjs, cj(name, schedule, tz)).unwrap_err();
+        assert_eq!(e.code, 422, "{name}");
+        assert!(e.message.contains(field), "{name}: {}", e.message);
+    }
+}
