@@ -429,3 +429,22 @@ async fn a_follower_release_leaves_the_lease_alone() {
     assert_eq!(backing.lock().unwrap().version, version, "no write");
     assert_eq!(holder(&backing).as_deref(), Some("other"));
 }
+
+#[test]
+fn durations_parse_like_the_chart_writes_them() {
+    let ok = [
+        ("15s", 15_000),
+        ("15", 15_000),
+        ("500ms", 500),
+        ("1.5s", 1_500),
+        ("2m", 120_000),
+        ("1h", 3_600_000),
+        (" 2s ", 2_000),
+    ];
+    for (text, ms) in ok {
+        assert_eq!(parse_duration(text), Ok(Duration::from_millis(ms)), "{text}");
+    }
+    for bad in ["", "s", "15x", "-1s", "1.2.3s", "ten"] {
+        assert!(parse_duration(bad).is_err(), "{bad:?} must be rejected");
+    }
+}

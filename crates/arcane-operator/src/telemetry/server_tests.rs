@@ -182,3 +182,43 @@ async fn binding_a_taken_port_is_an_error() {
     stop.cancel();
     first.wait().await.unwrap();
 }
+
+#[tokio::test]
+async fn telemetry_starts_both_servers_and_stops_on_shutdown() {
+    let config = crate::telemetry::TelemetryConfig {
+        health_addr: LOCAL.parse().unwrap(),
+        metrics_addr: LOCAL.parse().unwrap(),
+        heartbeat_interval: Duration::from_millis(50),
+        liveness_threshold: Duration::from_secs(5),
+    };
+    let stop = CancellationToken::new();
+    let t = crate::telemetry::Telemetry::start(&config, Metrics::new(), || Readiness::Ready, stop.clone())
+        .await
+        .unwrap();
+    assert_eq!(request(t.health_addr(), "/healthz", None).await.status, 200);
+    assert_eq!(request(t.health_addr(), "/readyz", None).await.status, 200);
+    assert_eq!(request(t.metrics_addr(), "/metrics", None).await.status, 200);
+    let (health, metrics) = (t.health_addr(), t.metrics_addr());
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), t.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(TcpStream::connect(health).await.is_err());
+    assert!(TcpStream::connect(metrics).await.is_err());
+
+    // A taken metrics port fails the start (and cancels the probe server it had started).
+    let blocker = std::net::TcpListener::bind(LOCAL).unwrap();
+    let taken = crate::telemetry::TelemetryConfig {
+        metrics_addr: blocker.local_addr().unwrap(),
+        ..config
+    };
+    let failed = crate::telemetry::Telemetry::start(
+        &taken,
+        Metrics::new(),
+        || Readiness::Ready,
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(matches!(failed, Err(TelemetryError::Bind { .. })), "{failed:?}");
+}
