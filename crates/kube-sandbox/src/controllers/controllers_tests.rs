@@ -413,3 +413,66 @@ async fn cronjob_on_fast_clock_creates_owned_jobs() {
     assert_eq!(cj["status"]["active"][0]["name"], all[0]["metadata"]["name"]);
     assert!(cj["status"]["lastScheduleTime"].is_string());
 }
+
+#[tokio::test]
+async fn owner_scope_rules() {
+    let s = store();
+    let mut ns_info = info("", "namespaces", "Namespace", false, Propagation::Background);
+    ns_info.namespaced = false;
+    s.register_type(ns_info);
+    let nss = Gvr::new("", "v1", "namespaces");
+    for ns in ["default", "other"] {
+        s.create(
+            &nss,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .unwrap();
+    }
+    let _c = start(s.clone(), fast());
+    // A namespaced owner in another namespace counts as absent for the dependent.
+    let elsewhere = s
+        .create(
+            &cm(),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "o", "namespace": "other"}}),
+        )
+        .unwrap();
+    create(
+        &s,
+        &cm(),
+        "cross",
+        json!({"ownerReferences": [owner_ref(&elsewhere, false)]}),
+    );
+    // A cluster-scoped dependent cannot resolve a namespaced owner: never collected.
+    let local = create(&s, &cm(), "local", json!({}));
+    s.create(
+        &nss,
+        json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "scoped", "ownerReferences": [owner_ref(&local, false)]}}),
+    )
+    .unwrap();
+    // A cluster-scoped owner is valid for a namespaced dependent.
+    let cluster_owner = s
+        .create(
+            &nss,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "root"}}),
+        )
+        .unwrap();
+    create(
+        &s,
+        &cm(),
+        "under-root",
+        json!({"ownerReferences": [owner_ref(&cluster_owner, false)]}),
+    );
+    eventually("cross-namespace dependent collected", || {
+        s.get(&cm(), Some("default"), "cross").is_none()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(s.get(&nss, None, "scoped").is_some());
+    assert!(s.get(&cm(), Some("default"), "under-root").is_some());
+    s.delete(&nss, None, "root", &DeleteOptions::default()).unwrap();
+    eventually("dependent of the cluster-scoped owner collected", || {
+        s.get(&cm(), Some("default"), "under-root").is_none()
+    })
+    .await;
+}

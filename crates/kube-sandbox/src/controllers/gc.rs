@@ -291,29 +291,31 @@ impl Gc {
         if !has_finalizer(&owner, FOREGROUND_FINALIZER) {
             return Ok(());
         }
-        let mut blocking = 0;
-        for dependent in &dependents {
-            let Some(obj) = current(store, dependent) else {
+        // Dependents still referencing this owner; the ones blocking its deletion go first.
+        let mut live: Vec<(&ObjKey, Value, bool)> = dependents
+            .iter()
+            .filter_map(|d| {
+                let obj = current(store, d)?;
+                let r = owner_refs(&obj).into_iter().find(|r| r.uid == key.uid)?;
+                Some((d, obj, r.block_owner_deletion))
+            })
+            .collect();
+        live.sort_by_key(|(d, _, block)| (!*block, (*d).clone()));
+        let blocking = live.iter().filter(|(_, _, block)| *block).count();
+        for (dependent, obj, _) in &live {
+            if is_deleting(obj) {
                 continue;
-            };
-            let Some(r) = owner_refs(&obj).into_iter().find(|r| r.uid == key.uid) else {
-                continue;
-            };
-            if r.block_owner_deletion {
-                blocking += 1;
             }
-            if !is_deleting(&obj) {
-                let has_own = self.dependents.get(&dependent.uid).is_some_and(|d| !d.is_empty());
-                let propagation = if has_own {
-                    Propagation::Foreground
-                } else {
-                    Propagation::Background
-                };
-                match delete(store, dependent, propagation) {
-                    Ok(()) => {}
-                    Err(e) if e.code == 404 || e.code == 409 => {}
-                    Err(e) => return Err(e),
-                }
+            let has_own = self.dependents.get(&dependent.uid).is_some_and(|d| !d.is_empty());
+            let propagation = if has_own {
+                Propagation::Foreground
+            } else {
+                Propagation::Background
+            };
+            match delete(store, dependent, propagation) {
+                Ok(()) => {}
+                Err(e) if e.code == 404 || e.code == 409 => {}
+                Err(e) => return Err(e),
             }
         }
         if blocking == 0 {
