@@ -445,6 +445,14 @@ impl Strategy for SandboxStrategy {
                 }
                 Ok(())
             }
+            ("events.k8s.io", "events") => {
+                let causes = checks::new_event(obj);
+                if causes.is_empty() {
+                    Ok(())
+                } else {
+                    Err(invalid(info, obj, causes))
+                }
+            }
             ("", "configmaps") => {
                 let causes = checks::data_maps(obj, &["data", "binaryData"]);
                 if causes.is_empty() {

@@ -377,3 +377,47 @@ async fn deleting_a_namespace_deletes_its_contents() {
     }
     panic!("the namespace was never finalized");
 }
+
+#[tokio::test]
+async fn kube_runtime_recorder_events_show_in_the_core_view() {
+    use k8s_openapi::api::core::v1::{Event as CoreEvent, ObjectReference};
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let sb = start().await;
+    let client = sb.client().unwrap();
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "arcane-test".into(),
+            instance: None,
+        },
+    );
+    let regarding = ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("ConfigMap".into()),
+        name: Some("cfg".into()),
+        namespace: Some("default".into()),
+        uid: Some("u-1".into()),
+        ..Default::default()
+    };
+    let ev = Event {
+        type_: EventType::Normal,
+        reason: "Reconciled".into(),
+        note: Some("all good".into()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    recorder.publish(&ev, &regarding).await.unwrap();
+    recorder.publish(&ev, &regarding).await.unwrap();
+    let core: Api<CoreEvent> = Api::namespaced(client, "default");
+    let lp = ListParams::default().fields("involvedObject.name=cfg");
+    for _ in 0..50 {
+        let items = core.list(&lp).await.unwrap().items;
+        if items.first().and_then(|e| e.count) == Some(2) {
+            assert_eq!(items.len(), 1, "the repeat is a series on the same event");
+            assert_eq!(items[0].reason.as_deref(), Some("Reconciled"));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the recorded event never reached the core view with count 2");
+}

@@ -128,11 +128,65 @@ pub fn immutable_data(old: &Value, new: &Value, maps: &[&str]) -> Vec<Cause> {
     causes
 }
 
+/// An events.k8s.io/v1 Event must say who reported what and when (`pkg/apis/core/validation/events.go`).
+pub fn new_event(ev: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let present = |k: &str| ev.get(k).and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    for k in [
+        "eventTime",
+        "reportingController",
+        "reportingInstance",
+        "action",
+        "reason",
+    ] {
+        if !present(k) {
+            causes.push(Cause::new("FieldValueRequired", k, "Required value"));
+        }
+    }
+    for (k, max) in [
+        ("reason", 128),
+        ("action", 128),
+        ("reportingController", 253),
+        ("reportingInstance", 128),
+    ] {
+        if ev.get(k).and_then(Value::as_str).is_some_and(|s| s.len() > max) {
+            causes.push(Cause::new(
+                "FieldValueInvalid",
+                k,
+                format!("Invalid value: can have at most {max} characters"),
+            ));
+        }
+    }
+    if ev
+        .get("note")
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.len() > 1024)
+    {
+        causes.push(Cause::new(
+            "FieldValueInvalid",
+            "note",
+            "Invalid value: can have at most 1024 characters",
+        ));
+    }
+    causes
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn events() {
+        let ok = json!({"eventTime": "2026-01-01T00:00:00.000000Z", "reportingController": "c", "reportingInstance": "i",
+            "action": "A", "reason": "R", "note": "n"});
+        assert!(new_event(&ok).is_empty());
+        assert_eq!(new_event(&json!({"reason": "R"})).len(), 4);
+        let mut long = ok.clone();
+        long["note"] = json!("x".repeat(1025));
+        assert_eq!(new_event(&long).len(), 1);
+    }
 
     #[test]
     fn containers() {
