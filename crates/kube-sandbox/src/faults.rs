@@ -8,9 +8,12 @@
 //!  "action": {"status": {"code": 429, "retryAfterSeconds": 1, "message": "slow down"}}}
 //! {"action": {"delay": {"ms": 200}}, "match": {"path": "/api/v1/**"}}
 //! {"action": "dropWatches", "match": {"path": "/apis/batch/v1/*"}}
+//! {"action": {"watchChaos": {"duplicate": true, "reorder": true, "closeAfterSeconds": 20, "midEvent": true}}}
+//! {"action": {"outage": {"seconds": 60}}}
 //! {"action": "expireResourceVersions"}   {"action": "pauseGc"}   {"action": "resumeGc"}
 //! {"action": "pauseCrdEstablishment"}    {"action": "resumeCrdEstablishment"}
 //! ```
+//! `method` is one method, a `|`-separated list, or `write` (POST, PUT, PATCH, DELETE).
 //! `path` is a glob over the request path: `*` matches any run of characters except `/`, `**` matches anything
 //! (including `/`), `?` one character. `pathRegex` is a regular expression instead (unanchored unless you anchor it).
 //! `count` limits how many requests a rule answers (absent = unlimited); `probability` (0..1) makes it random.
@@ -62,6 +65,27 @@ pub enum FaultAction {
     Delay {
         ms: u64,
     },
+    /// For matching watch requests: send every event twice (`duplicate`), re-send the previous event after the
+    /// next one (`reorder`: an older resourceVersion after a newer one), and/or end the stream after
+    /// `closeAfterSeconds`, cutting it in the middle of an event line when `midEvent` is set.
+    WatchChaos {
+        #[serde(default)]
+        duplicate: bool,
+        #[serde(default)]
+        reorder: bool,
+        #[serde(
+            default,
+            rename = "closeAfterSeconds",
+            skip_serializing_if = "Option::is_none"
+        )]
+        close_after_seconds: Option<f64>,
+        #[serde(default, rename = "midEvent")]
+        mid_event: bool,
+    },
+    /// Stop listening for `seconds` (clients get connection refused), then serve again with the same state.
+    Outage {
+        seconds: f64,
+    },
     /// Close the open watches matching `match` (one-shot).
     DropWatches,
     /// Compact the watch history: every watch from an older resourceVersion gets 410 (one-shot).
@@ -75,7 +99,10 @@ pub enum FaultAction {
 impl FaultAction {
     /// Actions that are carried out once when posted, rather than installed as rules.
     pub fn is_one_shot(&self) -> bool {
-        !matches!(self, FaultAction::Status { .. } | FaultAction::Delay { .. })
+        !matches!(
+            self,
+            FaultAction::Status { .. } | FaultAction::Delay { .. } | FaultAction::WatchChaos { .. }
+        )
     }
 }
 
@@ -146,9 +173,7 @@ impl FaultMatch {
     }
 
     fn matches(&self, compiled: &Compiled, req: &RequestInfo<'_>) -> bool {
-        self.method
-            .as_ref()
-            .is_none_or(|m| m.eq_ignore_ascii_case(req.method))
+        self.method.as_ref().is_none_or(|m| method_matches(m, req.method))
             && compiled.path.as_ref().is_none_or(|r| r.is_match(req.path))
             && self
                 .user_agent
@@ -156,6 +181,14 @@ impl FaultMatch {
                 .is_none_or(|ua| req.user_agent.contains(ua.as_str()))
             && self.watch.is_none_or(|w| w == req.watch)
     }
+}
+
+/// `method` is one method, a `|`- or `,`-separated list, or `write` (POST, PUT, PATCH, DELETE).
+fn method_matches(spec: &str, method: &str) -> bool {
+    spec.split(['|', ',']).map(str::trim).any(|m| {
+        m.eq_ignore_ascii_case(method)
+            || (m.eq_ignore_ascii_case("write") && matches!(method, "POST" | "PUT" | "PATCH" | "DELETE"))
+    })
 }
 
 /// What the matcher needs to know about a request.
@@ -242,7 +275,9 @@ impl Faults {
             return None;
         }
         for rule in g.1.iter_mut() {
+            let watch_only = matches!(rule.spec.action, FaultAction::WatchChaos { .. });
             if rule.spec.count.is_some_and(|c| rule.hits >= c)
+                || (watch_only && !req.watch)
                 || !rule.spec.matcher.matches(&rule.compiled, req)
             {
                 continue;
@@ -289,6 +324,11 @@ mod tests {
         f.add(spec).unwrap();
         assert!(f.check(&req("GET", "/api/v1/pods")).is_none());
         assert!(f.check(&req("POST", "/api/v1/pods")).is_some());
+        assert!(
+            method_matches("write", "PATCH")
+                && method_matches("GET|put", "PUT")
+                && !method_matches("write", "GET")
+        );
         assert!(f.check(&req("POST", "/api/v1/pods")).is_some());
         assert!(f.check(&req("POST", "/api/v1/pods")).is_none(), "count exhausted");
         assert_eq!(f.list()[0].hits, 2);

@@ -100,17 +100,9 @@ impl Sandbox {
             config: config.server.clone(),
             address: addr.to_string(),
             open_watches: Default::default(),
+            outage: Default::default(),
         });
-        let app = server::router(state.clone());
-        let mut stopped_srv = stopped;
-        let server = tokio::spawn(async move {
-            let graceful = async move {
-                let _ = stopped_srv.wait_for(|s| *s).await;
-            };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(graceful).await {
-                tracing::error!(%e, "sandbox server failed");
-            }
-        });
+        let server = tokio::spawn(serve_loop(listener, addr, state.clone(), stopped));
         Ok(Sandbox {
             state,
             addr,
@@ -221,6 +213,20 @@ impl Sandbox {
         self.state.registry.resume_establishment();
     }
 
+    /// Stops listening for `d` (clients get connection refused; open watches end), then serves again on the same
+    /// address with the same state. Returns at once.
+    pub fn outage(&self, d: std::time::Duration) -> Result<(), SandboxError> {
+        self.add_fault(FaultSpec {
+            matcher: FaultMatch::default(),
+            count: None,
+            probability: None,
+            action: FaultAction::Outage {
+                seconds: d.as_secs_f64(),
+            },
+        })
+        .map(|_| ())
+    }
+
     /// Stops serving (open watches end), then stops the controllers and the registry task.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
@@ -231,6 +237,54 @@ impl Sandbox {
             c.shutdown().await;
         }
         self.registry.abort();
+    }
+}
+
+/// Serves until stopped; an outage request closes the listener for a while, then serves again on the same
+/// address with the same state.
+async fn serve_loop(
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut listener = Some(listener);
+    loop {
+        let Some(l) = listener.take() else { return };
+        let app = server::router(state.clone());
+        let mut stop = stopped.clone();
+        let outage = state.outage.clone();
+        let down_for = Arc::new(parking_lot::Mutex::new(None));
+        let slot = down_for.clone();
+        let signal = async move {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => {}
+                d = outage.requested() => *slot.lock() = Some(d),
+            }
+        };
+        if let Err(e) = axum::serve(l, app).with_graceful_shutdown(signal).await {
+            tracing::error!(%e, "sandbox server failed");
+            return;
+        }
+        let Some(d) = down_for.lock().take() else { return };
+        tracing::info!(seconds = d.as_secs_f64(), "sandbox outage (fault injection)");
+        tokio::time::sleep(d).await;
+        // The port was ours a moment ago; retry briefly in case the OS holds it.
+        for _ in 0..50 {
+            if *stopped.borrow() {
+                return;
+            }
+            match TcpListener::bind(addr).await {
+                Ok(l) => {
+                    listener = Some(l);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+        if listener.is_none() {
+            tracing::error!(%addr, "could not listen again after an outage");
+        }
     }
 }
 

@@ -742,3 +742,165 @@ async fn write_options_warnings_and_representations() {
     let (_, _, left) = raw(&sb, Method::GET, cp, &[], None).await;
     assert_eq!(j(&left)["items"].as_array().unwrap().len(), 1);
 }
+
+/// Raw watch lines (no parsing), until the stream ends, errors, or `max` lines.
+async fn raw_watch(sb: &Sandbox, path: &str, max: usize) -> (Vec<String>, bool) {
+    use futures::StreamExt;
+    let client = sb.client().unwrap();
+    let req = Request::builder()
+        .uri(path)
+        .body(kube::client::Body::from(Vec::new()))
+        .unwrap();
+    let resp = client.send(req).await.unwrap();
+    let mut body = http_body_util::BodyDataStream::new(resp.into_body());
+    let mut buf = Vec::new();
+    let mut errored = false;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), body.next()).await {
+            Ok(Some(Ok(chunk))) => buf.extend_from_slice(&chunk),
+            Ok(Some(Err(_))) => {
+                errored = true;
+                break;
+            }
+            Ok(None) | Err(_) => break,
+        }
+        if buf.iter().filter(|b| **b == b'\n').count() >= max {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).to_string();
+    (text.split_inclusive('\n').map(str::to_string).collect(), errored)
+}
+
+#[tokio::test]
+async fn watch_chaos_duplicates_reorders_and_cuts() {
+    let sb = start().await;
+    let p = "/api/v1/namespaces/default/configmaps";
+    let (_, _, list) = raw(&sb, Method::GET, p, &[], None).await;
+    let rv = j(&list)["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for n in ["a", "b", "c"] {
+        raw(&sb, Method::POST, p, &[JSON_CT], Some(cm(n, json!({})))).await;
+    }
+    let chaos = r#"{"match": {"path": "/api/v1/namespaces/*/configmaps"}, "count": 1, "action": {"watchChaos": {"duplicate": true}}}"#;
+    assert_eq!(
+        raw(
+            &sb,
+            Method::POST,
+            "/sandbox/v1/faults",
+            &[JSON_CT],
+            Some(chaos.into())
+        )
+        .await
+        .0,
+        201
+    );
+    // The rule is for watches only: this list does not consume it.
+    raw(&sb, Method::GET, p, &[], None).await;
+    let (lines, _) = raw_watch(
+        &sb,
+        &format!("{p}?watch=true&resourceVersion={rv}&timeoutSeconds=1"),
+        10,
+    )
+    .await;
+    let names: Vec<String> = lines
+        .iter()
+        .map(|l| j(l)["object"]["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["a", "a", "b", "b", "c", "c"]);
+
+    let reorder = r#"{"count": 1, "action": {"watchChaos": {"reorder": true}}}"#;
+    raw(
+        &sb,
+        Method::POST,
+        "/sandbox/v1/faults",
+        &[JSON_CT],
+        Some(reorder.into()),
+    )
+    .await;
+    let (lines, _) = raw_watch(
+        &sb,
+        &format!("{p}?watch=true&resourceVersion={rv}&timeoutSeconds=1"),
+        10,
+    )
+    .await;
+    let names: Vec<String> = lines
+        .iter()
+        .map(|l| j(l)["object"]["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["a", "b", "a", "c", "b"]);
+
+    let cut = r#"{"count": 1, "action": {"watchChaos": {"closeAfterSeconds": 0.3, "midEvent": true}}}"#;
+    raw(
+        &sb,
+        Method::POST,
+        "/sandbox/v1/faults",
+        &[JSON_CT],
+        Some(cut.into()),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let (lines, errored) = raw_watch(
+        &sb,
+        &format!("{p}?watch=true&resourceVersion={rv}&timeoutSeconds=30"),
+        100,
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(errored, "the stream was cut, not closed cleanly");
+    // The fragment itself may or may not reach the client before the connection is aborted.
+    let complete = lines.iter().filter(|l| l.ends_with('\n')).count();
+    assert_eq!(complete, 3, "{lines:?}");
+}
+
+#[tokio::test]
+async fn outage_refuses_connections_then_serves_the_same_state() {
+    let sb = start().await;
+    let p = "/api/v1/namespaces/default/configmaps";
+    raw(&sb, Method::POST, p, &[JSON_CT], Some(cm("kept", json!({})))).await;
+    let watch = {
+        let client = sb.client().unwrap();
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            let req = Request::builder()
+                .uri(format!("{p}?watch=true&timeoutSeconds=60"))
+                .body(Vec::new())
+                .unwrap();
+            client.request_events::<Value>(req).await.unwrap().count().await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let outage = r#"{"action": {"outage": {"seconds": 1.0}}}"#;
+    let (code, _, _) = raw(
+        &sb,
+        Method::POST,
+        "/sandbox/v1/faults",
+        &[JSON_CT],
+        Some(outage.into()),
+    )
+    .await;
+    assert_eq!(code, 200);
+    tokio::time::timeout(Duration::from_secs(5), watch)
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        tokio::net::TcpStream::connect(sb.addr()).await.is_err(),
+        "connections are refused during the outage"
+    );
+    let mut back = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if tokio::net::TcpStream::connect(sb.addr()).await.is_ok() {
+            back = true;
+            break;
+        }
+    }
+    assert!(back, "the server listens again");
+    let (code, _, _) = raw(&sb, Method::GET, &format!("{p}/kept"), &[], None).await;
+    assert_eq!(code, 200, "state survived the outage");
+    sb.shutdown().await;
+}

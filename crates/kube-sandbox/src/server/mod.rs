@@ -67,6 +67,32 @@ pub struct AppState {
     pub address: String,
     /// Watch streams currently open.
     pub open_watches: Arc<std::sync::atomic::AtomicUsize>,
+    /// Outage requests for the serving loop (fault injection).
+    pub outage: Outage,
+}
+
+/// Asks the serving loop to stop listening for a while (connection refused), keeping all state.
+#[derive(Clone, Default)]
+pub struct Outage {
+    pending: Arc<parking_lot::Mutex<Option<Duration>>>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl Outage {
+    pub fn request(&self, d: Duration) {
+        *self.pending.lock() = Some(d);
+        self.wake.notify_one();
+    }
+
+    /// Waits for a request; returns how long to stay down.
+    pub async fn requested(&self) -> Duration {
+        loop {
+            self.wake.notified().await;
+            if let Some(d) = self.pending.lock().take() {
+                return d;
+            }
+        }
+    }
 }
 
 impl AppState {
@@ -90,7 +116,14 @@ impl AppState {
             FaultAction::ResumeGc => self.gc.resume(),
             FaultAction::PauseCrdEstablishment => self.registry.pause_establishment(),
             FaultAction::ResumeCrdEstablishment => self.registry.resume_establishment(),
-            FaultAction::Status { .. } | FaultAction::Delay { .. } => {
+            FaultAction::Outage { seconds } => {
+                // Open watches end first, so the server can stop gracefully.
+                let all = WatchMatcher::new(Default::default())
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                let _ = self.watch_kill.send(Arc::new(all));
+                self.outage.request(Duration::from_secs_f64(seconds.max(0.0)));
+            }
+            FaultAction::Status { .. } | FaultAction::Delay { .. } | FaultAction::WatchChaos { .. } => {
                 return Err(ApiError::bad_request("not a one-shot action"));
             }
         }
@@ -130,9 +163,23 @@ async fn entry(State(state): State<Arc<AppState>>, req: Request) -> Response {
         watch,
     };
     let mut response = None;
+    let mut chaos = watch::Chaos::default();
     if let Some((id, action)) = state.faults.check(&info) {
         fault = Some(id);
         match action {
+            FaultAction::WatchChaos {
+                duplicate,
+                reorder,
+                close_after_seconds,
+                mid_event,
+            } => {
+                chaos = watch::Chaos {
+                    duplicate,
+                    reorder,
+                    close_after: close_after_seconds.map(|s| Duration::from_secs_f64(s.max(0.0))),
+                    mid_event,
+                };
+            }
             FaultAction::Status {
                 code,
                 retry_after_seconds,
@@ -146,7 +193,7 @@ async fn entry(State(state): State<Arc<AppState>>, req: Request) -> Response {
     }
     let response = match response {
         Some(r) => r,
-        None => dispatch(&state, req, &path, &q, watch, &ua).await,
+        None => dispatch(&state, req, &path, &q, (watch, chaos), &ua).await,
     };
     state.log.push(RequestRecord {
         seq: 0,
@@ -182,6 +229,12 @@ fn fault_error(code: u16, retry_after: Option<u64>, message: Option<String>) -> 
             "InternalError",
             "an error on the server (injected fault) has prevented the request from succeeding",
         ),
+        400 => ("BadRequest", "injected bad request"),
+        401 => ("Unauthorized", "Unauthorized"),
+        403 => ("Forbidden", "forbidden: injected fault"),
+        404 => ("NotFound", "the server could not find the requested resource"),
+        410 => ("Expired", "too old resource version (injected fault)"),
+        422 => ("Invalid", "the server rejected our request (injected fault)"),
         _ => ("Unknown", "injected fault"),
     };
     let mut e = ApiError::new(code, reason, message.unwrap_or_else(|| default_msg.to_string()));
@@ -198,7 +251,7 @@ async fn dispatch(
     req: Request,
     path: &str,
     q: &Query,
-    watch: bool,
+    (watch, chaos): (bool, watch::Chaos),
     ua: &str,
 ) -> Response {
     let (parts, body) = req.into_parts();
@@ -265,9 +318,9 @@ async fn dispatch(
                     name: None,
                     ..rp.clone()
                 };
-                watch::watch(state, &collection, &q, rep, ua)
+                watch::watch(chaos, state, &collection, &q, rep, ua)
             }
-            None => watch::watch(state, &rp, q, rep, ua),
+            None => watch::watch(chaos, state, &rp, q, rep, ua),
         },
         (&Method::GET, true) => resource::get(store, &rp, q, rep),
         (&Method::GET, false) => list::list(store, &state.pages, &rp, q, rep).await,

@@ -22,6 +22,56 @@ use crate::store::{ApiError, Cause, Change, EventKind, ResourceInfo};
 /// Per-watcher output buffer (events); the store-side broadcast decides when a watcher is too slow.
 const OUT_BUFFER: usize = 256;
 
+/// Injected misbehaviour of one watch stream (fault rule `watchChaos`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Chaos {
+    pub duplicate: bool,
+    pub reorder: bool,
+    pub close_after: Option<Duration>,
+    pub mid_event: bool,
+}
+
+type Chunk = Result<Bytes, std::io::Error>;
+
+/// The outgoing side of a watch, applying injected chaos (duplicates, reordering, cuts).
+struct Out {
+    tx: mpsc::Sender<Chunk>,
+    chaos: Chaos,
+    prev: Option<Bytes>,
+}
+
+impl Out {
+    /// Sends one line; Err when the client is gone.
+    async fn send(&mut self, line: Bytes) -> Result<(), ()> {
+        self.raw(line.clone()).await?;
+        if self.chaos.duplicate {
+            self.raw(line.clone()).await?;
+        }
+        if self.chaos.reorder
+            && let Some(previous) = self.prev.replace(line)
+        {
+            self.raw(previous).await?;
+        }
+        Ok(())
+    }
+
+    async fn raw(&self, b: Bytes) -> Result<(), ()> {
+        self.tx.send(Ok(b)).await.map_err(|_| ())
+    }
+
+    /// Ends the stream in the middle of an event line, without the closing chunk.
+    async fn cut(&self) {
+        let _ = self
+            .tx
+            .send(Ok(Bytes::from_static(b"{\"type\":\"MODIFIED\",\"obj")))
+            .await;
+        let _ = self
+            .tx
+            .send(Err(std::io::Error::other("watch cut by fault injection")))
+            .await;
+    }
+}
+
 /// Counts an open watch for as long as its task lives.
 struct OpenWatch(Arc<AtomicUsize>);
 
@@ -147,6 +197,7 @@ impl Watcher {
 
 /// Starts a watch; errors in the parameters are answered as HTTP errors, an expired resourceVersion in-stream.
 pub fn watch(
+    chaos: Chaos,
     state: &Arc<AppState>,
     path: &ResourcePath,
     q: &Query,
@@ -196,7 +247,12 @@ pub fn watch(
     let start = state
         .store
         .watch(path.gvr(), if from_state { None } else { requested });
-    let (tx, mut rx) = mpsc::channel::<Bytes>(OUT_BUFFER);
+    let (tx, mut rx) = mpsc::channel::<Chunk>(OUT_BUFFER);
+    let mut out = Out {
+        tx,
+        chaos,
+        prev: None,
+    };
     let mut watcher = Watcher {
         info: path.info.clone(),
         namespace: path.namespace.clone(),
@@ -221,14 +277,14 @@ pub fn watch(
         let start = match start {
             Ok(s) => s,
             Err(e) => {
-                let _ = tx.send(event_line("ERROR", &e.to_status())).await;
+                let _ = out.raw(event_line("ERROR", &e.to_status())).await;
                 return;
             }
         };
         let start_rv = start.rv;
         for c in &start.backlog {
             if let Some(line) = watcher.convert(c) {
-                if tx.send(line).await.is_err() {
+                if out.send(line).await.is_err() {
                     return;
                 }
                 watcher.sent_rv = watcher.sent_rv.max(c.rv);
@@ -236,27 +292,22 @@ pub fn watch(
         }
         watcher.floor = watcher.floor.max(if from_state { start_rv } else { 0 });
         if send_initial == Some(true) && watcher.bookmarks {
-            if tx.send(watcher.bookmark(start_rv, true)).await.is_err() {
+            if out.send(watcher.bookmark(start_rv, true)).await.is_err() {
                 return;
             }
             watcher.sent_rv = start_rv;
         }
-        stream(
-            watcher,
-            start.rx,
-            tx,
+        let ctx = StreamCtx {
             kill,
             shutdown,
             meta,
             timeout,
             bookmark_every,
             store,
-        )
-        .await;
+        };
+        stream(watcher, start.rx, out, ctx).await;
     });
-    let body = Body::from_stream(futures::stream::poll_fn(move |cx| {
-        rx.poll_recv(cx).map(|o| o.map(Ok::<Bytes, std::io::Error>))
-    }));
+    let body = Body::from_stream(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::OK;
     resp.headers_mut()
@@ -279,19 +330,36 @@ fn path_string(path: &ResourcePath) -> String {
     s
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn stream(
-    mut w: Watcher,
-    mut changes: broadcast::Receiver<Arc<Change>>,
-    tx: mpsc::Sender<Bytes>,
-    mut kill: broadcast::Receiver<Arc<super::DropWatches>>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+/// Sleeps until `at`, or forever when there is no such instant.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What a running watch stream listens to besides the store's changes.
+struct StreamCtx {
+    kill: broadcast::Receiver<Arc<super::DropWatches>>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
     meta: WatchMeta,
     timeout: Duration,
     bookmark_every: Duration,
     store: crate::store::Store,
-) {
+}
+
+async fn stream(mut w: Watcher, mut changes: broadcast::Receiver<Arc<Change>>, mut out: Out, ctx: StreamCtx) {
+    let StreamCtx {
+        mut kill,
+        mut shutdown,
+        meta,
+        timeout,
+        bookmark_every,
+        store,
+    } = ctx;
     let deadline = Instant::now() + timeout;
+    // Injected cut: the stream ends early (in the middle of a line when asked).
+    let cut_at = out.chaos.close_after.map(|d| Instant::now() + d);
     let final_bookmark = deadline
         .checked_sub(Duration::from_secs(2))
         .filter(|t| *t > Instant::now());
@@ -309,7 +377,13 @@ async fn stream(
             biased;
             _ = shutdown.changed() => return,
             // The client went away: stop now rather than at the next event or the timeout.
-            () = tx.closed() => return,
+            () = out.tx.closed() => return,
+            () = sleep_until_opt(cut_at) => {
+                if out.chaos.mid_event {
+                    out.cut().await;
+                }
+                return;
+            }
             k = kill.recv() => match k {
                 Ok(d) if d.matches(&meta.path, &meta.user_agent) => return,
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
@@ -321,7 +395,7 @@ async fn stream(
                         return;
                     }
                     if let Some(line) = w.convert(&c) {
-                        if tx.send(line).await.is_err() {
+                        if out.send(line).await.is_err() {
                             return;
                         }
                         w.sent_rv = w.sent_rv.max(c.rv);
@@ -342,7 +416,7 @@ async fn stream(
                             Ok(c) => {
                                 rv = rv.max(c.rv);
                                 if let Some(line) = w.convert(&c)
-                                    && tx.send(line).await.is_err()
+                                    && out.send(line).await.is_err()
                                 {
                                     return;
                                 }
@@ -352,7 +426,7 @@ async fn stream(
                         }
                     }
                     let rv = rv.max(w.sent_rv);
-                    if tx.send(w.bookmark(rv, false)).await.is_err() {
+                    if out.send(w.bookmark(rv, false)).await.is_err() {
                         return;
                     }
                     w.sent_rv = rv;
