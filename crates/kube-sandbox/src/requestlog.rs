@@ -44,6 +44,63 @@ impl RequestRecord {
     }
 }
 
+/// The RBAC attributes of a resource request (what a ClusterRole rule must grant for it).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct RbacAttributes {
+    /// API group ("" for core).
+    pub group: String,
+    /// Resource, with `/subresource` when one is addressed (`jobs/status`).
+    pub resource: String,
+    /// get, list, watch, create, update, patch, delete, deletecollection.
+    pub verb: String,
+    pub namespace: Option<String>,
+}
+
+impl RequestRecord {
+    /// The RBAC attributes of this request, or None for non-resource paths (discovery, /version, /openapi...).
+    pub fn rbac(&self) -> Option<RbacAttributes> {
+        let segs: Vec<&str> = self.path.trim_matches('/').split('/').collect();
+        let (group, rest) = match segs.as_slice() {
+            ["api", _v, rest @ ..] if !rest.is_empty() => ("", rest),
+            ["apis", g, _v, rest @ ..] if !rest.is_empty() => (*g, rest),
+            _ => return None,
+        };
+        let (legacy_watch, rest) = match rest {
+            ["watch", tail @ ..] => (true, tail),
+            _ => (false, rest),
+        };
+        let (namespace, resource, name, sub) = match rest {
+            ["namespaces", ns] => (None, "namespaces", Some(*ns), None),
+            ["namespaces", ns, s @ ("status" | "finalize")] => (None, "namespaces", Some(*ns), Some(*s)),
+            ["namespaces", ns, r, tail @ ..] => (Some(*ns), *r, tail.first().copied(), tail.get(1).copied()),
+            [r, tail @ ..] => (None, *r, tail.first().copied(), tail.get(1).copied()),
+            [] => return None,
+        };
+        let watch = legacy_watch || matches!(self.query_param("watch").as_deref(), Some("true" | "1"));
+        let verb = match (self.method.as_str(), name.is_some()) {
+            ("GET", _) if watch => "watch",
+            ("GET", true) => "get",
+            ("GET", false) => "list",
+            ("POST", _) => "create",
+            ("PUT", _) => "update",
+            ("PATCH", _) => "patch",
+            ("DELETE", true) => "delete",
+            ("DELETE", false) => "deletecollection",
+            _ => return None,
+        };
+        let resource = match sub {
+            Some(s) => format!("{resource}/{s}"),
+            None => resource.to_string(),
+        };
+        Some(RbacAttributes {
+            group: group.to_string(),
+            resource,
+            verb: verb.to_string(),
+            namespace: namespace.map(str::to_string),
+        })
+    }
+}
+
 /// Shared, bounded request log.
 #[derive(Clone)]
 pub struct RequestLog {
@@ -93,6 +150,15 @@ impl RequestLog {
         self.inner.lock().0
     }
 
+    /// The distinct (group, resource, verb) triples requested so far, e.g. to compare with a ClusterRole.
+    pub fn verbs_used(&self) -> std::collections::BTreeSet<(String, String, String)> {
+        self.all()
+            .iter()
+            .filter_map(RequestRecord::rbac)
+            .map(|a| (a.group, a.resource, a.verb))
+            .collect()
+    }
+
     /// Forgets all records (sequence numbers keep increasing).
     pub fn clear(&self) {
         self.inner.lock().1.clear();
@@ -116,6 +182,81 @@ mod tests {
             watch: false,
             fault: None,
         }
+    }
+
+    #[test]
+    fn rbac_attributes() {
+        let cases = [
+            (
+                "GET",
+                "/api/v1/namespaces/d/configmaps/a",
+                "",
+                Some(("", "configmaps", "get", Some("d"))),
+            ),
+            (
+                "GET",
+                "/api/v1/namespaces/d/configmaps",
+                "limit=500",
+                Some(("", "configmaps", "list", Some("d"))),
+            ),
+            (
+                "GET",
+                "/apis/batch/v1/jobs",
+                "watch=true",
+                Some(("batch", "jobs", "watch", None)),
+            ),
+            (
+                "GET",
+                "/api/v1/watch/namespaces/d/pods",
+                "",
+                Some(("", "pods", "watch", Some("d"))),
+            ),
+            (
+                "PATCH",
+                "/apis/batch/v1/namespaces/d/jobs/j/status",
+                "",
+                Some(("batch", "jobs/status", "patch", Some("d"))),
+            ),
+            (
+                "DELETE",
+                "/apis/example.com/v1/namespaces/d/widgets",
+                "",
+                Some(("example.com", "widgets", "deletecollection", Some("d"))),
+            ),
+            (
+                "PUT",
+                "/api/v1/namespaces/x/finalize",
+                "",
+                Some(("", "namespaces/finalize", "update", None)),
+            ),
+            (
+                "POST",
+                "/api/v1/namespaces",
+                "",
+                Some(("", "namespaces", "create", None)),
+            ),
+            ("GET", "/apis/batch/v1", "", None),
+            ("GET", "/version", "", None),
+        ];
+        for (method, path, query, want) in cases {
+            let mut r = rec(method);
+            r.path = path.into();
+            r.query = query.into();
+            let got = r.rbac().map(|a| (a.group, a.resource, a.verb, a.namespace));
+            let want = want.map(|(g, res, v, ns)| {
+                (
+                    g.to_string(),
+                    res.to_string(),
+                    v.to_string(),
+                    ns.map(str::to_string),
+                )
+            });
+            assert_eq!(got, want, "{method} {path}");
+        }
+        let log = RequestLog::new(10);
+        log.push(rec("GET"));
+        log.push(rec("GET"));
+        assert_eq!(log.verbs_used().len(), 1);
     }
 
     #[test]

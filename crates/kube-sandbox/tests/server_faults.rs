@@ -61,6 +61,14 @@ async fn request_log_and_faults() {
     )
     .await;
     assert_eq!(j(&since)["items"].as_array().unwrap().len(), 0);
+    let (_, _, verbs) = raw(&sb, Method::GET, "/sandbox/v1/verbs", &[], None).await;
+    assert!(
+        j(&verbs)["items"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"group": "", "resource": "configmaps", "verb": "list"})),
+        "{verbs}"
+    );
     let (code, _, _) = raw(&sb, Method::DELETE, "/sandbox/v1/faults", &[], None).await;
     assert_eq!(code, 200);
     assert!(sb.faults().is_empty());

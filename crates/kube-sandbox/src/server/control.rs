@@ -33,6 +33,15 @@ pub async fn handle(state: &Arc<AppState>, req: Request) -> Response {
             state.log.clear();
             Ok(http::json(200, &json!({"cleared": true}), &[]))
         }
+        (Method::GET, "/sandbox/v1/verbs") => {
+            let items: Vec<_> = state
+                .log
+                .verbs_used()
+                .into_iter()
+                .map(|(group, resource, verb)| json!({"group": group, "resource": resource, "verb": verb}))
+                .collect();
+            Ok(http::json(200, &json!({"items": items}), &[]))
+        }
         (Method::GET, "/sandbox/v1/watches") => {
             let open = state.open_watches.load(std::sync::atomic::Ordering::SeqCst);
             Ok(http::json(200, &json!({"open": open}), &[]))
