@@ -3,7 +3,9 @@
 pub mod logging;
 pub mod run;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -54,4 +56,32 @@ pub struct RunArgs {
     /// Streams reconciled at the same time, per StreamClass.
     #[arg(long, env = "ARCANE_CONCURRENCY", default_value_t = 8)]
     pub concurrency: u16,
+    /// Address of the probe server: `/health`, `/healthz` (liveness), `/health/ready`, `/readyz`.
+    #[arg(long, env = "ARCANE_HEALTH_ADDR", default_value = "0.0.0.0:8888")]
+    pub health_addr: SocketAddr,
+    /// Address of the Prometheus metrics server (`/metrics`).
+    #[arg(long, env = "ARCANE_METRICS_ADDR", default_value = "0.0.0.0:9090")]
+    pub metrics_addr: SocketAddr,
+    /// Elect a leader among replicas on a coordination.k8s.io/v1 Lease; only the leader acts.
+    #[arg(long, env = "ARCANE_LEADER_ELECT", action = clap::ArgAction::SetTrue)]
+    pub leader_elect: bool,
+    /// Name of the Lease.
+    #[arg(long, env = "ARCANE_LEASE_NAME", default_value = "arcane-operator")]
+    pub lease_name: String,
+    /// Namespace of the Lease (default: `POD_NAMESPACE`, else `default`).
+    #[arg(long, env = "ARCANE_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// How long a Lease is valid without renewal; followers take over after it.
+    #[arg(long, env = "ARCANE_LEASE_DURATION", default_value = "15s", value_parser = duration)]
+    pub lease_duration: Duration,
+    /// How long the leader keeps trying to renew before it steps down.
+    #[arg(long, env = "ARCANE_RENEW_DEADLINE", default_value = "10s", value_parser = duration)]
+    pub renew_deadline: Duration,
+    /// Interval between attempts to acquire or renew the Lease.
+    #[arg(long, env = "ARCANE_RETRY_PERIOD", default_value = "2s", value_parser = duration)]
+    pub retry_period: Duration,
+}
+
+fn duration(value: &str) -> Result<Duration, String> {
+    crate::leader::parse_duration(value)
 }

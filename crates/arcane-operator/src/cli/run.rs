@@ -2,11 +2,15 @@
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::RunArgs;
 use crate::controller::{self, Operator};
+use crate::leader::{self, LeaderConfig, LeaderElection};
+use crate::telemetry::{Metrics, Readiness, Telemetry, TelemetryConfig};
 
-/// Errors that stop the operator from starting.
+/// Errors that stop the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot read kubeconfig: {0}")]
@@ -17,6 +21,12 @@ pub enum RunError {
     Client(#[from] kube::Error),
     #[error("cannot install the signal handler: {0}")]
     Signal(#[from] std::io::Error),
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
+    #[error(transparent)]
+    Leader(#[from] leader::LeaderError),
+    #[error("leadership lost: stopped at once so that only one replica acts")]
+    LeadershipLost,
 }
 
 /// A client for the cluster named by `--kubeconfig`, or inferred from the environment.
@@ -35,26 +45,131 @@ pub fn controller_config(args: &RunArgs) -> controller::Config {
     controller::Config {
         namespace: args.namespace.clone(),
         concurrency: args.concurrency.max(1),
-        instance: std::env::var("POD_NAME").ok().or_else(hostname),
+        instance: leader::default_identity(),
     }
 }
 
-fn hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
+fn leader_config(args: &RunArgs) -> LeaderConfig {
+    let namespace = args
+        .lease_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|n| !n.is_empty()))
+        .unwrap_or_else(|| "default".to_string());
+    let identity = leader::default_identity().unwrap_or_else(|| format!("arcane-operator-{}", std::process::id()));
+    LeaderConfig {
+        lease_duration: args.lease_duration,
+        renew_deadline: args.renew_deadline,
+        retry_period: args.retry_period,
+        ..LeaderConfig::new(&args.lease_name, &namespace, &identity)
+    }
+}
+
+/// What the readiness probe reports: the operator's watches once it runs; a replica waiting for
+/// leadership is ready as a standby (so rolling updates of several replicas complete), and
+/// `leader_election_master_status` tells which one leads.
+#[derive(Clone)]
+struct ProbeState {
+    operator: watch::Receiver<Option<ReadyFn>>,
+    standby: bool,
+}
+
+type ReadyFn = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
+impl ProbeState {
+    fn readiness(&self) -> Readiness {
+        match self.operator.borrow().as_ref() {
+            Some(ready) => Readiness::from_conditions([("initial lists of every watch", ready())]),
+            None if self.standby => Readiness::Ready,
+            None => Readiness::NotReady("waiting for: the operator to start".to_string()),
+        }
+    }
 }
 
 /// Runs the operator until SIGTERM or Ctrl-C, then shuts down gracefully.
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let client = client(&args).await?;
-    let operator = Operator::start(client, controller_config(&args));
+    let metrics = Metrics::new();
+    let shutdown = CancellationToken::new();
+    let (publish_ready, ready_rx) = watch::channel::<Option<ReadyFn>>(None);
+    let probes = ProbeState {
+        operator: ready_rx,
+        standby: args.leader_elect,
+    };
+    let telemetry_config = TelemetryConfig {
+        health_addr: args.health_addr,
+        metrics_addr: args.metrics_addr,
+        ..TelemetryConfig::default()
+    };
+    let telemetry = Telemetry::start(
+        &telemetry_config,
+        metrics.clone(),
+        move || probes.readiness(),
+        shutdown.clone(),
+    )
+    .await?;
+    let signal = wait_for_signal();
+    tokio::pin!(signal);
+
+    let election = if args.leader_elect {
+        let election = LeaderElection::start(client.clone(), leader_config(&args), Some(metrics.clone()))?;
+        let mut leading = election.subscribe();
+        tracing::info!("waiting for leadership");
+        tokio::select! {
+            result = &mut signal => {
+                result?;
+                release(election).await;
+                shutdown.cancel();
+                let _ = telemetry.wait().await;
+                return Ok(());
+            }
+            _ = leading.wait_for(|l| *l) => tracing::info!("leading"),
+        }
+        Some((election, leading))
+    } else {
+        None
+    };
+
+    let operator = Operator::start_with_metrics(client, controller_config(&args), metrics);
+    let ready: ReadyFn = std::sync::Arc::new(operator.readiness());
+    publish_ready.send_replace(Some(ready));
     tracing::info!(namespace = ?args.namespace, "arcane-operator started");
-    wait_for_signal().await?;
-    tracing::info!("shutting down");
-    operator.shutdown().await;
-    Ok(())
+
+    let outcome = match election {
+        Some((election, mut leading)) => {
+            tokio::select! {
+                result = &mut signal => {
+                    result?;
+                    tracing::info!("shutting down");
+                    operator.shutdown().await;
+                    release(election).await;
+                    Ok(())
+                }
+                _ = leading.wait_for(|l| !*l) => {
+                    tracing::error!("leadership lost, stopping at once");
+                    operator.halt();
+                    Err(RunError::LeadershipLost)
+                }
+            }
+        }
+        None => {
+            signal.await?;
+            tracing::info!("shutting down");
+            operator.shutdown().await;
+            Ok(())
+        }
+    };
+    shutdown.cancel();
+    if let Err(error) = telemetry.wait().await {
+        tracing::warn!(%error, "telemetry servers ended with an error");
+    }
+    outcome
+}
+
+/// Gives the Lease up so that a successor takes over at once rather than after it expires.
+async fn release(election: LeaderElection) {
+    if let Err(error) = election.release().await {
+        tracing::warn!(%error, "cannot release the Lease; it expires by itself");
+    }
 }
 
 /// Waits for SIGTERM or SIGINT.

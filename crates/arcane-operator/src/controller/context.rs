@@ -1,6 +1,7 @@
 //! The one context every controller and handler works through.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::runtime::events::{Recorder, Reporter};
@@ -10,6 +11,7 @@ use kube::{Api, Client};
 use super::fanout::SharedWatch;
 use crate::crd::{BackfillRequest, StreamingJobTemplate};
 use crate::stream::{CONTROLLER_NAME, LABEL_STREAM_ID};
+use crate::telemetry::Metrics;
 
 /// Operator settings that shape the controllers.
 #[derive(Debug, Clone)]
@@ -83,16 +85,22 @@ impl SharedWatches {
     }
 }
 
-/// Client, Event recorder, settings and shared caches.
+/// Client, Event recorder, settings, metrics and shared caches.
 pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub config: Config,
     pub shared: SharedWatches,
+    pub metrics: Metrics,
+    /// Cancelled when the operator must stop at once (leadership lost): reconciles are dropped
+    /// mid-flight rather than finished.
+    pub halt: tokio_util::sync::CancellationToken,
+    /// Stream controllers whose initial list of stream definitions has not completed yet.
+    unlisted: AtomicUsize,
 }
 
 impl Context {
-    pub fn new(client: Client, config: Config, shared: SharedWatches) -> Self {
+    pub fn new(client: Client, config: Config, shared: SharedWatches, metrics: Metrics) -> Self {
         let reporter = Reporter {
             controller: CONTROLLER_NAME.to_string(),
             instance: config.instance.clone(),
@@ -102,6 +110,46 @@ impl Context {
             client,
             config,
             shared,
+            metrics,
+            halt: tokio_util::sync::CancellationToken::new(),
+            unlisted: AtomicUsize::new(0),
         }
+    }
+
+    /// Records that a stream controller started and has not listed its streams yet; the returned
+    /// guard marks it listed (or gone) when called or dropped.
+    pub fn listing(self: &Arc<Self>) -> ListingGuard {
+        self.unlisted.fetch_add(1, Ordering::SeqCst);
+        ListingGuard {
+            ctx: Some(self.clone()),
+        }
+    }
+
+    /// Whether every shared watch and every running stream controller has finished its initial list.
+    pub fn is_ready(&self) -> bool {
+        self.shared.is_ready() && self.unlisted.load(Ordering::SeqCst) == 0
+    }
+}
+
+/// Pending initial list of one stream controller; see [`Context::listing`].
+pub struct ListingGuard {
+    ctx: Option<Arc<Context>>,
+}
+
+impl ListingGuard {
+    pub fn listed(mut self) {
+        self.release();
+    }
+
+    fn release(&mut self) {
+        if let Some(ctx) = self.ctx.take() {
+            ctx.unlisted.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for ListingGuard {
+    fn drop(&mut self) {
+        self.release();
     }
 }

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use kube::Client;
 use tokio_util::sync::CancellationToken;
 
+use crate::telemetry::Metrics;
+
 pub use context::{Config, Context, SharedWatches};
 pub use error::Error;
 
@@ -28,8 +30,13 @@ pub struct Operator {
 impl Operator {
     /// Starts the operator on the current Tokio runtime.
     pub fn start(client: Client, config: Config) -> Operator {
+        Operator::start_with_metrics(client, config, Metrics::new())
+    }
+
+    /// Starts the operator, recording into `metrics`.
+    pub fn start_with_metrics(client: Client, config: Config, metrics: Metrics) -> Operator {
         let (shared, tasks) = SharedWatches::start(&client, config.namespace.as_deref());
-        let ctx = Arc::new(Context::new(client, config, shared));
+        let ctx = Arc::new(Context::new(client, config, shared, metrics));
         let shutdown = CancellationToken::new();
         let class_task = tokio::spawn(class_controller::run(ctx.clone(), shutdown.clone()));
         Operator {
@@ -40,9 +47,26 @@ impl Operator {
         }
     }
 
-    /// Whether every shared watch has finished its initial list.
+    /// Whether every watch has finished its initial list.
     pub fn is_ready(&self) -> bool {
-        self.ctx.shared.is_ready()
+        self.ctx.is_ready()
+    }
+
+    /// A readiness check that outlives borrows of the operator (for the probe server).
+    pub fn readiness(&self) -> impl Fn() -> bool + Send + Sync + 'static {
+        let ctx = self.ctx.clone();
+        move || ctx.is_ready()
+    }
+
+    /// Stops at once, without letting in-flight reconciles finish: for a lost leadership, when
+    /// another replica may already be acting.
+    pub fn halt(self) {
+        self.ctx.halt.cancel();
+        self.shutdown.cancel();
+        self.class_task.abort();
+        for task in self.tasks {
+            task.abort();
+        }
     }
 
     /// Stops taking work, lets in-flight reconciles finish, and returns when everything stopped.

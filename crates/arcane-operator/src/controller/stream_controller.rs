@@ -19,7 +19,9 @@ use super::handlers::{self, Target};
 use super::observe::observe;
 use crate::crd::{BackfillRequest, StreamingJobTemplate};
 use crate::stream::decide::decide;
-use crate::stream::{ClassInfo, parse};
+use crate::stream::{ClassInfo, Command, Phase, Workload, parse};
+use crate::telemetry::ReconcileResult;
+use crate::telemetry::metrics::stream_controller as controller_label;
 
 /// One class's controller state, shared by its reconciles.
 pub struct StreamClassRuntime {
@@ -27,7 +29,12 @@ pub struct StreamClassRuntime {
     pub class: ClassInfo,
     pub resource: ApiResource,
     failures: Mutex<HashMap<ObjectRef<DynamicObject>, u32>>,
+    /// The `controller` label of this class's metrics.
+    label: String,
 }
+
+/// How often the `arcane_streams{stream_class,phase}` gauge is refreshed from the cache.
+const PHASE_GAUGE_PERIOD: Duration = Duration::from_secs(10);
 
 /// Runs the stream controller of `class` until `shutdown` is cancelled.
 pub async fn run(ctx: Arc<Context>, class: ClassInfo, resource: ApiResource, shutdown: CancellationToken) {
@@ -43,14 +50,20 @@ pub async fn run(ctx: Arc<Context>, class: ClassInfo, resource: ApiResource, shu
     let templates_resource = resource.clone();
     let templates_store = streams.clone();
     let secret_refs = class.secret_refs.clone();
+    let label = controller_label(&class_name);
+    ctx.metrics.register_controller(&label, u32::from(ctx.config.concurrency));
+    let listing = ctx.listing();
+    let gauge = tokio::spawn(report_phases(ctx.clone(), class_name.clone(), streams.clone(), listing));
     let runtime = Arc::new(StreamClassRuntime {
         ctx: ctx.clone(),
         class,
         resource,
         failures: Mutex::new(HashMap::new()),
+        label: label.clone(),
     });
     let span = tracing::info_span!("stream_controller", class = %class_name);
-    controller
+    let metrics_class = class_name.clone();
+    let controller = controller
         .owns_shared_stream(ctx.shared.jobs.subscribe())
         .owns_shared_stream(ctx.shared.cronjobs.subscribe())
         .watches_shared_stream(ctx.shared.requests.subscribe(), move |request: Arc<BackfillRequest>| {
@@ -69,8 +82,51 @@ pub async fn run(ctx: Arc<Context>, class: ClassInfo, resource: ApiResource, shu
                 tracing::debug!(%error, "reconcile not completed");
             }
         })
-        .instrument(span)
-        .await;
+        .instrument(span);
+    // A halt (lost leadership) drops the controller with its in-flight reconciles at once.
+    tokio::select! {
+        _ = controller => {}
+        _ = ctx.halt.cancelled() => {}
+    }
+    gauge.abort();
+    ctx.metrics.forget_class(&metrics_class);
+    ctx.metrics.forget_controller(&label);
+}
+
+/// Marks the class listed once its cache holds the initial list, then keeps the per-phase gauge of
+/// its streams up to date.
+async fn report_phases(
+    ctx: Arc<Context>,
+    class: String,
+    streams: Store<DynamicObject>,
+    listing: super::context::ListingGuard,
+) {
+    // kube's readiness signal wakes only the last task that polled it (the controller's runner),
+    // so poll again on a short timer rather than wait for a wake-up that may never come.
+    loop {
+        match tokio::time::timeout(Duration::from_millis(200), streams.wait_until_ready()).await {
+            Ok(Ok(())) => break,
+            Ok(Err(_)) => return,
+            Err(_) => continue,
+        }
+    }
+    listing.listed();
+    tracing::debug!(%class, "initial list of streams complete");
+    let mut tick = tokio::time::interval(PHASE_GAUGE_PERIOD);
+    loop {
+        tick.tick().await;
+        let mut counts: HashMap<&'static str, i64> = HashMap::new();
+        for stream in streams.state() {
+            let phase = stream
+                .data
+                .pointer("/status/phase")
+                .and_then(serde_json::Value::as_str)
+                .and_then(Phase::parse)
+                .map_or("Unknown", Phase::as_str);
+            *counts.entry(phase).or_default() += 1;
+        }
+        ctx.metrics.set_stream_phases(&class, &counts);
+    }
 }
 
 /// Streams whose definition references `template` (as streaming or backfill template).
@@ -113,7 +169,9 @@ async fn reconcile(object: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
         kind = %observed.identity.kind,
         class = %runtime.class.name,
     );
-    async {
+    let guard = ctx.metrics.reconcile_guard(&runtime.label);
+    ctx.metrics.workqueue_add(&runtime.label);
+    let result = async {
         let decision = decide(&observed);
         if !decision.commands.is_empty() {
             tracing::debug!(commands = decision.commands.len(), "executing decision");
@@ -125,18 +183,59 @@ async fn reconcile(object: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
         };
         handlers::execute(ctx, &target, &decision.commands).await?;
         runtime.reset_failures(&object);
-        Ok(match decision.requeue_after {
-            Some(after) => Action::requeue(after),
-            None => Action::await_change(),
-        })
+        count_commands(&runtime, &decision.commands);
+        Ok(decision.requeue_after)
     }
     .instrument(span)
-    .await
+    .await;
+    match result {
+        Ok(Some(after)) => {
+            guard.finish(ReconcileResult::RequeueAfter);
+            Ok(Action::requeue(after))
+        }
+        Ok(None) => {
+            guard.finish(ReconcileResult::Success);
+            Ok(Action::await_change())
+        }
+        Err(error) => {
+            guard.finish(ReconcileResult::Error);
+            Err(error)
+        }
+    }
+}
+
+/// Workload and backfill counters, from the commands a successful reconcile carried out.
+fn count_commands(runtime: &StreamClassRuntime, commands: &[Command]) {
+    let metrics = &runtime.ctx.metrics;
+    let class = runtime.class.name.as_str();
+    let replacing = commands.iter().any(|c| {
+        matches!(c, Command::PublishEvent(note) if matches!(note.reason.as_str(), "ConfigurationChanged" | "BackendChanged"))
+    });
+    for command in commands {
+        match command {
+            Command::CreateWorkload(Workload::Job(job)) => {
+                let backfill = job.metadata.annotations.as_ref().is_some_and(|a| {
+                    a.contains_key(crate::stream::ANNOTATION_BACKFILL_REQUEST)
+                });
+                metrics.workload_created(class, "Job", if backfill { "backfill" } else { "streaming" });
+            }
+            Command::CreateWorkload(Workload::CronJob(_)) => metrics.workload_created(class, "CronJob", "streaming"),
+            Command::DeleteWorkload { kind, .. } => {
+                metrics.workload_deleted(class, kind.as_str());
+                if replacing {
+                    metrics.workload_replaced(class, kind.as_str());
+                }
+            }
+            Command::CompleteBackfillRequest { .. } => metrics.backfill_completed(class),
+            _ => {}
+        }
+    }
 }
 
 fn error_policy(object: Arc<DynamicObject>, error: &Error, runtime: Arc<StreamClassRuntime>) -> Action {
     let failures = runtime.count_failure(&object);
     let delay = backoff(failures);
+    runtime.ctx.metrics.workqueue_retry(&runtime.label);
     tracing::warn!(
         namespace = %object.namespace().unwrap_or_default(),
         name = %object.name_any(),
