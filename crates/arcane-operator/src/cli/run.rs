@@ -1,5 +1,6 @@
 //! `arcane-operator run`: the operator against a real cluster.
 
+use axum::http::{HeaderValue, header};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use tokio::sync::watch;
@@ -31,14 +32,24 @@ pub enum RunError {
 
 /// A client for the cluster named by `--kubeconfig`, or inferred from the environment.
 pub async fn client(args: &RunArgs) -> Result<Client, RunError> {
-    let config = match &args.kubeconfig {
+    let mut config = match &args.kubeconfig {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path)?;
             Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?
         }
         None => Config::infer().await?,
     };
+    config.headers.push((header::USER_AGENT, user_agent()));
     Ok(Client::try_from(config)?)
+}
+
+/// `arcane-operator/<version> (<identity>)`: kube sends no User-Agent of its own, and with one per
+/// replica the API server's audit log tells which replica made each request.
+fn user_agent() -> HeaderValue {
+    let product = concat!("arcane-operator/", env!("CARGO_PKG_VERSION"));
+    let identity = leader::default_identity().unwrap_or_else(|| std::process::id().to_string());
+    HeaderValue::from_str(&format!("{product} ({identity})"))
+        .unwrap_or_else(|_| HeaderValue::from_static(product))
 }
 
 pub fn controller_config(args: &RunArgs) -> controller::Config {

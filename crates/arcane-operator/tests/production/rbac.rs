@@ -1,0 +1,132 @@
+//! The chart's RBAC rules (rendered with `helm template`) and what a logged request needs.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use kube_sandbox::requestlog::RequestRecord;
+use serde_json::Value;
+
+/// One rule of a ClusterRole (namespace `None`, bound cluster-wide) or a Role (its namespace).
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub role: String,
+    pub namespace: Option<String>,
+    pub groups: Vec<String>,
+    pub resources: Vec<String>,
+    pub names: Vec<String>,
+    pub verbs: Vec<String>,
+}
+
+/// What one request needs: group, resource (with subresource), verb, namespace, object name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Need {
+    pub group: String,
+    pub resource: String,
+    pub verb: String,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+}
+
+impl Need {
+    pub fn of(r: &RequestRecord) -> Option<Need> {
+        let a = r.rbac()?;
+        Some(Need {
+            name: object_name(&r.path),
+            group: a.group,
+            resource: a.resource,
+            verb: a.verb,
+            namespace: a.namespace,
+        })
+    }
+}
+
+/// The object name of a namespaced resource path (`.../namespaces/<ns>/<resource>/<name>[/sub]`).
+fn object_name(path: &str) -> Option<String> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let at = segs.iter().position(|s| *s == "namespaces")?;
+    segs.get(at + 3).map(|s| s.to_string())
+}
+
+impl Rule {
+    pub fn grants(&self, group: &str, resource: &str, verb: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+            && self.resources.iter().any(|r| r == resource)
+            && self.verbs.iter().any(|v| v == verb)
+    }
+
+    pub fn covers(&self, need: &Need) -> bool {
+        self.grants(&need.group, &need.resource, &need.verb)
+            && (self.names.is_empty() || need.name.as_ref().is_some_and(|n| self.names.contains(n)))
+            && (self.namespace.is_none() || self.namespace == need.namespace)
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+fn helm() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("HELM") {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("helm"))
+        .find(|p| p.is_file())
+}
+
+/// The rules of every ClusterRole and Role the chart renders with `sets`; `None` when helm is
+/// missing outside CI (in CI a missing helm fails, as in tests/chart.rs).
+pub fn chart_rules(sets: &[&str]) -> Option<Vec<Rule>> {
+    let Some(helm) = helm() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "helm is not installed, but CI must run the RBAC test"
+        );
+        eprintln!("helm not found on PATH: RBAC coverage test skipped");
+        return None;
+    };
+    let chart = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../charts/arcane-operator");
+    let mut cmd = Command::new(helm);
+    cmd.args(["template", "t"])
+        .arg(chart)
+        .args(["--namespace", "arcane"]);
+    for set in sets {
+        cmd.args(["--set", set]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "helm template failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    let mut rules = Vec::new();
+    for doc in docs
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role")
+    {
+        let namespace =
+            (doc["kind"] == "Role").then(|| doc["metadata"]["namespace"].as_str().unwrap().to_string());
+        for rule in doc["rules"].as_array().unwrap() {
+            rules.push(Rule {
+                role: doc["metadata"]["name"].as_str().unwrap().to_string(),
+                namespace: namespace.clone(),
+                groups: strings(&rule["apiGroups"]),
+                resources: strings(&rule["resources"]),
+                names: strings(&rule["resourceNames"]),
+                verbs: strings(&rule["verbs"]),
+            });
+        }
+    }
+    // The namespaced ClusterRole must be bound cluster-wide (no watchNamespace here) and the
+    // Role where the Lease lives: otherwise "namespace None" above would overstate the grants.
+    let bindings: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRoleBinding")
+        .collect();
+    assert_eq!(bindings.len(), 2, "both ClusterRoles are bound cluster-wide");
+    Some(rules)
+}
