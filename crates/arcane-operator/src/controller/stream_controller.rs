@@ -182,6 +182,7 @@ async fn reconcile(object: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
             identity: &observed.identity,
         };
         handlers::execute(ctx, &target, &decision.commands).await?;
+        await_request_writes(ctx, &observed, &decision.commands).await;
         runtime.reset_failures(&object);
         count_commands(&runtime, &decision.commands);
         Ok(decision.requeue_after)
@@ -201,6 +202,58 @@ async fn reconcile(object: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
             guard.finish(ReconcileResult::Error);
             Err(error)
         }
+    }
+}
+
+/// How long a reconcile waits for the shared requests cache to show its own request writes.
+const READ_YOUR_WRITES: Duration = Duration::from_secs(2);
+
+/// Waits, at most [`READ_YOUR_WRITES`], until the shared requests cache shows the BackfillRequests
+/// this reconcile created or completed. The next reconcile of the stream (triggered by its own
+/// status write, which its watch may deliver first) decides from that cache: without the new
+/// request it would start the streaming Job ahead of the initial backfill, and without the
+/// completion it would run a finished backfill again.
+async fn await_request_writes(ctx: &Context, observed: &crate::stream::Observed, commands: &[Command]) {
+    let created = commands.iter().any(|c| matches!(c, Command::CreateBackfillRequest(_)));
+    let completed: Vec<&str> = commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::CompleteBackfillRequest { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !created && completed.is_empty() {
+        return;
+    }
+    let identity = &observed.identity;
+    let known = observed.backfill_requests.len();
+    let deadline = tokio::time::Instant::now() + READ_YOUR_WRITES;
+    loop {
+        let requests: Vec<Arc<BackfillRequest>> = ctx
+            .shared
+            .requests
+            .store()
+            .state()
+            .into_iter()
+            .filter(|r| r.namespace().as_deref() == Some(identity.namespace.as_str()))
+            .filter(|r| r.spec.stream_id == identity.name)
+            .collect();
+        let created_seen = !created || requests.len() > known;
+        // A request gone from the cache was deleted: nothing left to see.
+        let completed_seen = completed.iter().all(|name| {
+            requests
+                .iter()
+                .find(|r| r.name_any() == *name)
+                .is_none_or(|r| r.spec.completed)
+        });
+        if created_seen && completed_seen {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::debug!(name = %identity.name, "the requests cache did not show this reconcile's writes in time");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
