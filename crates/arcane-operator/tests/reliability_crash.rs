@@ -1,0 +1,332 @@
+//! Reliability scenarios with the operator as a child process (ecosystem-reliability §B.7 rows F6,
+//! F8, F9) and crash consistency: SIGKILL at seeded random moments during a rollout, restarting each
+//! time; afterwards every stream is in its target state (N1), no stream ever had two live workloads
+//! (N2), no BackfillRequest completed without its Job succeeding (N3), nothing is written once
+//! settled (N5), and no Secret was touched (N8).
+
+#[path = "e2e/harness.rs"]
+mod harness;
+#[path = "reliability/mod.rs"]
+mod rel;
+
+use std::time::{Duration, Instant};
+
+use harness::{Env, Kind, secs, stream};
+use kube_sandbox::faults::{FaultAction, FaultMatch, FaultSpec};
+use rel::process::{OperatorProcess, paths};
+use rel::{JobCreations, assert_running, create_all, live_jobs_of, names, requests_of, wait_all};
+
+/// Waits until the sandbox has seen no write for `window`.
+async fn wait_quiet(env: &Env, window: Duration, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let since = rel::last_seq(env);
+        tokio::time::sleep(window).await;
+        let writes = env
+            .sandbox
+            .request_log()
+            .since(since)
+            .iter()
+            .filter(|r| r.is_write())
+            .count();
+        if writes == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "still writing after {timeout:?}");
+    }
+}
+
+/// The sandbox with the demo plugin and a kubeconfig for the operator process.
+async fn setup(test: &str) -> (Env, std::path::PathBuf, std::path::PathBuf) {
+    let env = Env::without_operator().await;
+    let (kubeconfig, log) = paths(test);
+    env.sandbox
+        .write_kubeconfig(&kubeconfig)
+        .expect("kubeconfig written");
+    (env, kubeconfig, log)
+}
+
+/// F6: the API server refuses connections for 5 s. The operator process stays up with its liveness
+/// probe answering, and converges afterwards: a stream created once the API is back runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f6_api_outage_keeps_the_process_alive() {
+    let (env, kubeconfig, log) = setup("f6").await;
+    let mut operator = OperatorProcess::start(&kubeconfig, &log);
+    let streams = names("f6", 3);
+    create_all(&env, &streams).await;
+    wait_all(&env, &streams, "Running", secs(20)).await;
+    env.sandbox.outage(secs(5)).unwrap();
+    let down = Instant::now();
+    while down.elapsed() < secs(6) {
+        assert!(
+            operator.alive(),
+            "the operator exited during the outage; log:\n{}",
+            operator.log_tail()
+        );
+        assert!(operator.live().await, "liveness failed during the outage");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let later = vec![(Kind::V1, "f6-after".to_string())];
+    create_all(&env, &later).await;
+    wait_all(&env, &later, "Running", secs(30)).await;
+    assert!(operator.alive());
+    for (kind, name) in streams.iter().chain(&later) {
+        assert_running(&env, *kind, name).await;
+    }
+    wait_quiet(&env, secs(1), secs(10)).await;
+    env.assert_invariants_and_settled(secs(2)).await;
+    drop(operator);
+    let _ = std::fs::remove_file(&kubeconfig);
+    env.stop().await;
+}
+
+/// F8: SIGKILL after the streaming Job's POST succeeded and before the status patch (held by a
+/// delay fault): after the restart exactly one Job — the same — and the status is fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f8_kill_between_job_create_and_status_patch() {
+    let (env, kubeconfig, log) = setup("f8").await;
+    let (jobs, counter) = JobCreations::start(&env);
+    let mut operator = OperatorProcess::start(&kubeconfig, &log);
+    env.create(Kind::V2, stream(Kind::V2, "f8", true, None)).await;
+    env.wait_phase(Kind::V2, "f8", "Suspended", secs(15)).await;
+    let held = env
+        .sandbox
+        .add_fault(FaultSpec {
+            matcher: FaultMatch {
+                method: Some("PATCH|PUT".into()),
+                path: Some(format!("{}/status", rel::stream_path(Kind::V2, "f8"))),
+                ..FaultMatch::default()
+            },
+            count: Some(1),
+            probability: None,
+            action: FaultAction::Delay { ms: 30_000 },
+        })
+        .unwrap();
+    env.set_suspended(Kind::V2, "f8", false).await;
+    let deadline = Instant::now() + secs(15);
+    while live_jobs_of(&env, "f8").is_empty()
+        || !env.sandbox.faults().iter().any(|f| f.id == held && f.hits > 0)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no Job created; log:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    operator.kill();
+    let job = live_jobs_of(&env, "f8").remove(0);
+    assert_eq!(
+        env.phase(Kind::V2, "f8").await.as_deref(),
+        Some("Suspended"),
+        "the status write was held"
+    );
+    env.sandbox.clear_faults();
+    let restarted = OperatorProcess::start(&kubeconfig, &log);
+    env.wait_phase(Kind::V2, "f8", "Running", secs(20)).await;
+    assert_running(&env, Kind::V2, "f8").await;
+    assert_eq!(
+        live_jobs_of(&env, "f8")[0]["metadata"]["uid"],
+        job["metadata"]["uid"],
+        "the Job is adopted"
+    );
+    assert_eq!(
+        jobs.of("f8"),
+        1,
+        "exactly one Job created: {:?}",
+        jobs.names_of("f8")
+    );
+    wait_quiet(&env, secs(1), secs(10)).await;
+    env.assert_invariants_and_settled(secs(2)).await;
+    drop(restarted);
+    counter.abort();
+    let _ = std::fs::remove_file(&kubeconfig);
+    env.stop().await;
+}
+
+/// F9: SIGTERM while dozens of streams are being started: exit 0 within 10 s; every Job created is
+/// whole (labels, owner); the next start converges with no duplicate create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f9_sigterm_mid_rollout_exits_zero_and_restart_converges() {
+    let (env, kubeconfig, log) = setup("f9").await;
+    let (jobs, counter) = JobCreations::start(&env);
+    let streams = names("f9", 45);
+    create_all(&env, &streams).await;
+    let mut operator = OperatorProcess::start(&kubeconfig, &log);
+    env.wait_for("the rollout to be under way", secs(20), || async {
+        jobs.all().len() >= 5
+    })
+    .await;
+    let asked = Instant::now();
+    let status = operator.terminate(secs(10));
+    let took = asked.elapsed();
+    let status =
+        status.unwrap_or_else(|| panic!("still running 10 s after SIGTERM; log:\n{}", operator.log_tail()));
+    println!(
+        "F9: exited {status} {took:?} after SIGTERM, {} streams had Jobs",
+        jobs.all().len()
+    );
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        operator.log_tail()
+    );
+    for job in env
+        .sandbox
+        .store()
+        .list(&kube_sandbox::Gvr::new("batch", "v1", "jobs"), Some(harness::NS))
+        .0
+    {
+        let name = job["metadata"]["name"].as_str().unwrap_or_default();
+        assert_eq!(
+            job["metadata"]["labels"]["arcane/stream-id"], name,
+            "labels of {name}"
+        );
+        assert_eq!(
+            job["metadata"]["ownerReferences"][0]["controller"], true,
+            "owner of {name}"
+        );
+    }
+    let restarted = OperatorProcess::start(&kubeconfig, &log);
+    wait_all(&env, &streams, "Running", secs(40)).await;
+    wait_quiet(&env, secs(1), secs(15)).await;
+    for (kind, name) in &streams {
+        assert_running(&env, *kind, name).await;
+        assert_eq!(
+            jobs.of(name),
+            2,
+            "{name}: one backfill and one streaming Job: {:?}",
+            jobs.names_of(name)
+        );
+    }
+    env.assert_invariants_and_settled(secs(2)).await;
+    drop(restarted);
+    counter.abort();
+    let _ = std::fs::remove_file(&kubeconfig);
+    env.stop().await;
+}
+
+/// A small seeded generator (splitmix64): the kill moments are the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A duration in `[lo, hi)` milliseconds.
+    fn millis(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_millis(lo + self.next() % (hi - lo))
+    }
+}
+
+/// Crash consistency: `count` unsuspended streams are created, the operator rolls them out and is
+/// SIGKILLed `kills` times at seeded random moments (restarted at once each time); then it runs to
+/// convergence. Checks N1 (every stream Running with its one streaming Job and its one, completed,
+/// initial backfill), N2 and N3 (the monitor, over the whole run), one backfill and one streaming
+/// Job created per stream, and N5 once settled.
+async fn crash_rollout(
+    test: &str,
+    count: usize,
+    kills: usize,
+    window_ms: (u64, u64),
+    seed: u64,
+    converge: Duration,
+) {
+    let (env, kubeconfig, log) = setup(test).await;
+    let (jobs, counter) = JobCreations::start(&env);
+    let streams = names(test, count);
+    create_all(&env, &streams).await;
+    let started = Instant::now();
+    let mut rng = Rng(seed);
+    let mut operator = OperatorProcess::start(&kubeconfig, &log);
+    let mut moments = Vec::new();
+    for _ in 0..kills {
+        let wait = rng.millis(window_ms.0, window_ms.1);
+        tokio::time::sleep(wait).await;
+        operator.kill();
+        moments.push((wait.as_millis(), jobs.all().values().map(Vec::len).sum::<usize>()));
+        operator = OperatorProcess::start(&kubeconfig, &log);
+    }
+    let killed_at = started.elapsed();
+    // The kills must land during the rollout for the test to mean anything.
+    let mid_rollout = moments.iter().filter(|(_, created)| *created < 2 * count).count();
+    assert!(
+        mid_rollout * 2 >= kills,
+        "only {mid_rollout} of {kills} kills landed mid-rollout: {moments:?}"
+    );
+    let converged = wait_converged(&env, &streams, converge, &operator).await;
+    wait_quiet(&env, secs(1), secs(30)).await;
+    let writes = env.sandbox.requests().iter().filter(|r| r.is_write()).count();
+    println!(
+        "crash {test}: {count} streams, {kills} SIGKILLs (wait ms, Jobs created so far): {moments:?}; kills done after \
+         {killed_at:?}, all Running after {converged:?}; {writes} writes in all; log {}",
+        log.display()
+    );
+    for (kind, name) in &streams {
+        assert_running(&env, *kind, name).await;
+        let requests = requests_of(&env, name);
+        assert_eq!(
+            requests.len(),
+            1,
+            "{name}: one initial backfill request, got {}",
+            requests.len()
+        );
+        assert_eq!(
+            jobs.of(name),
+            2,
+            "{name}: one backfill and one streaming Job: {:?}",
+            jobs.names_of(name)
+        );
+    }
+    env.assert_invariants_and_settled(secs(2)).await;
+    drop(operator);
+    counter.abort();
+    let _ = std::fs::remove_file(&kubeconfig);
+    env.stop().await;
+}
+
+/// Waits until every stream is Running; returns the time taken from the call.
+async fn wait_converged(
+    env: &Env,
+    streams: &[(Kind, String)],
+    timeout: Duration,
+    operator: &OperatorProcess,
+) -> Duration {
+    let from = Instant::now();
+    let deadline = from + timeout;
+    loop {
+        let mut behind = 0;
+        for (kind, name) in streams {
+            if env.phase(*kind, name).await.as_deref() != Some("Running") {
+                behind += 1;
+            }
+        }
+        if behind == 0 {
+            return from.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{behind} streams not Running after {timeout:?}; operator log:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The short variant, in the normal suite: 60 streams, 5 kills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_consistency_60_streams_5_kills() {
+    crash_rollout("crash60", 60, 5, (100, 700), 0x5EED_0060, secs(60)).await;
+}
+
+/// The full scenario: 500 streams, 20 kills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "long: run with cargo nextest run --run-ignored only -p arcane-operator --test reliability_crash"]
+async fn crash_consistency_500_streams_20_kills() {
+    crash_rollout("crash500", 500, 20, (200, 1500), 0x5EED_0500, secs(300)).await;
+}

@@ -1,0 +1,421 @@
+//! Reliability scenarios under API faults (ecosystem-reliability §B.7, rows F1–F7 and F16; F11–F15
+//! are in `reliability/objects.rs`): the operator in-process against the sandbox, with faults
+//! injected into the operator's requests only. Every scenario ends with the invariants checked from
+//! the API state and the request log: N1 (desired state), N2 and N3 (the harness monitor), N4 (a
+//! deleted stream's Jobs and requests are collected), N5 (no write once settled), N8 (no /secrets).
+//!
+//! Not here: F10 and F18 (two replicas with leader election; clock skew) and F17 (RBAC sufficiency)
+//! are covered by the production tests of the leader-election and chart work (`src/leader/tests.rs`,
+//! `tests/chart.rs`). F6, F8 and F9 need the operator as a process: `reliability_crash.rs`.
+
+#[path = "e2e/harness.rs"]
+mod harness;
+#[path = "reliability/objects.rs"]
+mod objects;
+#[path = "reliability/mod.rs"]
+mod rel;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use harness::{Kind, secs};
+use kube_sandbox::faults::{FaultAction, FaultMatch};
+use rel::{
+    JobCreations, assert_delete_not_lost, assert_no_storm, assert_running, create_all, last_seq,
+    live_jobs_of, names, op_fault, op_requests, status, wait_all,
+};
+use serde_json::json;
+
+/// Every stream Running with its one streaming Job; one backfill and then one streaming Job created
+/// per stream, ever (no duplicate create, no streaming ahead of the initial backfill).
+async fn assert_converged_once(env: &harness::Env, streams: &[(Kind, String)], jobs: &JobCreations) {
+    for (kind, name) in streams {
+        assert_running(env, *kind, name).await;
+        let created = jobs.names_of(name);
+        assert!(
+            created.first().is_some_and(|j| j.contains("(backfill)")),
+            "{name}: the initial backfill runs first: {created:?}"
+        );
+        assert_eq!(
+            jobs.of(name),
+            2,
+            "{name}: one backfill Job and one streaming Job created: {:?}",
+            jobs.names_of(name)
+        );
+    }
+}
+
+/// F1: 500 on ~20 % of the operator's writes for 6 s while streams start. Everything converges
+/// after; failed reconciles back off per object (no storm on any object path).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f1_server_errors_on_a_fifth_of_writes() {
+    let env = rel::start().await;
+    let (jobs, counter) = JobCreations::start(&env);
+    let streams = names("f1", 6);
+    let since = last_seq(&env);
+    env.sandbox
+        .add_fault(op_fault(Some("write"), None, Some(0.2), status(500, None)))
+        .unwrap();
+    create_all(&env, &streams).await;
+    tokio::time::sleep(secs(6)).await;
+    env.sandbox.clear_faults();
+    let hits = op_requests(&env, since)
+        .iter()
+        .filter(|r| r.status == 500)
+        .count();
+    println!("F1: {hits} writes answered 500");
+    assert!(hits > 0, "the fault fired");
+    wait_all(&env, &streams, "Running", secs(25)).await;
+    assert_converged_once(&env, &streams, &jobs).await;
+    assert_no_storm(&op_requests(&env, since), "F1");
+    env.assert_invariants_and_settled(secs(2)).await;
+    assert_delete_not_lost(&env, streams[0].0, &streams[0].1, secs(10)).await;
+    counter.abort();
+    env.stop().await;
+}
+
+/// Gaps between a 429 answer and the next request to the same path and query (a list's label
+/// selector names one stream); watches by path alone (their resourceVersion moves on).
+fn retry_gaps(records: &[kube_sandbox::requestlog::RequestRecord]) -> Vec<(String, f64)> {
+    let at = |r: &kube_sandbox::requestlog::RequestRecord| -> f64 {
+        r.time
+            .parse::<jiff::Timestamp>()
+            .map(|t| t.as_millisecond() as f64 / 1000.0)
+            .unwrap_or(0.0)
+    };
+    let mut last_429: HashMap<(String, String, bool), f64> = HashMap::new();
+    let mut gaps = Vec::new();
+    for r in records {
+        let query = if r.watch { String::new() } else { r.query.clone() };
+        let key = (r.path.clone(), query, r.watch);
+        if let Some(t) = last_429.remove(&key) {
+            let watch = if r.watch { " (watch)" } else { "" };
+            gaps.push((format!("{} {}?{}{watch}", r.method, r.path, key.1), at(r) - t));
+        }
+        if r.status == 429 {
+            last_429.insert(key.clone(), at(r));
+        }
+    }
+    gaps
+}
+
+/// F2: 429 with `Retry-After: 2` on every request of the operator for 4 s while streams are
+/// created. No storm, and everything converges after. Whether the operator waits out
+/// Retry-After is measured and printed: kube's client has no retry layer by default, so the
+/// reconcile fails and the controller's own back-off (≥ 1 s) decides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f2_throttled_with_retry_after() {
+    let env = rel::start().await;
+    let (jobs, counter) = JobCreations::start(&env);
+    let early = names("f2-early", 3);
+    create_all(&env, &early).await;
+    wait_all(&env, &early, "Running", secs(20)).await;
+    let streams = names("f2", 3);
+    let since = last_seq(&env);
+    env.sandbox
+        .add_fault(op_fault(None, None, None, status(429, Some(2))))
+        .unwrap();
+    create_all(&env, &streams).await;
+    tokio::time::sleep(secs(4)).await;
+    env.sandbox.clear_faults();
+    let during = op_requests(&env, since);
+    let throttled = during.iter().filter(|r| r.status == 429).count();
+    assert!(throttled > 0, "the fault fired");
+    wait_all(&env, &streams, "Running", secs(25)).await;
+    let all = op_requests(&env, since);
+    let gaps = retry_gaps(&all);
+    let early_retries: Vec<&(String, f64)> = gaps.iter().filter(|(_, gap)| *gap < 2.0).collect();
+    println!(
+        "F2: {throttled} requests answered 429; {} retried paths, {} of them before Retry-After (2 s) elapsed: {:?}",
+        gaps.len(),
+        early_retries.len(),
+        &early_retries[..early_retries.len().min(8)]
+    );
+    assert_no_storm(&all, "F2");
+    let watch_storm = all.iter().filter(|r| r.watch && r.status == 429).count();
+    assert!(
+        watch_storm <= 8 * 5,
+        "watches re-tried {watch_storm} times in 4 s"
+    );
+    assert_converged_once(&env, &streams, &jobs).await;
+    for (kind, name) in &early {
+        assert_running(&env, *kind, name).await;
+    }
+    env.assert_invariants_and_settled(secs(2)).await;
+    counter.abort();
+    env.stop().await;
+}
+
+/// F3: 409 Conflict on half the status patches and AlreadyExists on the first Job creates (the Job
+/// was not made). No duplicate Job; status converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f3_conflicts_on_status_and_job_create() {
+    let env = rel::start().await;
+    let (jobs, counter) = JobCreations::start(&env);
+    let streams = names("f3", 6);
+    let since = last_seq(&env);
+    let mut already = op_fault(
+        Some("POST"),
+        Some("/apis/batch/v1/namespaces/*/jobs"),
+        None,
+        status(409, None),
+    );
+    already.count = Some(4);
+    env.sandbox.add_fault(already).unwrap();
+    env.sandbox
+        .add_fault(op_fault(
+            Some("PATCH|PUT"),
+            Some("/apis/**/status"),
+            Some(0.5),
+            status(409, None),
+        ))
+        .unwrap();
+    create_all(&env, &streams).await;
+    tokio::time::sleep(secs(5)).await;
+    env.sandbox.clear_faults();
+    let conflicts = op_requests(&env, since)
+        .iter()
+        .filter(|r| r.status == 409)
+        .count();
+    assert!(conflicts >= 4, "the faults fired ({conflicts})");
+    wait_all(&env, &streams, "Running", secs(25)).await;
+    assert_converged_once(&env, &streams, &jobs).await;
+    assert_no_storm(&op_requests(&env, since), "F3");
+    env.assert_invariants_and_settled(secs(2)).await;
+    counter.abort();
+    env.stop().await;
+}
+
+/// F4: the operator's watches are dropped again and again, and refused for a while; a spec edit
+/// made while they are down is applied once they are back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f4_edit_made_while_watches_are_down_is_applied() {
+    let env = rel::start().await;
+    let streams = names("f4", 3);
+    create_all(&env, &streams).await;
+    wait_all(&env, &streams, "Running", secs(20)).await;
+    let (kind, name) = (streams[1].0, streams[1].1.clone());
+    let before = live_jobs_of(&env, &name)[0]["metadata"]["uid"].clone();
+    let op_watches = || FaultMatch {
+        user_agent: Some(rel::OP_UA.into()),
+        ..FaultMatch::default()
+    };
+    for _ in 0..5 {
+        env.sandbox.drop_watches(op_watches()).unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Refuse re-watches, drop the open ones, then edit while the operator sees nothing.
+    let mut refuse = op_fault(None, None, None, status(503, None));
+    refuse.matcher.watch = Some(true);
+    env.sandbox.add_fault(refuse).unwrap();
+    env.sandbox.drop_watches(op_watches()).unwrap();
+    env.patch_spec(kind, &name, json!({"source": "edited-offline"}))
+        .await;
+    tokio::time::sleep(secs(2)).await;
+    env.sandbox.clear_faults();
+    env.wait_for("the offline edit to be applied", secs(20), || async {
+        live_jobs_of(&env, &name)
+            .first()
+            .is_some_and(|j| j["metadata"]["uid"] != before && j.to_string().contains("edited-offline"))
+    })
+    .await;
+    wait_all(&env, &streams, "Running", secs(10)).await;
+    for (kind, name) in &streams {
+        assert_running(&env, *kind, name).await;
+    }
+    env.assert_invariants_and_settled(secs(2)).await;
+    env.stop().await;
+}
+
+/// F5: resourceVersions expire while the operator is settled: resumed watches get 410, the operator
+/// re-lists, and the relist causes no write at all (N5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f5_relist_after_expired_resource_versions_writes_nothing() {
+    let env = rel::start().await;
+    let streams = names("f5", 6);
+    create_all(&env, &streams).await;
+    wait_all(&env, &streams, "Running", secs(20)).await;
+    env.assert_invariants_and_settled(secs(2)).await;
+    let since = last_seq(&env);
+    env.sandbox.expire_resource_versions();
+    env.sandbox
+        .drop_watches(FaultMatch {
+            user_agent: Some(rel::OP_UA.into()),
+            ..FaultMatch::default()
+        })
+        .unwrap();
+    env.wait_for("the operator to re-list", secs(15), || async {
+        let requests = op_requests(&env, since);
+        [
+            "/jobs",
+            "/backfillrequests",
+            "/mockstreamv0s",
+            "/mockstreamv1s",
+            "/mockstreamv2s",
+        ]
+        .iter()
+        .all(|res| {
+            requests
+                .iter()
+                .any(|r| !r.watch && r.method == "GET" && r.path.ends_with(res))
+        })
+    })
+    .await;
+    tokio::time::sleep(secs(3)).await;
+    let writes: Vec<String> = op_requests(&env, since)
+        .into_iter()
+        .filter(|r| r.is_write())
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(writes.is_empty(), "the relist caused writes: {writes:#?}");
+    for (kind, name) in &streams {
+        assert_running(&env, *kind, name).await;
+    }
+    env.assert_invariants_and_settled(secs(1)).await;
+    env.stop().await;
+}
+
+/// F7: every request of the operator takes 2 s (watches excepted). Streams still start, with no
+/// duplicate create and no create racing another (no 409).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f7_slow_api_makes_no_duplicate_creates() {
+    let env = rel::start().await;
+    let (jobs, counter) = JobCreations::start(&env);
+    wait_watching(&env).await;
+    let mut slow = op_fault(None, None, None, FaultAction::Delay { ms: 2000 });
+    slow.matcher.watch = Some(false);
+    env.sandbox.add_fault(slow).unwrap();
+    let streams = names("f7", 2);
+    let since = last_seq(&env);
+    create_all(&env, &streams).await;
+    wait_all(&env, &streams, "Running", secs(40)).await;
+    env.sandbox.clear_faults();
+    let delayed = op_requests(&env, since)
+        .iter()
+        .filter(|r| r.fault.is_some())
+        .count();
+    assert!(delayed > 0, "the delay applied");
+    // A status write may still be on its way: let it land before checking.
+    tokio::time::sleep(secs(3)).await;
+    assert_converged_once(&env, &streams, &jobs).await;
+    let conflicts: Vec<String> = op_requests(&env, since)
+        .iter()
+        .filter(|r| r.status == 409)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(
+        conflicts.is_empty(),
+        "no create or write raced another: {conflicts:?}"
+    );
+    env.assert_invariants_and_settled(secs(2)).await;
+    counter.abort();
+    env.stop().await;
+}
+
+/// Waits until the operator has its watches open (its initial lists are done).
+async fn wait_watching(env: &harness::Env) {
+    env.wait_for("the operator's watches", secs(15), || async {
+        let watches: std::collections::HashSet<String> = op_requests(env, 0)
+            .into_iter()
+            .filter(|r| r.watch)
+            .map(|r| r.path)
+            .collect();
+        watches.len() >= 8
+    })
+    .await;
+}
+
+fn chaos(duplicate: bool, reorder: bool) -> kube_sandbox::faults::FaultSpec {
+    op_fault(
+        None,
+        None,
+        None,
+        FaultAction::WatchChaos {
+            duplicate,
+            reorder,
+            close_after_seconds: None,
+            mid_event: false,
+        },
+    )
+}
+
+/// Makes the operator watch again (its open watches predate a new chaos rule, or carry it).
+fn rewatch(env: &harness::Env) {
+    env.sandbox
+        .drop_watches(FaultMatch {
+            user_agent: Some(rel::OP_UA.into()),
+            ..FaultMatch::default()
+        })
+        .expect("drop watches");
+}
+
+/// F16 (same resourceVersion twice): every watch event of the operator arrives twice. Streams start
+/// and an edit rolls out with exactly one create per configuration; the system settles (N2, N5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f16_duplicate_watch_events_are_idempotent() {
+    let env = rel::start().await;
+    let (jobs, counter) = JobCreations::start(&env);
+    env.sandbox.add_fault(chaos(true, false)).unwrap();
+    rewatch(&env);
+    let streams = names("f16", 6);
+    create_all(&env, &streams).await;
+    wait_all(&env, &streams, "Running", secs(25)).await;
+    assert_converged_once(&env, &streams, &jobs).await;
+    let (kind, name) = (streams[0].0, streams[0].1.clone());
+    env.patch_spec(kind, &name, json!({"source": "chaos-edit"})).await;
+    env.wait_for("the edit to roll out", secs(15), || async {
+        live_jobs_of(&env, &name)
+            .first()
+            .is_some_and(|j| j.to_string().contains("chaos-edit"))
+    })
+    .await;
+    wait_all(&env, &streams, "Running", secs(10)).await;
+    assert_eq!(
+        jobs.of(&name),
+        3,
+        "one more Job for the one edit: {:?}",
+        jobs.names_of(&name)
+    );
+    let hits: u64 = env.sandbox.faults().iter().map(|f| f.hits).sum();
+    assert!(hits > 0, "the chaos applied to the operator's watches");
+    env.assert_invariants_and_settled(secs(2)).await;
+    env.sandbox.clear_faults();
+    counter.abort();
+    env.stop().await;
+}
+
+/// F16 (older resourceVersion after a newer one): the previous event is re-sent after each event, so
+/// the operator's caches keep going back in time. Never two live workloads (N2) meanwhile; once the
+/// watches are clean again everything converges and settles (N1, N5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f16_reordered_watch_events_never_make_two_workloads() {
+    let env = rel::start().await;
+    let (jobs, counter) = JobCreations::start(&env);
+    env.sandbox.add_fault(chaos(true, true)).unwrap();
+    rewatch(&env);
+    let streams = names("f16r", 6);
+    create_all(&env, &streams).await;
+    tokio::time::sleep(secs(8)).await;
+    let (kind, name) = (streams[0].0, streams[0].1.clone());
+    env.patch_spec(kind, &name, json!({"source": "chaos-edit"})).await;
+    tokio::time::sleep(secs(5)).await;
+    env.assert_invariants();
+    let during = jobs.all();
+    println!("F16 reorder: Jobs created during the chaos: {during:?}");
+    env.sandbox.clear_faults();
+    rewatch(&env);
+    wait_all(&env, &streams, "Running", secs(20)).await;
+    env.wait_for("the edit to roll out", secs(15), || async {
+        live_jobs_of(&env, &name)
+            .first()
+            .is_some_and(|j| j.to_string().contains("chaos-edit"))
+    })
+    .await;
+    wait_all(&env, &streams, "Running", secs(10)).await;
+    for (kind, name) in &streams {
+        assert_running(&env, *kind, name).await;
+    }
+    env.assert_invariants_and_settled(secs(2)).await;
+    counter.abort();
+    env.stop().await;
+}
