@@ -47,6 +47,11 @@ pub async fn execute(ctx: &Context, target: &Target<'_>, commands: &[Command]) -
             Ok(true) => executed.writes += 1,
             Ok(false) => executed.skipped += 1,
             Err(error) => {
+                if let Command::CreateWorkload(workload) = command
+                    && let Some(message) = refusal(&error)
+                {
+                    report_refused_workload(ctx, target, workload, failure_reason(command), &message).await;
+                }
                 let note = EventNote {
                     type_: EventType::Warning,
                     reason: failure_reason(command).to_string(),
@@ -58,6 +63,93 @@ pub async fn execute(ctx: &Context, target: &Target<'_>, commands: &[Command]) -
         }
     }
     Ok(executed)
+}
+
+/// Longest status message written for a refused workload (ecosystem-reliability B5: ≤ 1 kB).
+const REFUSAL_MESSAGE_MAX: usize = 1024;
+
+/// Why a workload create was refused, when retrying it unchanged cannot succeed: the API server's
+/// message for a 4xx other than a conflict or throttling (e.g. 422 for a template's invalid Job), or
+/// a foreign object holding the name.
+fn refusal(error: &Error) -> Option<String> {
+    match error {
+        Error::Kube(kube::Error::Api(status))
+            if (400..500).contains(&status.code) && !matches!(status.code, 409 | 429) =>
+        {
+            Some(status.message.clone())
+        }
+        Error::ForeignWorkload { .. } => Some(error.to_string()),
+        _ => None,
+    }
+}
+
+/// The status message for a refused workload, cut to [`REFUSAL_MESSAGE_MAX`] bytes.
+fn refusal_message(kind: &str, name: &str, refusal: &str) -> String {
+    let mut message = format!("Cannot create {kind} {name}: {refusal}");
+    if message.len() > REFUSAL_MESSAGE_MAX {
+        let mut cut = REFUSAL_MESSAGE_MAX - '…'.len_utf8();
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push('…');
+    }
+    message
+}
+
+/// A refused workload stays refused until the template or the definition changes, so the stream's
+/// status says why (phase `Pending`, `Ready=False` reason `FailedCreateJob`), not the state it had
+/// before. Written once per distinct message: a retry refused the same way writes nothing.
+async fn report_refused_workload(
+    ctx: &Context,
+    target: &Target<'_>,
+    workload: &Workload,
+    reason: &str,
+    refusal: &str,
+) {
+    let (kind, name) = match workload {
+        Workload::Job(job) => ("Job", job.name_any()),
+        Workload::CronJob(cronjob) => ("CronJob", cronjob.name_any()),
+    };
+    let message = refusal_message(kind, &name, refusal);
+    let observed = super::observe::status(target.object.data.get("status"));
+    let current = observed.conditions.iter().find(|c| c.type_ == "Ready");
+    if observed.phase.as_deref() == Some("Pending")
+        && current.is_some_and(|c| c.reason == reason && c.message == message)
+    {
+        return;
+    }
+    let last_transition_time = current
+        .filter(|c| c.status == "False")
+        .map_or_else(now, |c| c.last_transition_time.clone());
+    let mut conditions: Vec<Condition> = observed
+        .conditions
+        .iter()
+        .filter(|c| c.type_ != "Ready")
+        .cloned()
+        .collect();
+    conditions.push(Condition {
+        type_: "Ready".to_string(),
+        status: "False".to_string(),
+        reason: reason.to_string(),
+        message,
+        observed_generation: Some(target.identity.generation),
+        last_transition_time,
+    });
+    let patch = json!({
+        "metadata": {"uid": target.identity.uid},
+        "status": {
+            "phase": "Pending",
+            "conditions": conditions,
+            "observedGeneration": target.identity.generation,
+        }
+    });
+    if let Err(error) = stream_api(ctx, target)
+        .patch_status(&target.identity.name, &patch_params(), &Patch::Merge(&patch))
+        .await
+    {
+        tracing::warn!(%error, "cannot report the refused workload in the stream's status");
+    }
 }
 
 fn failure_reason(command: &Command) -> &'static str {
@@ -333,12 +425,141 @@ async fn publish(ctx: &Context, target: &Target<'_>, note: &EventNote) {
         secondary: None,
     };
     let reference = target.object.object_ref(target.resource);
-    if let Err(error) = ctx.recorder.publish(&event, &reference).await {
+    let name_len = reference.name.as_deref().map_or(0, str::len);
+    let published = if name_len > RECORDER_NAME_MAX {
+        publish_long_named(ctx, &event, reference).await
+    } else {
+        ctx.recorder.publish(&event, &reference).await
+    };
+    if let Err(error) = published {
         tracing::warn!(%error, reason = %note.reason, "cannot publish event");
     }
+}
+
+/// Longest object name for which kube's Recorder can name an Event: it names them
+/// `<object>.<nanoseconds in hex>` (up to 16 digits), and Event names are limited to 253 characters.
+const RECORDER_NAME_MAX: usize = 253 - 1 - 16;
+/// Name prefix of an Event about an object whose name is too long for the Recorder.
+const LONG_NAME_PREFIX: usize = 200;
+
+/// The start of an object's name that leaves room for an Event name suffix. The name is a DNS
+/// subdomain: the cut goes back to an alphanumeric end, as Event names need.
+fn event_name_prefix(full: &str) -> &str {
+    let mut cut = LONG_NAME_PREFIX.min(full.len());
+    while !full.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    full[..cut].trim_end_matches(['.', '-'])
+}
+
+/// Publishes an Event about an object with a name too long for kube's Recorder (B6: a stream name
+/// may have 253 characters), under a shortened Event name. Such Events are not folded into series.
+async fn publish_long_named(
+    ctx: &Context,
+    event: &Event,
+    reference: k8s_openapi::api::core::v1::ObjectReference,
+) -> Result<(), kube::Error> {
+    use k8s_openapi::api::events::v1::Event as EventObject;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+
+    let prefix = event_name_prefix(reference.name.as_deref().unwrap_or_default());
+    let now = jiff::Timestamp::now();
+    let namespace = reference
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
+    let object = EventObject {
+        metadata: ObjectMeta {
+            name: Some(format!("{prefix}.{:x}", now.as_nanosecond())),
+            namespace: Some(namespace.clone()),
+            ..ObjectMeta::default()
+        },
+        action: Some(event.action.clone()),
+        reason: Some(event.reason.clone()),
+        note: event.note.clone(),
+        type_: Some(match event.type_ {
+            KubeEventType::Normal => "Normal".to_string(),
+            KubeEventType::Warning => "Warning".to_string(),
+        }),
+        event_time: Some(MicroTime(now)),
+        regarding: Some(reference),
+        reporting_controller: Some(CONTROLLER_NAME.to_string()),
+        reporting_instance: Some(
+            ctx.config
+                .instance
+                .clone()
+                .unwrap_or_else(|| CONTROLLER_NAME.to_string()),
+        ),
+        ..EventObject::default()
+    };
+    let api: Api<EventObject> = Api::namespaced(ctx.client.clone(), &namespace);
+    api.create(&post_params(), &object).await.map(|_| ())
 }
 
 /// The current time as a Kubernetes timestamp.
 pub fn now() -> Time {
     Time(jiff::Timestamp::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(code: u16) -> Error {
+        Error::Kube(kube::Error::Api(Box::new(kube::core::Status {
+            code,
+            message: format!("refused with {code}"),
+            ..kube::core::Status::default()
+        })))
+    }
+
+    #[test]
+    fn only_refusals_that_a_retry_cannot_fix_are_reported() {
+        let cases = [
+            (api_error(422), Some("refused with 422")),
+            (api_error(400), Some("refused with 400")),
+            (api_error(403), Some("refused with 403")),
+            (api_error(409), None),
+            (api_error(429), None),
+            (api_error(500), None),
+            (api_error(503), None),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(refusal(&error).as_deref(), expected, "{error}");
+        }
+        let foreign = Error::ForeignWorkload {
+            kind: "Job",
+            name: "s".into(),
+        };
+        assert!(refusal(&foreign).is_some_and(|m| m.contains("not owned")));
+    }
+
+    #[test]
+    fn refusal_messages_are_cut_to_one_kilobyte_on_a_character_boundary() {
+        let short = refusal_message("Job", "s", "spec.template: invalid");
+        assert_eq!(short, "Cannot create Job s: spec.template: invalid");
+        for filler in ["x", "é", "🚀"] {
+            let message = refusal_message("Job", "s", &filler.repeat(2000));
+            let len = message.len();
+            let near_limit = REFUSAL_MESSAGE_MAX - 8..=REFUSAL_MESSAGE_MAX;
+            assert!(near_limit.contains(&len), "{filler}: {len}");
+            assert!(message.ends_with('…'));
+        }
+    }
+
+    #[test]
+    fn event_names_of_long_objects_fit() {
+        // (name, expected prefix): a cut right after a separator drops the separator.
+        let cases = [
+            ("short".to_string(), "short".to_string()),
+            (format!("{}.{}", "a".repeat(199), "b".repeat(53)), "a".repeat(199)),
+            (format!("{}-{}", "c".repeat(199), "d".repeat(53)), "c".repeat(199)),
+            ("é".repeat(126), "é".repeat(100)),
+        ];
+        for (full, expected) in cases {
+            let prefix = event_name_prefix(&full);
+            assert_eq!(prefix, expected);
+            assert!(format!("{prefix}.{:x}", u64::MAX).len() <= 253);
+        }
+    }
 }

@@ -102,6 +102,8 @@ pub struct Monitor {
     live: HashMap<String, HashSet<(String, String)>>,
     /// BackfillRequests whose backfill Job succeeded.
     succeeded_backfills: HashSet<String>,
+    /// BackfillRequests created with `completed: true` by their author.
+    created_completed: HashSet<String>,
     pub violations: Vec<String>,
     pub lagged: bool,
 }
@@ -149,7 +151,15 @@ impl Monitor {
             }
             "backfillrequests" => {
                 let completed = obj.pointer("/spec/completed") == Some(&json!(true));
-                if completed && kind != EventKind::Deleted && !self.succeeded_backfills.contains(&name) {
+                // A request created already completed was completed by its author, not the operator.
+                if completed && kind == EventKind::Added {
+                    self.created_completed.insert(name.clone());
+                }
+                if completed
+                    && kind == EventKind::Modified
+                    && !self.created_completed.contains(&name)
+                    && !self.succeeded_backfills.contains(&name)
+                {
                     self.violations
                         .push(format!("BackfillRequest {name} completed without its backfill Job succeeding"));
                 }
@@ -190,12 +200,13 @@ impl Env {
             tokio::spawn(async move {
                 loop {
                     match events.recv().await {
-                        Ok(event) => monitor
-                            .lock()
-                            .unwrap()
-                            .observe(&event.gvr.resource, event.kind, &event.object),
+                        Ok(event) => monitor.lock().expect("monitor lock").observe(
+                            &event.gvr.resource,
+                            event.kind,
+                            &event.object,
+                        ),
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                            monitor.lock().unwrap().lagged = true;
+                            monitor.lock().expect("monitor lock").lagged = true;
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                     }
@@ -362,7 +373,7 @@ impl Env {
     }
 
     pub fn assert_invariants(&self) {
-        let monitor = self.monitor.lock().unwrap();
+        let monitor = self.monitor.lock().expect("monitor lock");
         assert!(!monitor.lagged, "the invariant monitor lagged behind the sandbox's events");
         assert!(monitor.violations.is_empty(), "invariants violated: {:#?}", monitor.violations);
         let secrets: Vec<String> = self

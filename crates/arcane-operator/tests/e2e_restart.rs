@@ -1,0 +1,337 @@
+//! The operator as a separate process (`arcane-operator run --kubeconfig …`) against a sandbox in the
+//! test process, killed and restarted: a restart makes no write once everything is listed (N5, L3 in
+//! small), a SIGKILL between a Job create and its status write leaves exactly one Job and a correct
+//! status after the restart (ecosystem-reliability F8), and SIGTERM exits 0 promptly (SPEC §7).
+
+#[path = "e2e/bad.rs"]
+mod bad;
+#[path = "e2e/harness.rs"]
+mod harness;
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use bad::{last_seq, wait_quiet};
+use harness::{Env, Kind, secs, stream};
+use kube_sandbox::faults::{FaultAction, FaultMatch, FaultSpec};
+use serde_json::Value;
+
+/// Resources whose watch the operator opens once their initial list is done.
+const WATCHED: [&str; 8] = [
+    "/jobs",
+    "/cronjobs",
+    "/backfillrequests",
+    "/streamingjobtemplates",
+    "/streamclasses",
+    "/mockstreamv0s",
+    "/mockstreamv1s",
+    "/mockstreamv2s",
+];
+
+/// The operator binary running against the sandbox; killed (SIGKILL) when dropped.
+struct OperatorProcess {
+    child: Child,
+    log: PathBuf,
+}
+
+impl OperatorProcess {
+    fn start(kubeconfig: &PathBuf, log: PathBuf) -> OperatorProcess {
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let err = out.try_clone().expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_arcane-operator"))
+            .arg("run")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            // Ephemeral loopback ports: tests run in parallel.
+            .args(["--health-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"])
+            .env("ARCANE_LOG_LEVEL", "info")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("the operator starts");
+        OperatorProcess { child, log }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, and reap the process.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM to this process (by its id) and waits up to `grace` for it to exit.
+    fn terminate(&mut self, grace: Duration) -> Option<ExitStatus> {
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM sent");
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.kill();
+        }
+    }
+}
+
+/// A sandbox with the demo plugin and a kubeconfig file for the operator process.
+async fn setup(test: &str) -> (Env, PathBuf, PathBuf) {
+    let env = Env::without_operator().await;
+    let dir = std::env::temp_dir();
+    let kubeconfig = dir.join(format!("arcane-e2e-{test}-{}.kubeconfig", std::process::id()));
+    env.sandbox
+        .write_kubeconfig(&kubeconfig)
+        .expect("kubeconfig written");
+    let log = dir.join(format!("arcane-e2e-{test}-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    (env, kubeconfig, log)
+}
+
+/// Waits until, after request `since`, every watched resource has a watch open: the operator has
+/// listed everything.
+async fn wait_listed(env: &Env, since: u64, operator: &OperatorProcess) {
+    let deadline = Instant::now() + secs(15);
+    loop {
+        let requests = env.sandbox.requests();
+        let missing: Vec<&str> = WATCHED
+            .iter()
+            .copied()
+            .filter(|resource| {
+                !requests
+                    .iter()
+                    .any(|r| r.seq > since && r.watch && r.path.ends_with(resource))
+            })
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the operator did not list {missing:?}; its log:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn writes_since(env: &Env, since: u64) -> Vec<String> {
+    env.sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.seq > since && r.is_write())
+        .map(|r| {
+            format!(
+                "{} {}?{} -> {} ({})",
+                r.method, r.path, r.query, r.status, r.user_agent
+            )
+        })
+        .collect()
+}
+
+fn names(count: usize) -> Vec<(Kind, String)> {
+    (0..count)
+        .map(|i| {
+            let kind = Kind::ALL[i % 3];
+            (kind, format!("restart-{i}"))
+        })
+        .collect()
+}
+
+async fn all_running(env: &Env, streams: &[(Kind, String)]) -> bool {
+    for (kind, name) in streams {
+        if env.phase(*kind, name).await.as_deref() != Some("Running") {
+            return false;
+        }
+    }
+    true
+}
+
+fn job_uids(env: &Env, streams: &[(Kind, String)]) -> Vec<Value> {
+    streams
+        .iter()
+        .map(|(_, name)| {
+            env.job(name)
+                .map(|j| j["metadata"]["uid"].clone())
+                .unwrap_or(Value::Null)
+        })
+        .collect()
+}
+
+/// 20 converged streams; SIGKILL; restart: after listing, the operator writes nothing at all, and
+/// every stream keeps its Job and its phase.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_of_a_converged_operator_writes_nothing() {
+    let (env, kubeconfig, log) = setup("quiet-restart").await;
+    let mut operator = OperatorProcess::start(&kubeconfig, log.clone());
+    let streams = names(20);
+    for (kind, name) in &streams {
+        env.create(*kind, stream(*kind, name, false, None)).await;
+    }
+    env.wait_for("20 streams running", secs(30), || all_running(&env, &streams))
+        .await;
+    // Let in-flight status writes and Events land before the kill.
+    // Converged means settled: stale-cache reconciles may still publish an Event or two.
+    wait_quiet(&env, secs(1), secs(10)).await;
+    env.assert_invariants();
+    let jobs_before = job_uids(&env, &streams);
+    assert!(jobs_before.iter().all(|uid| !uid.is_null()));
+    operator.kill();
+
+    let since = last_seq(&env);
+    let restarted = OperatorProcess::start(&kubeconfig, log);
+    wait_listed(&env, since, &restarted).await;
+    // Each stream was reconciled from the fresh caches meanwhile; give stragglers time to act.
+    tokio::time::sleep(secs(3)).await;
+    let writes = writes_since(&env, since);
+    assert!(
+        writes.is_empty(),
+        "the restarted operator wrote: {writes:#?}\nits log:\n{}",
+        restarted.log_tail()
+    );
+    assert!(all_running(&env, &streams).await);
+    assert_eq!(job_uids(&env, &streams), jobs_before, "no Job was replaced");
+    env.assert_invariants();
+    drop(restarted);
+    let _ = std::fs::remove_file(&kubeconfig);
+    env.stop().await;
+}
+
+/// F8: the operator is killed after its Job create succeeded and before the status patch landed
+/// (the patch is held by the sandbox); the restarted operator adopts that Job — exactly one Job, the
+/// same one — and writes the correct status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_between_job_create_and_status_write() {
+    let (env, kubeconfig, log) = setup("f8").await;
+    let mut operator = OperatorProcess::start(&kubeconfig, log.clone());
+    env.create(Kind::V1, stream(Kind::V1, "f8", true, None)).await;
+    env.wait_phase(Kind::V1, "f8", "Suspended", secs(15)).await;
+    // Hold the next status write of the stream long enough for the kill to come first.
+    let rule = env
+        .sandbox
+        .add_fault(FaultSpec {
+            matcher: FaultMatch {
+                method: Some("PATCH".into()),
+                path: Some(
+                    "/apis/streaming.demo.arcane.dev/v1/namespaces/default/mockstreamv1s/f8/status".into(),
+                ),
+                ..FaultMatch::default()
+            },
+            count: Some(1),
+            probability: None,
+            action: FaultAction::Delay { ms: 30_000 },
+        })
+        .expect("fault installed");
+    env.set_suspended(Kind::V1, "f8", false).await;
+    // The Job exists and the status write that follows its create is being held: kill now.
+    let held = || env.sandbox.faults().iter().any(|f| f.id == rule && f.hits > 0);
+    let deadline = Instant::now() + secs(15);
+    while env.job("f8").is_none() || !held() {
+        assert!(
+            Instant::now() < deadline,
+            "no Job created; log:\n{}",
+            operator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    operator.kill();
+    let job = env.job("f8").unwrap();
+    assert_eq!(
+        env.phase(Kind::V1, "f8").await.as_deref(),
+        Some("Suspended"),
+        "the status write was held back"
+    );
+
+    let restarted = OperatorProcess::start(&kubeconfig, log);
+    env.wait_phase(Kind::V1, "f8", "Running", secs(20)).await;
+    let jobs = env
+        .sandbox
+        .store()
+        .list(&kube_sandbox::Gvr::new("batch", "v1", "jobs"), Some(harness::NS))
+        .0
+        .into_iter()
+        .filter(|j| j["metadata"]["labels"]["arcane/stream-id"] == "f8")
+        .count();
+    assert_eq!(jobs, 1, "exactly one Job for the stream");
+    let now = env.job("f8").unwrap();
+    assert_eq!(
+        now["metadata"]["uid"], job["metadata"]["uid"],
+        "the Job created before the kill is kept"
+    );
+    let status = env.get(Kind::V1, "f8").await.unwrap().data["status"].clone();
+    assert_eq!(
+        status["configurationHash"],
+        now["metadata"]["annotations"]["configuration-hash"]
+    );
+    let ready = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (ready["status"].as_str(), ready["reason"].as_str()),
+        (Some("True"), Some("StreamRunning"))
+    );
+    env.assert_invariants();
+    drop(restarted);
+    let _ = std::fs::remove_file(&kubeconfig);
+    env.stop().await;
+}
+
+/// SIGTERM: the operator stops taking work and exits 0 within 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_zero_promptly() {
+    let (env, kubeconfig, log) = setup("sigterm").await;
+    let since = last_seq(&env);
+    let mut operator = OperatorProcess::start(&kubeconfig, log);
+    wait_listed(&env, since, &operator).await;
+    for i in 0..5 {
+        env.create(Kind::V0, stream(Kind::V0, &format!("term-{i}"), false, None))
+            .await;
+    }
+    env.wait_phase(Kind::V0, "term-0", "Backfilling", secs(15)).await;
+    // Mid-work: the other streams are still being started.
+    let started = Instant::now();
+    let status = operator.terminate(secs(10));
+    let took = started.elapsed();
+    let status =
+        status.unwrap_or_else(|| panic!("still running 10 s after SIGTERM; log:\n{}", operator.log_tail()));
+    println!("sigterm: exited {status} after {took:?}");
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        operator.log_tail()
+    );
+    env.assert_invariants();
+    let _ = std::fs::remove_file(&kubeconfig);
+    env.stop().await;
+}
