@@ -42,22 +42,43 @@ struct ClassState {
     message: String,
 }
 
+/// The status this controller last wrote for a class, and the class's resourceVersion before that
+/// write: until the cache shows a newer version, the cached status predates the write.
+#[derive(Debug, Clone, PartialEq)]
+struct Written {
+    before: Option<String>,
+    generation: Option<i64>,
+    state: ClassState,
+}
+
+/// Whether the cached `class` is only behind our own write of `state`. Writing the statuses of
+/// several classes in one pass makes the watch events of the first writes arrive while the
+/// cache still shows the others unwritten: without this check each pass would write them again.
+fn cache_behind_own_write(class: &StreamClass, state: &ClassState, written: Option<&Written>) -> bool {
+    written.is_some_and(|w| {
+        w.before == class.metadata.resource_version
+            && w.generation == class.metadata.generation
+            && w.state == *state
+    })
+}
+
 /// Runs the StreamClass controller until `shutdown` is cancelled, then stops every stream controller.
 pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
     let api: Api<StreamClass> = Api::all(ctx.client.clone());
     let (store, writer) = reflector::store();
     let events = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
-        .reflect(writer)
-        .touched_objects();
+        .reflect(writer);
     let mut events = std::pin::pin!(events);
     let mut running: HashMap<String, Running> = HashMap::new();
+    let mut written: HashMap<String, Written> = HashMap::new();
     let mut tick = tokio::time::interval(CRD_RECHECK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             event = events.next() => match event {
+                Some(Ok(event)) if !store_complete(&event) => continue,
                 Some(Ok(_)) => {}
                 Some(Err(error)) => {
                     tracing::warn!(%error, "StreamClass watch error, retrying");
@@ -67,13 +88,25 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
             },
             _ = tick.tick() => {}
         }
-        sync(&ctx, &store, &mut running).await;
+        sync(&ctx, &store, &mut running, &mut written).await;
     }
     stop_all(running).await;
 }
 
+/// Whether the reflector's store shows every class after `event`. It buffers a (re)list and
+/// publishes it whole on `InitDone`: a sync on `Init` or `InitApply` would see the store without the
+/// listed classes and start nothing until the next re-check.
+fn store_complete<K>(event: &watcher::Event<K>) -> bool {
+    !matches!(event, watcher::Event::Init | watcher::Event::InitApply(_))
+}
+
 /// Brings the running stream controllers in line with the StreamClasses that exist.
-async fn sync(ctx: &Arc<Context>, store: &Store<StreamClass>, running: &mut HashMap<String, Running>) {
+async fn sync(
+    ctx: &Arc<Context>,
+    store: &Store<StreamClass>,
+    running: &mut HashMap<String, Running>,
+    written: &mut HashMap<String, Written>,
+) {
     let mut classes: Vec<Arc<StreamClass>> = store.state();
     classes.sort_by(|a, b| {
         (a.metadata.creation_timestamp.as_ref().map(|t| t.0), a.name_any())
@@ -81,6 +114,7 @@ async fn sync(ctx: &Arc<Context>, store: &Store<StreamClass>, running: &mut Hash
     });
     // Deleted classes: stop their controllers; their streams, Jobs and requests are left alone.
     let names: Vec<String> = classes.iter().map(|c| c.name_any()).collect();
+    written.retain(|name, _| names.contains(name));
     let gone: Vec<String> = running.keys().filter(|n| !names.contains(n)).cloned().collect();
     for name in gone {
         if let Some(r) = running.remove(&name) {
@@ -104,7 +138,16 @@ async fn sync(ctx: &Arc<Context>, store: &Store<StreamClass>, running: &mut Hash
                 ensure_running(ctx, &class, running).await
             }
         };
-        write_status(ctx, &class, &state).await;
+        if !cache_behind_own_write(&class, &state, written.get(&name))
+            && write_status(ctx, &class, &state).await
+        {
+            let record = Written {
+                before: class.metadata.resource_version.clone(),
+                generation: class.metadata.generation,
+                state,
+            };
+            written.insert(name, record);
+        }
     }
 }
 
@@ -204,8 +247,8 @@ async fn resolve(ctx: &Context, spec: &StreamClassSpec) -> Result<ApiResource, C
     }
 }
 
-/// Writes the class status and publishes an Event, only when the state changed.
-async fn write_status(ctx: &Context, class: &StreamClass, state: &ClassState) {
+/// Writes the class status and publishes an Event, only when the state changed; true when it wrote.
+async fn write_status(ctx: &Context, class: &StreamClass, state: &ClassState) -> bool {
     let status = class.status.clone().unwrap_or_default();
     let current = status
         .conditions
@@ -219,7 +262,7 @@ async fn write_status(ctx: &Context, class: &StreamClass, state: &ClassState) {
             c.status == condition_status && c.reason == state.reason && c.message == state.message
         });
     if unchanged {
-        return;
+        return false;
     }
     let last_transition = match current {
         Some(c) if c.status == condition_status => c.last_transition_time.clone(),
@@ -241,7 +284,7 @@ async fn write_status(ctx: &Context, class: &StreamClass, state: &ClassState) {
     };
     if let Err(error) = api.patch_status(&class.name_any(), &params, &Patch::Merge(&patch)).await {
         tracing::warn!(class = %class.name_any(), %error, "cannot write StreamClass status");
-        return;
+        return false;
     }
     let event = Event {
         type_: if state.ready { EventType::Normal } else { EventType::Warning },
@@ -253,6 +296,7 @@ async fn write_status(ctx: &Context, class: &StreamClass, state: &ClassState) {
     if let Err(error) = ctx.recorder.publish(&event, &class.object_ref(&())).await {
         tracing::warn!(class = %class.name_any(), %error, "cannot publish event");
     }
+    true
 }
 
 async fn stop(running: Running) {
@@ -265,4 +309,75 @@ async fn stop(running: Running) {
 
 async fn stop_all(running: HashMap<String, Running>) {
     futures::future::join_all(running.into_values().map(stop)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::api::ObjectMeta;
+
+    fn class(name: &str) -> StreamClass {
+        StreamClass {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                ..ObjectMeta::default()
+            },
+            spec: StreamClassSpec::default(),
+            status: None,
+        }
+    }
+
+    /// The class controller syncs exactly after the events that leave the store holding every class
+    /// seen so far, checked against kube's own reflector.
+    #[test]
+    fn syncs_only_when_the_store_holds_every_class() {
+        use watcher::Event;
+        let (store, mut writer) = reflector::store::<StreamClass>();
+        let cases: Vec<(Event<StreamClass>, bool, usize)> = vec![
+            (Event::Init, false, 0),
+            (Event::InitApply(class("a")), false, 0),
+            (Event::InitApply(class("b")), false, 0),
+            (Event::InitDone, true, 2),
+            (Event::Apply(class("c")), true, 3),
+            (Event::Delete(class("a")), true, 2),
+            // A re-list after a lost watch: the old state stays until the new list is complete.
+            (Event::Init, false, 2),
+            (Event::InitApply(class("d")), false, 2),
+            (Event::InitDone, true, 1),
+        ];
+        for (event, complete, in_store) in cases {
+            writer.apply_watcher_event(&event);
+            assert_eq!(store_complete(&event), complete, "{event:?}");
+            assert_eq!(store.state().len(), in_store, "{event:?}");
+        }
+    }
+
+    /// A class whose cache still shows the version before our write of the same state is not
+    /// written again; any newer version, generation or another state is compared as usual.
+    #[test]
+    fn own_writes_are_not_repeated_from_a_stale_cache() {
+        let mut cached = class("a");
+        cached.metadata.resource_version = Some("10".to_string());
+        cached.metadata.generation = Some(1);
+        let ready = ready_state();
+        let wrote = |before: &str, generation: i64, state: ClassState| Written {
+            before: Some(before.to_string()),
+            generation: Some(generation),
+            state,
+        };
+        let cases = [
+            (None, false),
+            (Some(wrote("10", 1, ready.clone())), true),
+            (Some(wrote("9", 1, ready.clone())), false),
+            (Some(wrote("10", 2, ready.clone())), false),
+            (Some(wrote("10", 1, conflict("b"))), false),
+        ];
+        for (written, behind) in cases {
+            assert_eq!(
+                cache_behind_own_write(&cached, &ready, written.as_ref()),
+                behind,
+                "{written:?}"
+            );
+        }
+    }
 }

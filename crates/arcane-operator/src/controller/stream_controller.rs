@@ -19,7 +19,7 @@ use super::handlers::{self, Target};
 use super::observe::observe;
 use crate::crd::{BackfillRequest, StreamingJobTemplate};
 use crate::stream::decide::decide;
-use crate::stream::{ClassInfo, Command, Phase, Workload, parse};
+use crate::stream::{ClassInfo, Command, Phase, Workload, WorkloadKind, parse};
 use crate::telemetry::ReconcileResult;
 use crate::telemetry::metrics::stream_controller as controller_label;
 
@@ -38,6 +38,11 @@ const PHASE_GAUGE_PERIOD: Duration = Duration::from_secs(10);
 
 /// Runs the stream controller of `class` until `shutdown` is cancelled.
 pub async fn run(ctx: Arc<Context>, class: ClassInfo, resource: ApiResource, shutdown: CancellationToken) {
+    // Counted as unlisted from the start, so readiness cannot flip while this waits.
+    let listing = ctx.listing();
+    if !shared_caches_listed(&ctx, &shutdown).await {
+        return;
+    }
     let api: Api<DynamicObject> = match &ctx.config.namespace {
         Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &resource),
         None => Api::all_with(ctx.client.clone(), &resource),
@@ -52,7 +57,6 @@ pub async fn run(ctx: Arc<Context>, class: ClassInfo, resource: ApiResource, shu
     let secret_refs = class.secret_refs.clone();
     let label = controller_label(&class_name);
     ctx.metrics.register_controller(&label, u32::from(ctx.config.concurrency));
-    let listing = ctx.listing();
     let gauge = tokio::spawn(report_phases(ctx.clone(), class_name.clone(), streams.clone(), listing));
     let runtime = Arc::new(StreamClassRuntime {
         ctx: ctx.clone(),
@@ -91,6 +95,20 @@ pub async fn run(ctx: Arc<Context>, class: ClassInfo, resource: ApiResource, shu
     gauge.abort();
     ctx.metrics.forget_class(&metrics_class);
     ctx.metrics.forget_controller(&label);
+}
+
+/// Waits until the shared Job, CronJob, BackfillRequest and template caches hold their initial lists;
+/// false when stopped first. Reconciling from a partial view is unsafe: after a restart, a stream
+/// whose initial BackfillRequest is not listed yet would get its streaming Job ahead of the backfill.
+async fn shared_caches_listed(ctx: &Context, shutdown: &CancellationToken) -> bool {
+    while !ctx.shared.is_ready() {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            _ = shutdown.cancelled() => return false,
+            _ = ctx.halt.cancelled() => return false,
+        }
+    }
+    true
 }
 
 /// Marks the class listed once its cache holds the initial list, then keeps the per-phase gauge of
@@ -183,6 +201,7 @@ async fn reconcile(object: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
         };
         handlers::execute(ctx, &target, &decision.commands).await?;
         await_request_writes(ctx, &observed, &decision.commands).await;
+        await_workload_creates(ctx, &decision.commands).await;
         runtime.reset_failures(&object);
         count_commands(&runtime, &decision.commands);
         Ok(decision.requeue_after)
@@ -257,6 +276,61 @@ async fn await_request_writes(ctx: &Context, observed: &crate::stream::Observed,
     }
 }
 
+/// The workloads a decision creates: (kind, namespace, name).
+fn created_workloads(commands: &[Command]) -> Vec<(WorkloadKind, String, String)> {
+    commands
+        .iter()
+        .filter_map(|command| {
+            let Command::CreateWorkload(workload) = command else {
+                return None;
+            };
+            let (kind, meta) = match workload {
+                Workload::Job(job) => (WorkloadKind::Job, &job.metadata),
+                Workload::CronJob(cronjob) => (WorkloadKind::CronJob, &cronjob.metadata),
+            };
+            Some((kind, meta.namespace.clone()?, meta.name.clone()?))
+        })
+        .collect()
+}
+
+/// Waits, at most [`READ_YOUR_WRITES`], until the shared Job and CronJob caches show the workloads
+/// this reconcile created. A stream's Job and CronJob are of different kinds, so the API server's
+/// `AlreadyExists` cannot stop the second: the next reconcile (triggered by the status write, or by
+/// a BackfillRequest, which their watches may deliver first) must see the first one in the cache,
+/// or it would create a backfill Job beside a CronJob it has not seen yet.
+async fn await_workload_creates(ctx: &Context, commands: &[Command]) {
+    let created = created_workloads(commands);
+    if created.is_empty() {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + READ_YOUR_WRITES;
+    loop {
+        let seen = created.iter().all(|(kind, namespace, name)| match kind {
+            WorkloadKind::Job => ctx
+                .shared
+                .jobs
+                .store()
+                .get(&ObjectRef::new(name).within(namespace))
+                .is_some(),
+            WorkloadKind::CronJob => ctx
+                .shared
+                .cronjobs
+                .store()
+                .get(&ObjectRef::new(name).within(namespace))
+                .is_some(),
+        });
+        if seen {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            // A create skipped as no longer needed never shows up: nothing to wait for.
+            tracing::debug!("the workload caches did not show this reconcile's creates in time");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Workload and backfill counters, from the commands a successful reconcile carried out.
 fn count_commands(runtime: &StreamClassRuntime, commands: &[Command]) {
     let metrics = &runtime.ctx.metrics;
@@ -323,3 +397,53 @@ impl StreamClassRuntime {
 
 /// How long a stopped class's controller may take to finish its in-flight reconciles.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::batch::v1::{CronJob, Job};
+    use kube::api::ObjectMeta;
+
+    fn meta(namespace: Option<&str>, name: &str) -> ObjectMeta {
+        ObjectMeta {
+            namespace: namespace.map(str::to_string),
+            name: Some(name.to_string()),
+            ..ObjectMeta::default()
+        }
+    }
+
+    /// Only workload creates are waited for, each under its own kind.
+    #[test]
+    fn created_workloads_are_the_create_commands() {
+        let job = Job {
+            metadata: meta(Some("ns"), "s"),
+            ..Job::default()
+        };
+        let cronjob = CronJob {
+            metadata: meta(Some("ns"), "c"),
+            ..CronJob::default()
+        };
+        let unnamed = Job {
+            metadata: meta(None, "x"),
+            ..Job::default()
+        };
+        let commands = vec![
+            Command::DeleteWorkload {
+                kind: WorkloadKind::Job,
+                name: "old".to_string(),
+                uid: "u".to_string(),
+            },
+            Command::CreateWorkload(Workload::Job(Box::new(job))),
+            Command::CreateWorkload(Workload::CronJob(Box::new(cronjob))),
+            Command::CreateWorkload(Workload::Job(Box::new(unnamed))),
+        ];
+        assert_eq!(
+            created_workloads(&commands),
+            vec![
+                (WorkloadKind::Job, "ns".to_string(), "s".to_string()),
+                (WorkloadKind::CronJob, "ns".to_string(), "c".to_string()),
+            ]
+        );
+        assert!(created_workloads(&[]).is_empty());
+    }
+}
