@@ -19,7 +19,7 @@ use super::handlers::{self, Target};
 use super::observe::observe;
 use crate::crd::{BackfillRequest, StreamingJobTemplate};
 use crate::stream::decide::decide;
-use crate::stream::{ClassInfo, Command, Phase, Workload, parse};
+use crate::stream::{ClassInfo, Command, Phase, Workload, WorkloadKind, parse};
 use crate::telemetry::ReconcileResult;
 use crate::telemetry::metrics::stream_controller as controller_label;
 
@@ -201,6 +201,7 @@ async fn reconcile(object: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
         };
         handlers::execute(ctx, &target, &decision.commands).await?;
         await_request_writes(ctx, &observed, &decision.commands).await;
+        await_workload_creates(ctx, &decision.commands).await;
         runtime.reset_failures(&object);
         count_commands(&runtime, &decision.commands);
         Ok(decision.requeue_after)
@@ -275,6 +276,61 @@ async fn await_request_writes(ctx: &Context, observed: &crate::stream::Observed,
     }
 }
 
+/// The workloads a decision creates: (kind, namespace, name).
+fn created_workloads(commands: &[Command]) -> Vec<(WorkloadKind, String, String)> {
+    commands
+        .iter()
+        .filter_map(|command| {
+            let Command::CreateWorkload(workload) = command else {
+                return None;
+            };
+            let (kind, meta) = match workload {
+                Workload::Job(job) => (WorkloadKind::Job, &job.metadata),
+                Workload::CronJob(cronjob) => (WorkloadKind::CronJob, &cronjob.metadata),
+            };
+            Some((kind, meta.namespace.clone()?, meta.name.clone()?))
+        })
+        .collect()
+}
+
+/// Waits, at most [`READ_YOUR_WRITES`], until the shared Job and CronJob caches show the workloads
+/// this reconcile created. A stream's Job and CronJob are of different kinds, so the API server's
+/// `AlreadyExists` cannot stop the second: the next reconcile (triggered by the status write, or by
+/// a BackfillRequest, which their watches may deliver first) must see the first one in the cache,
+/// or it would create a backfill Job beside a CronJob it has not seen yet.
+async fn await_workload_creates(ctx: &Context, commands: &[Command]) {
+    let created = created_workloads(commands);
+    if created.is_empty() {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + READ_YOUR_WRITES;
+    loop {
+        let seen = created.iter().all(|(kind, namespace, name)| match kind {
+            WorkloadKind::Job => ctx
+                .shared
+                .jobs
+                .store()
+                .get(&ObjectRef::new(name).within(namespace))
+                .is_some(),
+            WorkloadKind::CronJob => ctx
+                .shared
+                .cronjobs
+                .store()
+                .get(&ObjectRef::new(name).within(namespace))
+                .is_some(),
+        });
+        if seen {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            // A create skipped as no longer needed never shows up: nothing to wait for.
+            tracing::debug!("the workload caches did not show this reconcile's creates in time");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Workload and backfill counters, from the commands a successful reconcile carried out.
 fn count_commands(runtime: &StreamClassRuntime, commands: &[Command]) {
     let metrics = &runtime.ctx.metrics;
@@ -341,3 +397,53 @@ impl StreamClassRuntime {
 
 /// How long a stopped class's controller may take to finish its in-flight reconciles.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::batch::v1::{CronJob, Job};
+    use kube::api::ObjectMeta;
+
+    fn meta(namespace: Option<&str>, name: &str) -> ObjectMeta {
+        ObjectMeta {
+            namespace: namespace.map(str::to_string),
+            name: Some(name.to_string()),
+            ..ObjectMeta::default()
+        }
+    }
+
+    /// Only workload creates are waited for, each under its own kind.
+    #[test]
+    fn created_workloads_are_the_create_commands() {
+        let job = Job {
+            metadata: meta(Some("ns"), "s"),
+            ..Job::default()
+        };
+        let cronjob = CronJob {
+            metadata: meta(Some("ns"), "c"),
+            ..CronJob::default()
+        };
+        let unnamed = Job {
+            metadata: meta(None, "x"),
+            ..Job::default()
+        };
+        let commands = vec![
+            Command::DeleteWorkload {
+                kind: WorkloadKind::Job,
+                name: "old".to_string(),
+                uid: "u".to_string(),
+            },
+            Command::CreateWorkload(Workload::Job(Box::new(job))),
+            Command::CreateWorkload(Workload::CronJob(Box::new(cronjob))),
+            Command::CreateWorkload(Workload::Job(Box::new(unnamed))),
+        ];
+        assert_eq!(
+            created_workloads(&commands),
+            vec![
+                (WorkloadKind::Job, "ns".to_string(), "s".to_string()),
+                (WorkloadKind::CronJob, "ns".to_string(), "c".to_string()),
+            ]
+        );
+        assert!(created_workloads(&[]).is_empty());
+    }
+}
