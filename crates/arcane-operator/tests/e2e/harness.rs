@@ -2,7 +2,7 @@
 //! kinds, and monitors that check the "nothing lost" invariants from the sandbox's own events and
 //! request log.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
