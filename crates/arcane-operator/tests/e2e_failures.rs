@@ -69,11 +69,21 @@ async fn failed_job_is_kept_and_not_restarted() {
     let job = env.job("crashy").expect("the failed Job is kept for its logs");
     assert!(job_condition(&job, "Failed"));
 
+    let mark = log_mark(&env);
     tokio::time::sleep(secs(3)).await;
     assert_eq!(
         streaming_jobs_created(&recorder, "crashy").len(),
         1,
         "nothing is restarted"
+    );
+    let job_writes: Vec<String> = describe(&log_since(&env, mark))
+        .into_iter()
+        .filter(|r| r.contains("/jobs"))
+        .filter(|r| !r.starts_with("GET"))
+        .collect();
+    assert!(
+        job_writes.is_empty(),
+        "no Job is created or deleted: {job_writes:?}"
     );
     assert_eq!(uid_of(&env.job("crashy").unwrap()), uid_of(&job));
     assert_eq!(env.sandbox.store().list(&scenario::jobs(), None).0.len(), 1);
