@@ -71,7 +71,10 @@ async fn f6_api_outage_keeps_the_process_alive() {
         env.client.apiserver_version().await.is_ok()
     })
     .await;
-    assert!(operator.alive() && operator.live().await, "the operator is up after the outage");
+    assert!(
+        operator.alive() && operator.live().await,
+        "the operator is up after the outage"
+    );
     let later = vec![(Kind::V1, "f6-after".to_string())];
     create_all(&env, &later).await;
     wait_all(&env, &later, "Running", secs(30)).await;
@@ -248,9 +251,14 @@ async fn crash_rollout(
     // Backfills long enough for the kills to land while the rollout is under way.
     let templates: kube::Api<arcane_operator::crd::StreamingJobTemplate> =
         kube::Api::namespaced(env.client.clone(), harness::NS);
-    let slow = serde_json::json!({"spec": {"metadata": {"annotations": {"sandbox.arcane.dev/after": "1500ms"}}}});
+    let slow =
+        serde_json::json!({"spec": {"metadata": {"annotations": {"sandbox.arcane.dev/after": "1500ms"}}}});
     templates
-        .patch("backfill-job", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(slow))
+        .patch(
+            "backfill-job",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(slow),
+        )
         .await
         .expect("slow backfills");
     let streams = names(test, count);
@@ -312,7 +320,10 @@ fn running(env: &Env) -> usize {
             let resource = kind.resource();
             let gvr = kube_sandbox::Gvr::new(harness::GROUP, "v1", &resource.plural);
             let (items, _) = env.sandbox.store().list(&gvr, Some(harness::NS));
-            items.iter().filter(|s| s.pointer("/status/phase") == Some(&serde_json::json!("Running"))).count()
+            items
+                .iter()
+                .filter(|s| s.pointer("/status/phase") == Some(&serde_json::json!("Running")))
+                .count()
         })
         .sum()
 }
