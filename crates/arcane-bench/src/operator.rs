@@ -1,0 +1,154 @@
+//! The operator as a separate process: this binary started again with the hidden `operator`
+//! subcommand, pointed at the sandbox by kubeconfig; its memory and CPU read from /proc.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Instant;
+
+use crate::env::NS;
+use crate::error::BenchError;
+
+pub struct OperatorProcess {
+    child: tokio::process::Child,
+    pub pid: u32,
+    pub started: Instant,
+    pub log: PathBuf,
+}
+
+/// Resident memory of a process, in KiB.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Memory {
+    pub rss_kib: u64,
+    /// Peak resident memory (VmHWM).
+    pub hwm_kib: u64,
+}
+
+impl OperatorProcess {
+    /// Starts the operator on the sandbox of `kubeconfig`, watching the benchmark namespace only.
+    pub fn spawn(kubeconfig: &Path, concurrency: u16, log: PathBuf) -> Result<OperatorProcess, BenchError> {
+        let exe = std::env::current_exe()?;
+        let out = std::fs::File::create(&log)?;
+        let err = out.try_clone()?;
+        let child = tokio::process::Command::new(exe)
+            .arg("operator")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args([
+                "--namespace",
+                NS,
+                "--concurrency",
+                &concurrency.to_string(),
+                "--log-level",
+                "warn",
+            ])
+            .env_remove("RUST_LOG")
+            .env_remove("KUBECONFIG")
+            .env_remove("POD_NAME")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child
+            .id()
+            .ok_or_else(|| BenchError::Setup("the operator process exited at once".into()))?;
+        Ok(OperatorProcess {
+            child,
+            pid,
+            started: Instant::now(),
+            log,
+        })
+    }
+
+    pub fn memory(&self) -> Memory {
+        memory(&format!("/proc/{}/status", self.pid))
+    }
+
+    /// User + system CPU seconds used so far.
+    pub fn cpu_secs(&self) -> f64 {
+        cpu_secs(&format!("/proc/{}/stat", self.pid))
+    }
+
+    /// Fails when the process has exited (a crash is a finding, not something to measure around).
+    pub fn check_alive(&mut self) -> Result<(), BenchError> {
+        match self.child.try_wait()? {
+            None => Ok(()),
+            Some(status) => Err(BenchError::Setup(format!(
+                "the operator exited ({status}); see {}",
+                self.log.display()
+            ))),
+        }
+    }
+
+    /// SIGKILL, then reap.
+    pub async fn kill(mut self) -> Result<(), BenchError> {
+        self.child.start_kill()?;
+        self.child.wait().await?;
+        Ok(())
+    }
+}
+
+fn memory(path: &str) -> Memory {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let field = |key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Memory {
+        rss_kib: field("VmRSS:"),
+        hwm_kib: field("VmHWM:"),
+    }
+}
+
+/// Clock ticks per second of /proc/<pid>/stat times: 100 on every Linux build we run on
+/// (USER_HZ is fixed at 100 for x86 and arm64 userspace).
+const USER_HZ: f64 = 100.0;
+
+fn cpu_secs(path: &str) -> f64 {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // Fields after the parenthesised command name, which may itself contain spaces.
+    let Some(rest) = text.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / USER_HZ
+}
+
+/// CPU seconds of this process (the sandbox, the tracker and the benchmark's own writers).
+pub fn own_cpu_secs() -> f64 {
+    cpu_secs("/proc/self/stat")
+}
+
+pub fn own_memory() -> Memory {
+    memory("/proc/self/status")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_figures() {
+        let m = own_memory();
+        assert!(m.rss_kib > 0 && m.hwm_kib >= m.rss_kib);
+        // Burn a little CPU so the counter cannot stay at zero.
+        let mut x = 0u64;
+        let start = Instant::now();
+        while start.elapsed().as_millis() < 50 {
+            x = x.wrapping_mul(31).wrapping_add(7);
+        }
+        assert!(x != 1);
+        assert!(own_cpu_secs() > 0.0);
+    }
+
+    #[test]
+    fn missing_process_reads_as_zero() {
+        assert_eq!(memory("/proc/0/nonexistent").rss_kib, 0);
+        assert_eq!(cpu_secs("/proc/0/nonexistent"), 0.0);
+    }
+}
