@@ -4,9 +4,11 @@
 //! the API state and the request log: N1 (desired state), N2 and N3 (the harness monitor), N4 (a
 //! deleted stream's Jobs and requests are collected), N5 (no write once settled), N8 (no /secrets).
 //!
-//! Not here: F10 and F18 (two replicas with leader election; clock skew) and F17 (RBAC sufficiency)
-//! are covered by the production tests of the leader-election and chart work (`src/leader/tests.rs`,
-//! `tests/chart.rs`). F6, F8 and F9 need the operator as a process: `reliability_crash.rs`.
+//! Not here: F10 (two replicas, leader killed) and F17 (RBAC sufficiency) are covered by
+//! `tests/production.rs` (`leader_failover_after_sigkill_with_no_writes_from_the_standby`,
+//! `chart_rbac_covers_exactly_what_the_operator_uses`); F18 (clock skew) by the leader-election unit
+//! tests (`src/leader/tests.rs`, `src/leader.rs`). F6, F8 and F9 need the operator as a process:
+//! `reliability_crash.rs`.
 
 #[path = "e2e/harness.rs"]
 mod harness;
