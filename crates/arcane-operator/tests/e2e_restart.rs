@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use bad::{last_seq, wait_quiet};
+use bad::{apply, last_seq, template_from, wait_quiet};
 use harness::{Env, Kind, secs, stream};
 use kube_sandbox::faults::{FaultAction, FaultMatch, FaultSpec};
 use serde_json::Value;
@@ -218,6 +218,75 @@ async fn restart_of_a_converged_operator_writes_nothing() {
     );
     assert!(all_running(&env, &streams).await);
     assert_eq!(job_uids(&env, &streams), jobs_before, "no Job was replaced");
+    env.assert_invariants();
+    drop(restarted);
+    let _ = std::fs::remove_file(&kubeconfig);
+    env.stop().await;
+}
+
+/// Restart while a backfill runs, with the shared caches listed late (the sandbox delays the first
+/// list of BackfillRequests and of Jobs): the stream controllers must not decide from caches that
+/// have not finished their initial list — an unlisted request would make the running backfill Job
+/// look orphaned and be deleted, an unlisted Job would be created again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_with_slow_cache_lists_keeps_the_backfill() {
+    let (env, kubeconfig, log) = setup("slow-lists").await;
+    apply(
+        &env.client,
+        &[template_from("backfill-job", "slow-backfill", "60s", |_| {})],
+    )
+    .await;
+    let mut operator = OperatorProcess::start(&kubeconfig, log.clone());
+    let mut backfilling = stream(Kind::V1, "slow-lists", false, None);
+    backfilling["spec"]["execution"]["backfillJobTemplateRef"]["name"] = "slow-backfill".into();
+    env.create(Kind::V1, backfilling).await;
+    env.create(Kind::V0, stream(Kind::V0, "slow-lists-running", false, None))
+        .await;
+    env.wait_phase(Kind::V1, "slow-lists", "Backfilling", secs(15))
+        .await;
+    env.wait_phase(Kind::V0, "slow-lists-running", "Running", secs(15))
+        .await;
+    wait_quiet(&env, secs(1), secs(10)).await;
+    let backfill_job = env.job("slow-lists").expect("backfill Job")["metadata"]["uid"].clone();
+    let streaming_job = env.job("slow-lists-running").expect("Job")["metadata"]["uid"].clone();
+    operator.kill();
+
+    for path in [
+        "/apis/streaming.sneaksanddata.com/v1/backfillrequests",
+        "/apis/batch/v1/jobs",
+    ] {
+        let slow_list = FaultSpec {
+            matcher: FaultMatch {
+                method: Some("GET".into()),
+                path: Some(path.into()),
+                watch: Some(false),
+                ..FaultMatch::default()
+            },
+            count: Some(1),
+            probability: None,
+            action: FaultAction::Delay { ms: 1500 },
+        };
+        env.sandbox.add_fault(slow_list).expect("fault installed");
+    }
+    let since = last_seq(&env);
+    let restarted = OperatorProcess::start(&kubeconfig, log);
+    wait_listed(&env, since, &restarted).await;
+    tokio::time::sleep(secs(2)).await;
+    let writes = writes_since(&env, since);
+    assert!(
+        writes.is_empty(),
+        "the restarted operator wrote: {writes:#?}\nits log:\n{}",
+        restarted.log_tail()
+    );
+    assert_eq!(
+        env.job("slow-lists").map(|j| j["metadata"]["uid"].clone()),
+        Some(backfill_job)
+    );
+    assert_eq!(
+        env.job("slow-lists-running")
+            .map(|j| j["metadata"]["uid"].clone()),
+        Some(streaming_job)
+    );
     env.assert_invariants();
     drop(restarted);
     let _ = std::fs::remove_file(&kubeconfig);
