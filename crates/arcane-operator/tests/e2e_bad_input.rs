@@ -308,10 +308,21 @@ async fn b5_rejected_job_is_reported_without_hot_loop() {
         .filter(|r| r.seq > since && r.method == "POST" && r.path.ends_with("/jobs"))
         .map(|r| (r.seq, r.time.clone()))
         .collect();
+    println!("b5: {} Job creates in the first 3 s: {creates:?}", creates.len());
     // 1 s doubling: at most 4 attempts in 3 s (0, 1, 3 s, and one caused by the status write).
     assert!(
         (1..=4).contains(&creates.len()),
         "Job creates in 3 s: {creates:?}"
+    );
+    // Growing back-off: each gap between attempts is at least the one before.
+    let times: Vec<jiff::Timestamp> = creates.iter().map(|(_, t)| t.parse().unwrap()).collect();
+    let gaps: Vec<i128> = times
+        .windows(2)
+        .map(|w| w[1].duration_since(w[0]).as_millis())
+        .collect();
+    assert!(
+        gaps.windows(2).all(|g| g[1] >= g[0]),
+        "gaps between creates (ms): {gaps:?}"
     );
     let fixed = template_from("streaming-job", "always-job", "1s", |_| {});
     apply(&env.client, &[fixed]).await;

@@ -112,13 +112,57 @@ fn string_map(value: Option<&Value>, path: &str) -> Result<BTreeMap<String, Stri
     object
         .iter()
         .map(|(key, value)| match value {
-            Value::String(s) => Ok((key.clone(), s.clone())),
+            Value::String(s) => {
+                // A value can be made valid (labels are shortened by the builder), a key cannot
+                // without changing its meaning: the API server would refuse the workload.
+                check_key(key).map_err(|why| format!("{path}.{key}: {why}"))?;
+                Ok((key.clone(), s.clone()))
+            }
             other => Err(format!(
                 "{path}.{key}: expected a string, found {}",
                 type_name(other)
             )),
         })
         .collect()
+}
+
+/// A label or annotation key as the API server accepts it: an optional DNS subdomain prefix and
+/// `/`, then a name of at most 63 characters of `[-A-Za-z0-9_.]`, alphanumeric at both ends.
+fn check_key(key: &str) -> Result<(), String> {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    let alnum_ends = |s: &str| {
+        s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && s.chars().last().is_some_and(|c| c.is_ascii_alphanumeric())
+    };
+    let name_ok = name.len() <= 63
+        && alnum_ends(name)
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !name_ok {
+        return Err(
+            "invalid key: the name part must be at most 63 characters of letters, digits, \
+                    '-', '_' and '.', starting and ending with a letter or digit"
+                .to_string(),
+        );
+    }
+    let label = |part: &str| {
+        part.len() <= 63
+            && alnum_ends(part)
+            && part
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    match prefix {
+        Some(prefix) if prefix.len() > 253 || !prefix.split('.').all(label) => Err(
+            "invalid key: the prefix must be a DNS subdomain (lowercase letters, digits, '-' and '.')"
+                .to_string(),
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn type_name(value: &Value) -> &'static str {
@@ -129,5 +173,44 @@ fn type_name(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn label_and_annotation_keys_are_checked() {
+        let long = "k".repeat(64);
+        // (key, accepted)
+        let cases = [
+            ("app", true),
+            ("app.kubernetes.io/name", true),
+            ("UPPER_lower-1.2", true),
+            ("sandbox.arcane.dev/outcome", true),
+            ("Équipe", false),
+            ("bad key!", false),
+            ("-leading", false),
+            ("trailing.", false),
+            ("", false),
+            ("Example.com/name", false),
+            ("/name", false),
+            ("a/b/c", false),
+            (long.as_str(), false),
+        ];
+        for (key, accepted) in cases {
+            assert_eq!(check_key(key).is_ok(), accepted, "{key:?}");
+            let labels = json!({ key: "v" });
+            let parsed = string_map(Some(&labels), "spec.metadata.labels");
+            assert_eq!(parsed.is_ok(), accepted, "{key:?}: {parsed:?}");
+            if let Err(message) = parsed {
+                assert!(
+                    message.starts_with(&format!("spec.metadata.labels.{key}: invalid key")),
+                    "{message}"
+                );
+            }
+        }
     }
 }
