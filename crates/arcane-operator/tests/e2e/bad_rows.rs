@@ -453,3 +453,48 @@ async fn b14_suspend_during_backfill() {
     settled(&env).await;
     env.stop().await;
 }
+
+/// B10, beyond the parser: an object nested deeper than the client's JSON recursion limit (128) is
+/// accepted by the API server but cannot be read by the operator at all. Decided: it is skipped
+/// (no status can be written on what cannot be read) and it does not stop, nor make re-list in a
+/// loop, the watch of its class.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b10_unreadably_deep_object_does_not_stop_the_class_watch() {
+    watch_panics();
+    let env = Env::start().await;
+    healthy_converges(&env, "b10-first").await;
+    let mut deep = json!("bottom");
+    for _ in 0..123 {
+        deep = json!({ "n": deep });
+    }
+    let mut spec = stream(Kind::V1, "x", false, None)["spec"].clone();
+    spec["unknown"] = deep;
+    let obj = json!({
+        "apiVersion": format!("{}/v1", super::harness::GROUP),
+        "kind": "MockStreamV1",
+        "metadata": {"name": "b10-unreadable", "namespace": NS},
+        "spec": spec,
+    });
+    let since = last_seq(&env);
+    // Stored, but even the test's client cannot read the reply.
+    let created = try_create(&env, &Kind::V1.resource(), obj).await;
+    assert!(created.is_err_and(|e| e.to_string().contains("recursion limit")));
+    let gvr = kube_sandbox::Gvr::new(super::harness::GROUP, "v1", "mockstreamv1s");
+    assert!(
+        env.sandbox
+            .store()
+            .get(&gvr, Some(NS), "b10-unreadable")
+            .is_some()
+    );
+    healthy_converges(&env, "b10-second").await;
+    tokio::time::sleep(secs(2)).await;
+    let relists: Vec<String> = env
+        .sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.seq > since && r.method == "GET" && r.path.ends_with("/mockstreamv1s"))
+        .map(|r| format!("{}?{}", r.path, r.query))
+        .collect();
+    assert!(relists.is_empty(), "the class's watch re-listed: {relists:#?}");
+    env.stop().await;
+}
