@@ -297,6 +297,9 @@ async fn b12_unicode_and_uppercase_labels_are_sanitised() {
     let mut spec = stream(Kind::V1, "b12-bad-key", true, None)["spec"].clone();
     spec["execution"]["streamingBackend"]["changeCapture"]["jobTemplateRef"]["name"] = json!("b12-bad-key");
     create_stream(&env, Kind::V1, "b12-bad-key", spec).await;
+    // Seen suspended first: a stream unsuspended before its first reconcile is new and backfills.
+    env.wait_phase(Kind::V1, "b12-bad-key", "Suspended", secs(10))
+        .await;
     env.set_suspended(Kind::V1, "b12-bad-key", false).await;
     let condition = assert_rejected(
         &env,
