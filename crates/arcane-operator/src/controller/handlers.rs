@@ -21,8 +21,8 @@ use super::error::{Error, api_code};
 use crate::crd::BackfillRequest;
 use crate::stream::names::label_value;
 use crate::stream::{
-    ANNOTATION_BACKFILL_REQUEST, CONTROLLER_NAME, Command, DesiredStatus, EventNote, EventType, LABEL_STREAM_ID,
-    LEGACY_STATE_RELOAD_REQUESTED, StreamIdentity, Workload, WorkloadKind,
+    ANNOTATION_BACKFILL_REQUEST, ANNOTATION_LEGACY_STATE, CONTROLLER_NAME, Command, DesiredStatus, EventNote,
+    EventType, LABEL_STREAM_ID, LEGACY_STATE_RELOAD_REQUESTED, StreamIdentity, Workload, WorkloadKind,
 };
 
 /// The stream a batch of commands acts on.
@@ -294,6 +294,19 @@ async fn create_request(ctx: &Context, target: &Target<'_>, request: &BackfillRe
         .generate_name
         .as_deref()
         .is_some_and(|g| g.ends_with("-initial-backfill-"));
+    let reload = request
+        .meta()
+        .generate_name
+        .as_deref()
+        .is_some_and(|g| g.ends_with("-reload-"));
+    if reload {
+        // A reconcile working from a copy of the stream cached before the annotation was removed
+        // would turn one reload into two requests: only the live annotation counts.
+        let live = stream_api(ctx, target).get_opt(&target.identity.name).await?;
+        if !live.is_some_and(|stream| requests_reload(&stream, &target.identity.uid)) {
+            return Ok(false);
+        }
+    }
     if initial {
         // The cache may not show a request created a moment ago: ask the server before creating
         // a second initial backfill.
@@ -311,6 +324,17 @@ async fn create_request(ctx: &Context, target: &Target<'_>, request: &BackfillRe
     request.labels_mut().insert(LABEL_STREAM_ID.to_string(), stream_label);
     api.create(&post_params(), &request).await?;
     Ok(true)
+}
+
+/// Whether `stream` (the live object, still the one of `uid`) carries the legacy
+/// `arcane/state: reload-requested` annotation.
+fn requests_reload(stream: &DynamicObject, uid: &str) -> bool {
+    stream.uid().as_deref() == Some(uid)
+        && stream
+            .annotations()
+            .get(ANNOTATION_LEGACY_STATE)
+            .map(String::as_str)
+            == Some(LEGACY_STATE_RELOAD_REQUESTED)
 }
 
 async fn complete_request(ctx: &Context, ns: &str, name: &str, uid: &str) -> Result<bool, Error> {
@@ -511,6 +535,35 @@ mod tests {
             message: format!("refused with {code}"),
             ..kube::core::Status::default()
         })))
+    }
+
+    /// Only the live object of the same stream with the annotation still set asks for a reload.
+    #[test]
+    fn a_reload_is_requested_only_by_the_live_annotation() {
+        let stream = |uid: &str, state: Option<&str>| {
+            let mut annotations = std::collections::BTreeMap::new();
+            if let Some(state) = state {
+                annotations.insert(ANNOTATION_LEGACY_STATE.to_string(), state.to_string());
+            }
+            DynamicObject {
+                types: None,
+                metadata: kube::api::ObjectMeta {
+                    uid: Some(uid.to_string()),
+                    annotations: Some(annotations),
+                    ..Default::default()
+                },
+                data: json!({}),
+            }
+        };
+        let cases = [
+            (stream("u", Some(LEGACY_STATE_RELOAD_REQUESTED)), true),
+            (stream("u", None), false),
+            (stream("u", Some("suspended")), false),
+            (stream("other", Some(LEGACY_STATE_RELOAD_REQUESTED)), false),
+        ];
+        for (object, expected) in cases {
+            assert_eq!(requests_reload(&object, "u"), expected, "{:?}", object.metadata);
+        }
     }
 
     #[test]
