@@ -165,6 +165,43 @@ impl Bench {
     }
 }
 
+/// What the operator caches per stream, as the API serves it: the mean JSON size of a Job and of a
+/// stream definition in the benchmark namespace, and the share of `managedFields` in it.
+fn footprint(env: &Env) -> String {
+    let store = env.sandbox.store();
+    let mean = |objects: &[serde_json::Value]| {
+        let sample = &objects[..objects.len().min(500)];
+        let (mut total, mut managed) = (0usize, 0usize);
+        for o in sample {
+            total += o.to_string().len();
+            managed += o
+                .pointer("/metadata/managedFields")
+                .map(|m| m.to_string().len())
+                .unwrap_or(0);
+        }
+        let n = sample.len().max(1);
+        (total / n, managed * 100 / total.max(1))
+    };
+    let jobs = store
+        .list(&kube_sandbox::Gvr::new("batch", "v1", "jobs"), Some(env::NS))
+        .0;
+    let (job_bytes, job_managed) = mean(&jobs);
+    let class = &env.classes[0].resource;
+    let streams = store
+        .list(
+            &kube_sandbox::Gvr::new(&class.group, &class.version, &class.plural),
+            Some(env::NS),
+        )
+        .0;
+    let (stream_bytes, stream_managed) = mean(&streams);
+    format!(
+        "cached objects as served: Job {job_bytes} B JSON ({job_managed}% managedFields), \
+         stream {stream_bytes} B JSON ({stream_managed}% managedFields); {} Jobs, {} streams of class 0",
+        jobs.len(),
+        streams.len()
+    )
+}
+
 /// Writes the operator sent among `records` (the benchmark's own are marked by user agent).
 pub fn operator_writes(records: &[RequestRecord]) -> Vec<RequestRecord> {
     records
@@ -512,6 +549,8 @@ async fn l1(bench: &mut Bench) -> Result<(), BenchError> {
         target,
         (sizes.streams >= 10_000).then_some(mib(mem.rss_kib) <= 150.0),
     );
+    let footprint = footprint(&bench.env);
+    bench.report.note(footprint);
     let watches = bench.env.sandbox.open_watches();
     bench.report.headline.watch_connections = watches;
     let expected = bench.expected_watches();
