@@ -308,6 +308,12 @@ async fn create_request(ctx: &Context, target: &Target<'_>, request: &BackfillRe
         }
     }
     if initial {
+        // Likewise a stale copy of the stream may show it new after its initial request was served
+        // and deleted: only a stream whose live status has no phase yet is new.
+        let live = stream_api(ctx, target).get_opt(&target.identity.name).await?;
+        if !live.is_some_and(|stream| still_new(&stream, &target.identity.uid)) {
+            return Ok(false);
+        }
         // The cache may not show a request created a moment ago: ask the server before creating
         // a second initial backfill.
         let selector = format!("{LABEL_STREAM_ID}={stream_label}");
@@ -335,6 +341,17 @@ fn requests_reload(stream: &DynamicObject, uid: &str) -> bool {
             .get(ANNOTATION_LEGACY_STATE)
             .map(String::as_str)
             == Some(LEGACY_STATE_RELOAD_REQUESTED)
+}
+
+/// Whether `stream` (the live object, still the one of `uid`) was never given a phase: the
+/// operator has not reconciled it yet.
+fn still_new(stream: &DynamicObject, uid: &str) -> bool {
+    stream.uid().as_deref() == Some(uid)
+        && stream
+            .data
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
 }
 
 async fn complete_request(ctx: &Context, ns: &str, name: &str, uid: &str) -> Result<bool, Error> {
@@ -563,6 +580,29 @@ mod tests {
         ];
         for (object, expected) in cases {
             assert_eq!(requests_reload(&object, "u"), expected, "{:?}", object.metadata);
+        }
+    }
+
+    /// Only the live object of the same stream without a phase is new.
+    #[test]
+    fn a_stream_is_new_until_it_has_a_phase() {
+        let stream = |uid: &str, data: Value| DynamicObject {
+            types: None,
+            metadata: kube::api::ObjectMeta {
+                uid: Some(uid.to_string()),
+                ..Default::default()
+            },
+            data,
+        };
+        let cases = [
+            (stream("u", json!({"spec": {}})), true),
+            (stream("u", json!({"status": {}})), true),
+            (stream("u", json!({"status": {"phase": ""}})), true),
+            (stream("u", json!({"status": {"phase": "Backfilling"}})), false),
+            (stream("other", json!({})), false),
+        ];
+        for (object, expected) in cases {
+            assert_eq!(still_new(&object, "u"), expected, "{}", object.data);
         }
     }
 
