@@ -327,7 +327,7 @@ fn rbac_grants_exactly_what_the_operator_uses_and_no_secrets() {
     expected.insert(key(sg, "streamingjobtemplates"), set(&read));
     expected.insert(key("events.k8s.io", "events"), set(&["create", "patch"]));
     for stream in ["sqlserverstreams", "synapsestreams"] {
-        expected.insert(key(sg, stream), set(&["list", "watch", "patch"]));
+        expected.insert(key(sg, stream), set(&["get", "list", "watch", "patch"]));
         expected.insert(key(sg, &format!("{stream}/status")), set(&status));
         // Jobs carry blockOwnerDeletion on their stream owner reference.
         expected.insert(key(sg, &format!("{stream}/finalizers")), set(&["update"]));
