@@ -40,7 +40,11 @@ where
         });
         let driver = {
             let shared = shared.clone();
-            let events = watcher::watcher(api, config).default_backoff().reflect(writer);
+            // managedFields are half of a cached Job's size and the operator never reads them.
+            let events = watcher::watcher(api, config)
+                .default_backoff()
+                .modify(|obj: &mut K| obj.meta_mut().managed_fields = None)
+                .reflect(writer);
             async move { shared.drive(events).await }
         };
         (shared, driver)

@@ -9,6 +9,7 @@ use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
+use kube::runtime::WatchStreamExt;
 use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -47,9 +48,16 @@ pub async fn run(ctx: Arc<Context>, class: ClassInfo, resource: ApiResource, shu
         Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &resource),
         None => Api::all_with(ctx.client.clone(), &resource),
     };
-    let controller = Controller::new_with(api, watcher::Config::default(), resource.clone())
+    // The stream cache drops managedFields, which the operator never reads (memory per stream).
+    let writer = kube::runtime::reflector::store::Writer::new(resource.clone());
+    let streams = writer.as_reader();
+    let trigger = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(|obj: &mut DynamicObject| obj.metadata.managed_fields = None)
+        .reflect(writer)
+        .applied_objects();
+    let controller = Controller::for_stream_with(trigger, streams.clone(), resource.clone())
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency));
-    let streams = controller.store();
     let class_name = class.name.clone();
     let requests_resource = resource.clone();
     let templates_resource = resource.clone();
