@@ -6,8 +6,8 @@
 pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod leader;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
-pub mod leader;
 pub mod stream;
 pub mod telemetry;

@@ -20,7 +20,8 @@ fn env_value<'a>(job: &'a Value, name: &str) -> Option<&'a Value> {
 async fn new_streams_backfill_then_run_in_every_layout() {
     let env = Env::start().await;
     for kind in Kind::ALL {
-        env.create(kind, stream(kind, &format!("new-{}", kind.class()), false, None)).await;
+        env.create(kind, stream(kind, &format!("new-{}", kind.class()), false, None))
+            .await;
     }
     for kind in Kind::ALL {
         let name = format!("new-{}", kind.class());
@@ -29,9 +30,15 @@ async fn new_streams_backfill_then_run_in_every_layout() {
         assert_eq!(job["metadata"]["labels"]["arcane/backfilling"], "false");
         assert_eq!(job["metadata"]["labels"]["arcane/stream-id"], name.as_str());
         assert_eq!(job["metadata"]["labels"]["arcane/stream-class"], kind.class());
-        assert_eq!(env_value(&job, "STREAMCONTEXT__BACKFILL").unwrap()["value"], "false");
+        assert_eq!(
+            env_value(&job, "STREAMCONTEXT__BACKFILL").unwrap()["value"],
+            "false"
+        );
         assert!(env_value(&job, "STREAMCONTEXT__BACKFILL_ID").is_none());
-        assert_eq!(env_value(&job, "STREAMCONTEXT__STREAM_KIND").unwrap()["value"], kind.kind());
+        assert_eq!(
+            env_value(&job, "STREAMCONTEXT__STREAM_KIND").unwrap()["value"],
+            kind.kind()
+        );
         let owner = &job["metadata"]["ownerReferences"][0];
         assert_eq!(owner["kind"], kind.kind());
         assert_eq!(owner["controller"], true);
@@ -45,13 +52,19 @@ async fn new_streams_backfill_then_run_in_every_layout() {
         assert_eq!(requests[0]["spec"]["streamClass"], kind.class());
         let reasons: Vec<String> = env.events_for(&name).into_iter().map(|(_, r)| r).collect();
         for expected in ["StreamCreated", "BackfillStarted", "BackfillCompleted"] {
-            assert!(reasons.iter().any(|r| r == expected), "{name}: no {expected} event in {reasons:?}");
+            assert!(
+                reasons.iter().any(|r| r == expected),
+                "{name}: no {expected} event in {reasons:?}"
+            );
         }
     }
     // The secret reference of the v2 class becomes envFrom, never a value.
     let job = env.job("new-mock-stream-v2").unwrap();
     let env_from = &job["spec"]["template"]["spec"]["containers"][0]["envFrom"];
-    assert_eq!(env_from, &json!([{"secretRef": {"name": "demo-source-connection"}}]));
+    assert_eq!(
+        env_from,
+        &json!([{"secretRef": {"name": "demo-source-connection"}}])
+    );
     env.assert_invariants_and_settled(secs(2)).await;
     env.stop().await;
 }
@@ -64,15 +77,24 @@ async fn suspended_stream_runs_nothing_until_resumed() {
     env.create(Kind::V1, stream(Kind::V1, "quiet", true, None)).await;
     env.wait_phase(Kind::V1, "quiet", "Suspended", secs(10)).await;
     assert!(env.job("quiet").is_none());
-    assert!(env.requests().is_empty(), "a suspended new stream gets no initial backfill");
+    assert!(
+        env.requests().is_empty(),
+        "a suspended new stream gets no initial backfill"
+    );
     env.set_suspended(Kind::V1, "quiet", false).await;
     env.wait_phase(Kind::V1, "quiet", "Running", secs(10)).await;
-    assert_eq!(env.job("quiet").unwrap()["metadata"]["labels"]["arcane/backfilling"], "false");
+    assert_eq!(
+        env.job("quiet").unwrap()["metadata"]["labels"]["arcane/backfilling"],
+        "false"
+    );
     assert!(env.requests().is_empty());
     // Suspending again removes the workload.
     env.set_suspended(Kind::V1, "quiet", true).await;
     env.wait_phase(Kind::V1, "quiet", "Suspended", secs(10)).await;
-    env.wait_for("the Job to be gone", secs(10), || async { env.job("quiet").is_none() }).await;
+    env.wait_for("the Job to be gone", secs(10), || async {
+        env.job("quiet").is_none()
+    })
+    .await;
     env.assert_invariants_and_settled(secs(2)).await;
     env.stop().await;
 }
@@ -82,7 +104,8 @@ async fn suspended_stream_runs_nothing_until_resumed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cron_stream_is_scheduled() {
     let env = Env::start().await;
-    env.create(Kind::V2, stream(Kind::V2, "nightly", false, Some("*/5 * * * *"))).await;
+    env.create(Kind::V2, stream(Kind::V2, "nightly", false, Some("*/5 * * * *")))
+        .await;
     env.wait_phase(Kind::V2, "nightly", "Scheduled", secs(10)).await;
     let cronjob = env.cronjob("nightly").expect("CronJob exists");
     assert_eq!(cronjob["spec"]["concurrencyPolicy"], "Forbid");
@@ -108,16 +131,21 @@ async fn cron_stream_is_scheduled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_job_is_recreated() {
     let env = Env::start().await;
-    env.create(Kind::V0, stream(Kind::V0, "phoenix", false, None)).await;
+    env.create(Kind::V0, stream(Kind::V0, "phoenix", false, None))
+        .await;
     env.wait_phase(Kind::V0, "phoenix", "Running", secs(20)).await;
     let uid = env.job("phoenix").unwrap()["metadata"]["uid"].clone();
     env.delete_job("phoenix").await;
     env.wait_for("a new Job", secs(15), || async {
-        env.job("phoenix").is_some_and(|j| j["metadata"]["uid"] != uid && j["metadata"]["deletionTimestamp"].is_null())
+        env.job("phoenix")
+            .is_some_and(|j| j["metadata"]["uid"] != uid && j["metadata"]["deletionTimestamp"].is_null())
     })
     .await;
     env.wait_phase(Kind::V0, "phoenix", "Running", secs(10)).await;
-    assert_eq!(env.job("phoenix").unwrap()["metadata"]["labels"]["arcane/backfilling"], "false");
+    assert_eq!(
+        env.job("phoenix").unwrap()["metadata"]["labels"]["arcane/backfilling"],
+        "false"
+    );
     env.assert_invariants_and_settled(secs(2)).await;
     env.stop().await;
 }
@@ -127,10 +155,12 @@ async fn deleted_job_is_recreated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spec_change_replaces_the_job() {
     let env = Env::start().await;
-    env.create(Kind::V1, stream(Kind::V1, "evolving", false, None)).await;
+    env.create(Kind::V1, stream(Kind::V1, "evolving", false, None))
+        .await;
     env.wait_phase(Kind::V1, "evolving", "Running", secs(20)).await;
     let before = env.job("evolving").unwrap();
-    env.patch_spec(Kind::V1, "evolving", json!({"source": "another-table"})).await;
+    env.patch_spec(Kind::V1, "evolving", json!({"source": "another-table"}))
+        .await;
     env.wait_for("the replacement Job", secs(15), || async {
         env.job("evolving").is_some_and(|j| {
             j["metadata"]["uid"] != before["metadata"]["uid"] && j["metadata"]["deletionTimestamp"].is_null()
@@ -139,8 +169,14 @@ async fn spec_change_replaces_the_job() {
     .await;
     env.wait_phase(Kind::V1, "evolving", "Running", secs(10)).await;
     let after = env.job("evolving").unwrap();
-    let spec = env_value(&after, "STREAMCONTEXT__SPEC").unwrap()["value"].as_str().unwrap().to_string();
-    assert!(spec.contains("another-table"), "new Job carries the new spec: {spec}");
+    let spec = env_value(&after, "STREAMCONTEXT__SPEC").unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        spec.contains("another-table"),
+        "new Job carries the new spec: {spec}"
+    );
     assert_ne!(
         before["metadata"]["annotations"]["configuration-hash"],
         after["metadata"]["annotations"]["configuration-hash"]

@@ -10,7 +10,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "arcane-operator", version, about = "Kubernetes operator for Arcane data streams")]
+#[command(
+    name = "arcane-operator",
+    version,
+    about = "Kubernetes operator for Arcane data streams"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub log: LogArgs,

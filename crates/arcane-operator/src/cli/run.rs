@@ -66,7 +66,8 @@ fn leader_config(args: &RunArgs) -> LeaderConfig {
         .clone()
         .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|n| !n.is_empty()))
         .unwrap_or_else(|| "default".to_string());
-    let identity = leader::default_identity().unwrap_or_else(|| format!("arcane-operator-{}", std::process::id()));
+    let identity =
+        leader::default_identity().unwrap_or_else(|| format!("arcane-operator-{}", std::process::id()));
     LeaderConfig {
         lease_duration: args.lease_duration,
         renew_deadline: args.renew_deadline,

@@ -168,7 +168,11 @@ fn conflict(owner: &str) -> ClassState {
     }
 }
 
-async fn ensure_running(ctx: &Arc<Context>, class: &StreamClass, running: &mut HashMap<String, Running>) -> ClassState {
+async fn ensure_running(
+    ctx: &Arc<Context>,
+    class: &StreamClass,
+    running: &mut HashMap<String, Running>,
+) -> ClassState {
     let name = class.name_any();
     let uid = class.uid().unwrap_or_default();
     if let Some(r) = running.get(&name) {
@@ -230,7 +234,10 @@ async fn resolve(ctx: &Context, spec: &StreamClassSpec) -> Result<ApiResource, C
             phase: StreamClassPhase::Failed,
             ready: false,
             reason: "UnsupportedScope",
-            message: format!("{} is cluster-scoped; stream definitions must be namespaced", gvk.kind),
+            message: format!(
+                "{} is cluster-scoped; stream definitions must be namespaced",
+                gvk.kind
+            ),
         }),
         Ok((resource, _)) => Ok(resource),
         Err(kube::Error::Api(status)) if status.code == 404 => Err(pending(format!(
@@ -282,13 +289,24 @@ async fn write_status(ctx: &Context, class: &StreamClass, state: &ClassState) ->
         field_manager: Some(CONTROLLER_NAME.to_string()),
         ..PatchParams::default()
     };
-    if let Err(error) = api.patch_status(&class.name_any(), &params, &Patch::Merge(&patch)).await {
+    if let Err(error) = api
+        .patch_status(&class.name_any(), &params, &Patch::Merge(&patch))
+        .await
+    {
         tracing::warn!(class = %class.name_any(), %error, "cannot write StreamClass status");
         return false;
     }
     let event = Event {
-        type_: if state.ready { EventType::Normal } else { EventType::Warning },
-        reason: if state.ready { "StreamClassReady".to_string() } else { state.reason.to_string() },
+        type_: if state.ready {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        },
+        reason: if state.ready {
+            "StreamClassReady".to_string()
+        } else {
+            state.reason.to_string()
+        },
         note: Some(state.message.clone()),
         action: "Reconcile".to_string(),
         secondary: None,

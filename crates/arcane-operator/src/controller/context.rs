@@ -59,10 +59,16 @@ impl SharedWatches {
         let labelled = watcher::Config::default().labels(LABEL_STREAM_ID);
         let (jobs, jobs_task) = SharedWatch::start("jobs", api(client, namespace), labelled.clone());
         let (cronjobs, cronjobs_task) = SharedWatch::start("cronjobs", api(client, namespace), labelled);
-        let (requests, requests_task) =
-            SharedWatch::start("backfillrequests", api(client, namespace), watcher::Config::default());
-        let (templates, templates_task) =
-            SharedWatch::start("streamingjobtemplates", api(client, namespace), watcher::Config::default());
+        let (requests, requests_task) = SharedWatch::start(
+            "backfillrequests",
+            api(client, namespace),
+            watcher::Config::default(),
+        );
+        let (templates, templates_task) = SharedWatch::start(
+            "streamingjobtemplates",
+            api(client, namespace),
+            watcher::Config::default(),
+        );
         let tasks = vec![
             tokio::spawn(jobs_task),
             tokio::spawn(cronjobs_task),
@@ -82,7 +88,10 @@ impl SharedWatches {
 
     /// Whether every shared watch has finished its initial list.
     pub fn is_ready(&self) -> bool {
-        self.jobs.is_ready() && self.cronjobs.is_ready() && self.requests.is_ready() && self.templates.is_ready()
+        self.jobs.is_ready()
+            && self.cronjobs.is_ready()
+            && self.requests.is_ready()
+            && self.templates.is_ready()
     }
 }
 

@@ -1,16 +1,16 @@
 //! Shared watches: one reflector per watched type, fanned out to every stream controller, so the
 //! number of watch connections does not grow with the number of classes.
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
+use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
-use kube::runtime::WatchStreamExt;
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
-use futures::channel::mpsc;
 
 /// A cached, shared watch of one type: a store for lookups and subscriptions for triggers.
 pub struct SharedWatch<K: Resource<DynamicType = ()> + Clone + 'static> {
@@ -75,7 +75,10 @@ where
     /// A stream of every object change seen from now on (applied or deleted objects).
     pub fn subscribe(&self) -> impl Stream<Item = Arc<K>> + Send + 'static {
         let (tx, rx) = mpsc::unbounded();
-        self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(tx);
         rx
     }
 

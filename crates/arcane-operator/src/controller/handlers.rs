@@ -285,7 +285,11 @@ async fn request_still_active(ctx: &Context, ns: &str, name: &str) -> Result<boo
     }
 }
 
-async fn create_request(ctx: &Context, target: &Target<'_>, request: &BackfillRequest) -> Result<bool, Error> {
+async fn create_request(
+    ctx: &Context,
+    target: &Target<'_>,
+    request: &BackfillRequest,
+) -> Result<bool, Error> {
     let ns = target.identity.namespace.as_str();
     let api: Api<BackfillRequest> = Api::namespaced(ctx.client.clone(), ns);
     let stream_label = label_value(&target.identity.name);
@@ -327,7 +331,9 @@ async fn create_request(ctx: &Context, target: &Target<'_>, request: &BackfillRe
         }
     }
     let mut request = request.clone();
-    request.labels_mut().insert(LABEL_STREAM_ID.to_string(), stream_label);
+    request
+        .labels_mut()
+        .insert(LABEL_STREAM_ID.to_string(), stream_label);
     api.create(&post_params(), &request).await?;
     Ok(true)
 }
@@ -370,17 +376,31 @@ async fn complete_request(ctx: &Context, ns: &str, name: &str, uid: &str) -> Res
         Err(error) if matches!(api_code(&error), Some(404 | 422)) => return Ok(false),
         Err(error) => return Err(error.into()),
     }
-    let condition = condition("Completed", "True", "BackfillCompleted", "The backfill Job succeeded");
+    let condition = condition(
+        "Completed",
+        "True",
+        "BackfillCompleted",
+        "The backfill Job succeeded",
+    );
     let status = json!({"status": {"conditions": [condition]}});
     patch_request_status(ctx, ns, name, uid, status).await?;
     Ok(true)
 }
 
-async fn patch_request_status(ctx: &Context, ns: &str, name: &str, uid: &str, status: Value) -> Result<bool, Error> {
+async fn patch_request_status(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    uid: &str,
+    status: Value,
+) -> Result<bool, Error> {
     let api: Api<BackfillRequest> = Api::namespaced(ctx.client.clone(), ns);
     let mut patch = status;
     patch["metadata"] = json!({"uid": uid});
-    match api.patch_status(name, &patch_params(), &Patch::Merge(&patch)).await {
+    match api
+        .patch_status(name, &patch_params(), &Patch::Merge(&patch))
+        .await
+    {
         Ok(_) => Ok(true),
         Err(error) if matches!(api_code(&error), Some(404 | 409)) => Ok(false),
         Err(error) => Err(error.into()),

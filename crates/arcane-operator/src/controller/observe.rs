@@ -76,7 +76,8 @@ fn workload(
     definition: Option<&StreamDefinition>,
     shared: &SharedWatches,
 ) -> Option<Workload> {
-    let job = controlled(shared.jobs.store(), identity, WorkloadKind::Job).map(|j| Workload::Job(Box::new(j)));
+    let job =
+        controlled(shared.jobs.store(), identity, WorkloadKind::Job).map(|j| Workload::Job(Box::new(j)));
     let cronjob = controlled(shared.cronjobs.store(), identity, WorkloadKind::CronJob)
         .map(|c| Workload::CronJob(Box::new(c)));
     let wants_cronjob = matches!(
@@ -132,7 +133,6 @@ pub fn status(value: Option<&Value>) -> StreamStatus {
             .and_then(|r| u32::try_from(r).ok()),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{ApiResource, DynamicObject};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::runtime::WatchStreamExt;
 use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -64,8 +64,14 @@ pub async fn run(ctx: Arc<Context>, class: ClassInfo, resource: ApiResource, shu
     let templates_store = streams.clone();
     let secret_refs = class.secret_refs.clone();
     let label = controller_label(&class_name);
-    ctx.metrics.register_controller(&label, u32::from(ctx.config.concurrency));
-    let gauge = tokio::spawn(report_phases(ctx.clone(), class_name.clone(), streams.clone(), listing));
+    ctx.metrics
+        .register_controller(&label, u32::from(ctx.config.concurrency));
+    let gauge = tokio::spawn(report_phases(
+        ctx.clone(),
+        class_name.clone(),
+        streams.clone(),
+        listing,
+    ));
     let runtime = Arc::new(StreamClassRuntime {
         ctx: ctx.clone(),
         class,
@@ -78,15 +84,21 @@ pub async fn run(ctx: Arc<Context>, class: ClassInfo, resource: ApiResource, shu
     let controller = controller
         .owns_shared_stream(ctx.shared.jobs.subscribe())
         .owns_shared_stream(ctx.shared.cronjobs.subscribe())
-        .watches_shared_stream(ctx.shared.requests.subscribe(), move |request: Arc<BackfillRequest>| {
-            (request.spec.stream_class == class_name).then(|| {
-                ObjectRef::new_with(&request.spec.stream_id, requests_resource.clone())
-                    .within(&request.namespace().unwrap_or_default())
-            })
-        })
-        .watches_shared_stream(ctx.shared.templates.subscribe(), move |template: Arc<StreamingJobTemplate>| {
-            streams_using(&templates_store, &templates_resource, &secret_refs, &template)
-        })
+        .watches_shared_stream(
+            ctx.shared.requests.subscribe(),
+            move |request: Arc<BackfillRequest>| {
+                (request.spec.stream_class == class_name).then(|| {
+                    ObjectRef::new_with(&request.spec.stream_id, requests_resource.clone())
+                        .within(&request.namespace().unwrap_or_default())
+                })
+            },
+        )
+        .watches_shared_stream(
+            ctx.shared.templates.subscribe(),
+            move |template: Arc<StreamingJobTemplate>| {
+                streams_using(&templates_store, &templates_resource, &secret_refs, &template)
+            },
+        )
         .graceful_shutdown_on(shutdown.cancelled_owned())
         .run(reconcile, error_policy, runtime)
         .for_each(|result| async move {
@@ -162,7 +174,10 @@ fn streams_using(
     secret_refs: &[String],
     template: &StreamingJobTemplate,
 ) -> Vec<ObjectRef<DynamicObject>> {
-    let (Some(name), Some(ns)) = (template.metadata.name.as_deref(), template.metadata.namespace.as_deref()) else {
+    let (Some(name), Some(ns)) = (
+        template.metadata.name.as_deref(),
+        template.metadata.namespace.as_deref(),
+    ) else {
         return Vec::new();
     };
     streams
@@ -241,7 +256,9 @@ const READ_YOUR_WRITES: Duration = Duration::from_secs(2);
 /// request it would start the streaming Job ahead of the initial backfill, and without the
 /// completion it would run a finished backfill again.
 async fn await_request_writes(ctx: &Context, observed: &crate::stream::Observed, commands: &[Command]) {
-    let created = commands.iter().any(|c| matches!(c, Command::CreateBackfillRequest(_)));
+    let created = commands
+        .iter()
+        .any(|c| matches!(c, Command::CreateBackfillRequest(_)));
     let completed: Vec<&str> = commands
         .iter()
         .filter_map(|c| match c {
@@ -349,12 +366,16 @@ fn count_commands(runtime: &StreamClassRuntime, commands: &[Command]) {
     for command in commands {
         match command {
             Command::CreateWorkload(Workload::Job(job)) => {
-                let backfill = job.metadata.annotations.as_ref().is_some_and(|a| {
-                    a.contains_key(crate::stream::ANNOTATION_BACKFILL_REQUEST)
-                });
+                let backfill = job
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key(crate::stream::ANNOTATION_BACKFILL_REQUEST));
                 metrics.workload_created(class, "Job", if backfill { "backfill" } else { "streaming" });
             }
-            Command::CreateWorkload(Workload::CronJob(_)) => metrics.workload_created(class, "CronJob", "streaming"),
+            Command::CreateWorkload(Workload::CronJob(_)) => {
+                metrics.workload_created(class, "CronJob", "streaming")
+            }
             Command::DeleteWorkload { kind, .. } => {
                 metrics.workload_deleted(class, kind.as_str());
                 if replacing {

@@ -31,7 +31,8 @@ pub enum InstallError {
 
 /// Parses a multi-document YAML into JSON objects (empty documents skipped).
 pub fn parse_documents(yaml: &str) -> Result<Vec<Value>, InstallError> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).map_err(|e| InstallError::Yaml(e.to_string()))?;
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(yaml).map_err(|e| InstallError::Yaml(e.to_string()))?;
     Ok(docs.into_iter().filter(|d| d.is_object()).collect())
 }
 
@@ -56,11 +57,13 @@ pub async fn apply_documents(client: &Client, docs: &[Value]) -> Result<(), Inst
         let namespace = doc.pointer("/metadata/namespace").and_then(Value::as_str);
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version.as_str()));
         let gvk = GroupVersionKind::gvk(group, version, &kind);
-        let api = api_for(client, &gvk, namespace).await.map_err(|source| InstallError::Apply {
-            kind: kind.clone(),
-            name: name.clone(),
-            source,
-        })?;
+        let api = api_for(client, &gvk, namespace)
+            .await
+            .map_err(|source| InstallError::Apply {
+                kind: kind.clone(),
+                name: name.clone(),
+                source,
+            })?;
         let params = PatchParams::apply(MANAGER).force();
         api.patch(&name, &params, &Patch::Apply(doc))
             .await
@@ -76,7 +79,11 @@ pub async fn apply_documents(client: &Client, docs: &[Value]) -> Result<(), Inst
     Ok(())
 }
 
-async fn api_for(client: &Client, gvk: &GroupVersionKind, namespace: Option<&str>) -> kube::Result<Api<DynamicObject>> {
+async fn api_for(
+    client: &Client,
+    gvk: &GroupVersionKind,
+    namespace: Option<&str>,
+) -> kube::Result<Api<DynamicObject>> {
     let (resource, caps): (ApiResource, _) = discovery::pinned_kind(client, gvk).await?;
     Ok(match caps.scope {
         Scope::Cluster => Api::all_with(client.clone(), &resource),
@@ -122,11 +129,17 @@ mod tests {
     fn demo_manifest_parses() {
         let docs = parse_documents(super::super::DEMO_YAML).expect("demo YAML parses");
         assert!(docs.len() >= 10);
-        assert!(docs.iter().all(|d| d.get("kind").is_some() && d.pointer("/metadata/name").is_some()));
+        assert!(
+            docs.iter()
+                .all(|d| d.get("kind").is_some() && d.pointer("/metadata/name").is_some())
+        );
     }
 
     #[test]
     fn bad_yaml_is_an_error() {
-        assert!(matches!(parse_documents("a: [unclosed"), Err(InstallError::Yaml(_))));
+        assert!(matches!(
+            parse_documents("a: [unclosed"),
+            Err(InstallError::Yaml(_))
+        ));
     }
 }

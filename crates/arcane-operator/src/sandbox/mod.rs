@@ -23,7 +23,11 @@ pub struct SandboxArgs {
     #[arg(long, env = "ARCANE_SANDBOX_LISTEN", default_value = "127.0.0.1:6443")]
     pub listen: SocketAddr,
     /// Where to write the kubeconfig for kubectl and `arcane-operator run`.
-    #[arg(long, env = "ARCANE_SANDBOX_KUBECONFIG", default_value = "./sandbox.kubeconfig")]
+    #[arg(
+        long,
+        env = "ARCANE_SANDBOX_KUBECONFIG",
+        default_value = "./sandbox.kubeconfig"
+    )]
     pub kubeconfig: PathBuf,
     /// Do not install the demo plugin (stream CRDs, classes, templates, streams).
     #[arg(long)]
@@ -68,7 +72,8 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxRunError> {
     let printer = tokio::spawn(phases::print_phase_changes(sandbox.store().clone()));
     let client = sandbox.client()?;
     install::install_crds(&client).await?;
-    let operator = (!args.no_operator).then(|| Operator::start(client.clone(), controller::Config::default()));
+    let operator =
+        (!args.no_operator).then(|| Operator::start(client.clone(), controller::Config::default()));
     if !args.no_demo {
         install::apply_documents(&client, &install::parse_documents(DEMO_YAML)?).await?;
         println!("demo plugin installed: 3 stream kinds, 3 StreamClasses, 3 templates, 5 streams");

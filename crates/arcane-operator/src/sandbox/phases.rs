@@ -17,9 +17,19 @@ pub async fn print_phase_changes(store: Store) {
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         };
         let obj = &event.object;
-        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
-        let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
-        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let kind = obj
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let ns = obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let key = (kind.clone(), ns.to_string(), name.to_string());
         if event.kind == EventKind::Deleted {
             if last.remove(&key).is_some() {
@@ -39,14 +49,22 @@ pub async fn print_phase_changes(store: Store) {
         }
         let reason = ready_reason(obj).map(|r| format!(" ({r})")).unwrap_or_default();
         match previous {
-            Some(previous) => println!("{}  {kind:<14} {}  {previous} → {phase}{reason}", clock(), qualified(ns, name)),
+            Some(previous) => println!(
+                "{}  {kind:<14} {}  {previous} → {phase}{reason}",
+                clock(),
+                qualified(ns, name)
+            ),
             None => println!("{}  {kind:<14} {}  {phase}{reason}", clock(), qualified(ns, name)),
         }
     }
 }
 
 fn qualified(ns: &str, name: &str) -> String {
-    if ns.is_empty() { name.to_string() } else { format!("{ns}/{name}") }
+    if ns.is_empty() {
+        name.to_string()
+    } else {
+        format!("{ns}/{name}")
+    }
 }
 
 fn ready_reason(obj: &Value) -> Option<&str> {

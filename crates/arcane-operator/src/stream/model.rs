@@ -242,14 +242,22 @@ pub enum Command {
     /// Create this fully built workload (a create answering `AlreadyExists` is resolved by reading).
     CreateWorkload(Workload),
     /// Delete the workload with this UID precondition, foreground propagation.
-    DeleteWorkload { kind: WorkloadKind, name: String, uid: String },
+    DeleteWorkload {
+        kind: WorkloadKind,
+        name: String,
+        uid: String,
+    },
     /// Create this BackfillRequest (built with `generateName` and an owner reference to the stream).
     CreateBackfillRequest(Box<BackfillRequest>),
     /// Set `spec.completed: true` on the request with this name and UID.
     CompleteBackfillRequest { name: String, uid: String },
     /// Record on the request's status (phase `Failed`, a condition) why it cannot be served, for
     /// example a stream without a backfill template.
-    RejectBackfillRequest { name: String, uid: String, message: String },
+    RejectBackfillRequest {
+        name: String,
+        uid: String,
+        message: String,
+    },
     /// Write the stream's status subresource.
     PatchStatus(Box<DesiredStatus>),
     /// Remove the legacy `arcane/state: reload-requested` annotation from the definition.

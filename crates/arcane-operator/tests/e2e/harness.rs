@@ -110,7 +110,11 @@ pub struct Monitor {
 
 impl Monitor {
     fn observe(&mut self, resource: &str, kind: EventKind, obj: &Value) {
-        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         match resource {
             "jobs" | "cronjobs" => {
                 let owner = obj
@@ -135,13 +139,17 @@ impl Monitor {
                 } else {
                     live.insert(key);
                     if live.len() > 1 {
-                        self.violations.push(format!("stream {owner} has two live workloads: {live:?}"));
+                        self.violations
+                            .push(format!("stream {owner} has two live workloads: {live:?}"));
                     }
                 }
                 let complete = obj
                     .pointer("/status/conditions")
                     .and_then(Value::as_array)
-                    .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Complete" && c["status"] == "True"));
+                    .is_some_and(|cs| {
+                        cs.iter()
+                            .any(|c| c["type"] == "Complete" && c["status"] == "True")
+                    });
                 let request = obj
                     .pointer("/metadata/annotations/arcane~1backfill-request")
                     .and_then(Value::as_str);
@@ -160,8 +168,9 @@ impl Monitor {
                     && !self.created_completed.contains(&name)
                     && !self.succeeded_backfills.contains(&name)
                 {
-                    self.violations
-                        .push(format!("BackfillRequest {name} completed without its backfill Job succeeding"));
+                    self.violations.push(format!(
+                        "BackfillRequest {name} completed without its backfill Job succeeding"
+                    ));
                 }
             }
             _ => {}
@@ -222,7 +231,9 @@ impl Env {
             .filter(|d| d["kind"] != "Secret")
             .map(fast_templates)
             .collect();
-        install::apply_documents(&client, &docs).await.expect("demo plugin installs");
+        install::apply_documents(&client, &docs)
+            .await
+            .expect("demo plugin installs");
         Env {
             sandbox,
             client,
@@ -247,13 +258,20 @@ impl Env {
 
     pub async fn create(&self, kind: Kind, obj: Value) -> DynamicObject {
         let obj: DynamicObject = serde_json::from_value(obj).expect("valid object");
-        self.api(kind).create(&PostParams::default(), &obj).await.expect("create stream")
+        self.api(kind)
+            .create(&PostParams::default(), &obj)
+            .await
+            .expect("create stream")
     }
 
     /// Merge-patches a stream's spec.
     pub async fn patch_spec(&self, kind: Kind, name: &str, spec: Value) {
         self.api(kind)
-            .patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": spec})))
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": spec})),
+            )
             .await
             .expect("patch stream");
     }
@@ -272,9 +290,12 @@ impl Env {
     }
 
     pub async fn phase(&self, kind: Kind, name: &str) -> Option<String> {
-        self.get(kind, name)
-            .await
-            .and_then(|o| o.data.pointer("/status/phase").and_then(Value::as_str).map(str::to_string))
+        self.get(kind, name).await.and_then(|o| {
+            o.data
+                .pointer("/status/phase")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
     }
 
     /// The Ready condition's reason.
@@ -314,14 +335,19 @@ impl Env {
     {
         let deadline = tokio::time::Instant::now() + timeout;
         while !check().await {
-            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// The Job named `name` in the test namespace, as JSON.
     pub fn job(&self, name: &str) -> Option<Value> {
-        self.sandbox.store().get(&kube_sandbox::Gvr::new("batch", "v1", "jobs"), Some(NS), name)
+        self.sandbox
+            .store()
+            .get(&kube_sandbox::Gvr::new("batch", "v1", "jobs"), Some(NS), name)
     }
 
     pub fn cronjob(&self, name: &str) -> Option<Value> {
@@ -339,7 +365,9 @@ impl Env {
     /// Deletes a Job as a user would (background propagation).
     pub async fn delete_job(&self, name: &str) {
         let api: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(self.client.clone(), NS);
-        api.delete(name, &DeleteParams::background()).await.expect("delete job");
+        api.delete(name, &DeleteParams::background())
+            .await
+            .expect("delete job");
     }
 
     /// Events recorded for an object name, as (type, reason) pairs.
@@ -351,7 +379,12 @@ impl Env {
             .0
             .iter()
             .filter(|e| e.pointer("/regarding/name").and_then(Value::as_str) == Some(name))
-            .map(|e| (e["type"].as_str().unwrap_or_default().into(), e["reason"].as_str().unwrap_or_default().into()))
+            .map(|e| {
+                (
+                    e["type"].as_str().unwrap_or_default().into(),
+                    e["reason"].as_str().unwrap_or_default().into(),
+                )
+            })
             .collect()
     }
 
@@ -389,8 +422,15 @@ impl Env {
 
     pub fn assert_invariants(&self) {
         let monitor = self.monitor.lock().expect("monitor lock");
-        assert!(!monitor.lagged, "the invariant monitor lagged behind the sandbox's events");
-        assert!(monitor.violations.is_empty(), "invariants violated: {:#?}", monitor.violations);
+        assert!(
+            !monitor.lagged,
+            "the invariant monitor lagged behind the sandbox's events"
+        );
+        assert!(
+            monitor.violations.is_empty(),
+            "invariants violated: {:#?}",
+            monitor.violations
+        );
         let secrets: Vec<String> = self
             .sandbox
             .requests()

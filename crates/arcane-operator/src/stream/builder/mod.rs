@@ -238,7 +238,11 @@ mod time_zone_tests {
     fn time_zone_prefix_moves_to_its_own_field() {
         let cases = [
             ("0 * * * *", None, "0 * * * *"),
-            ("CRON_TZ=Europe/Amsterdam 0 3 * * *", Some("Europe/Amsterdam"), "0 3 * * *"),
+            (
+                "CRON_TZ=Europe/Amsterdam 0 3 * * *",
+                Some("Europe/Amsterdam"),
+                "0 3 * * *",
+            ),
             ("TZ=UTC   @daily", Some("UTC"), "@daily"),
             ("TZ= 0 * * * *", None, "TZ= 0 * * * *"),
         ];
