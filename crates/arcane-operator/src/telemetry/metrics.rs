@@ -281,7 +281,8 @@ impl Metrics {
         i.active_workers.get_or_create(&c).set(0);
         i.max_concurrent.get_or_create(&c).set(i64::from(max_concurrent));
         let q = queue_labels(controller);
-        i.queue_depth.get_or_create(&q).set(0);
+        // No depth series until someone measures it: kube-runtime exposes no queue, and a constant 0
+        // would read as "idle" on a dashboard.
         drop(i.queue_adds.get_or_create(&q));
         drop(i.queue_retries.get_or_create(&q));
     }

@@ -85,7 +85,6 @@ async fn metrics_server_serves_openmetrics_and_prometheus_text() {
         "controller_runtime_reconcile_time_seconds_bucket",
         "controller_runtime_active_workers",
         "controller_runtime_max_concurrent_reconciles",
-        "workqueue_depth",
         "process_resident_memory_bytes",
     ] {
         assert!(names.contains(name), "{name} missing from {names:?}");
