@@ -86,7 +86,11 @@ fn registered_controller_has_every_controller_runtime_series_at_zero() {
     for name in ["workqueue_adds_total", "workqueue_retries_total"] {
         assert_eq!(value(&text, name, &q), Some(0.0), "{name}\n{text}");
     }
-    assert_eq!(value(&text, "workqueue_depth", &q), None, "depth is not invented\n{text}");
+    assert_eq!(
+        value(&text, "workqueue_depth", &q),
+        None,
+        "depth is not invented\n{text}"
+    );
     assert!(text.ends_with("# EOF\n"), "OpenMetrics needs its terminator");
 }
 
