@@ -1,5 +1,7 @@
 //! Observe: read the level-based state of one stream from the shared caches.
 
+use std::sync::Arc;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::DynamicObject;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -7,7 +9,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::Value;
 
 use super::context::SharedWatches;
-use crate::crd::StreamingJobTemplate;
+use crate::crd::{BackfillRequest, StreamingJobTemplate};
 use crate::stream::names::workload_name;
 use crate::stream::parse;
 use crate::stream::{
@@ -41,13 +43,8 @@ pub fn observe(
         .and_then(|d| d.backfill_template.as_ref())
         .and_then(|r| template(shared.templates.store(), r));
     let workload = workload(&identity, definition.as_ref().ok(), shared);
-    let backfill_requests = shared
-        .requests
-        .store()
-        .state()
+    let backfill_requests = requests_for(shared, &identity)
         .into_iter()
-        .filter(|r| r.namespace().as_deref() == Some(identity.namespace.as_str()))
-        .filter(|r| r.spec.stream_id == identity.name)
         .map(|r| (*r).clone())
         .collect();
     Observed {
@@ -61,6 +58,18 @@ pub fn observe(
         streaming_template,
         backfill_template,
     }
+}
+
+/// The cached BackfillRequests naming the stream (any class, completed or not).
+pub fn requests_for(shared: &SharedWatches, identity: &StreamIdentity) -> Vec<Arc<BackfillRequest>> {
+    shared
+        .requests
+        .store()
+        .state()
+        .into_iter()
+        .filter(|r| r.namespace().as_deref() == Some(identity.namespace.as_str()))
+        .filter(|r| r.spec.stream_id == identity.name)
+        .collect()
 }
 
 fn template(store: &Store<StreamingJobTemplate>, r: &TemplateRef) -> Option<StreamingJobTemplate> {

@@ -247,7 +247,7 @@ async fn reconcile(object: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
     }
 }
 
-/// How long a reconcile waits for the shared requests cache to show its own request writes.
+/// How long a reconcile waits for the shared caches to show its own writes.
 const READ_YOUR_WRITES: Duration = Duration::from_secs(2);
 
 /// Waits, at most [`READ_YOUR_WRITES`], until the shared requests cache shows the BackfillRequests
@@ -271,17 +271,8 @@ async fn await_request_writes(ctx: &Context, observed: &crate::stream::Observed,
     }
     let identity = &observed.identity;
     let known = observed.backfill_requests.len();
-    let deadline = tokio::time::Instant::now() + READ_YOUR_WRITES;
-    loop {
-        let requests: Vec<Arc<BackfillRequest>> = ctx
-            .shared
-            .requests
-            .store()
-            .state()
-            .into_iter()
-            .filter(|r| r.namespace().as_deref() == Some(identity.namespace.as_str()))
-            .filter(|r| r.spec.stream_id == identity.name)
-            .collect();
+    until_cached("BackfillRequest writes", || {
+        let requests = super::observe::requests_for(&ctx.shared, identity);
         let created_seen = !created || requests.len() > known;
         // A request gone from the cache was deleted: nothing left to see.
         let completed_seen = completed.iter().all(|name| {
@@ -290,11 +281,19 @@ async fn await_request_writes(ctx: &Context, observed: &crate::stream::Observed,
                 .find(|r| r.name_any() == *name)
                 .is_none_or(|r| r.spec.completed)
         });
-        if created_seen && completed_seen {
-            return;
-        }
+        created_seen && completed_seen
+    })
+    .await;
+}
+
+/// Polls `seen` until it holds or [`READ_YOUR_WRITES`] has passed: the shared caches show a
+/// reconcile's own writes a moment after the API server answered them. A write that turned out
+/// to be unneeded never shows up, so giving up is safe; it only loses the guard for this time.
+async fn until_cached(what: &str, mut seen: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + READ_YOUR_WRITES;
+    while !seen() {
         if tokio::time::Instant::now() >= deadline {
-            tracing::debug!(name = %identity.name, "the requests cache did not show this reconcile's writes in time");
+            tracing::debug!(what, "the caches did not show this reconcile's writes in time");
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -328,9 +327,8 @@ async fn await_workload_creates(ctx: &Context, commands: &[Command]) {
     if created.is_empty() {
         return;
     }
-    let deadline = tokio::time::Instant::now() + READ_YOUR_WRITES;
-    loop {
-        let seen = created.iter().all(|(kind, namespace, name)| match kind {
+    until_cached("workload creates", || {
+        created.iter().all(|(kind, namespace, name)| match kind {
             WorkloadKind::Job => ctx
                 .shared
                 .jobs
@@ -343,17 +341,9 @@ async fn await_workload_creates(ctx: &Context, commands: &[Command]) {
                 .store()
                 .get(&ObjectRef::new(name).within(namespace))
                 .is_some(),
-        });
-        if seen {
-            return;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            // A create skipped as no longer needed never shows up: nothing to wait for.
-            tracing::debug!("the workload caches did not show this reconcile's creates in time");
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        })
+    })
+    .await;
 }
 
 /// Workload and backfill counters, from the commands a successful reconcile carried out.
