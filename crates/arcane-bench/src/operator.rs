@@ -25,11 +25,25 @@ pub struct Memory {
 
 impl OperatorProcess {
     /// Starts the operator on the sandbox of `kubeconfig`, watching the benchmark namespace only.
+    ///
+    /// `ARCANE_BENCH_WRAP` (for profiling) names a command the operator is started under, e.g.
+    /// `heaptrack -o /tmp/operator` or `perf record -g -o /tmp/perf.data --`; memory and CPU
+    /// figures are then the wrapper's, not the operator's.
     pub fn spawn(kubeconfig: &Path, concurrency: u16, log: PathBuf) -> Result<OperatorProcess, BenchError> {
         let exe = std::env::current_exe()?;
         let out = std::fs::File::create(&log)?;
         let err = out.try_clone()?;
-        let child = tokio::process::Command::new(exe)
+        let wrap = std::env::var("ARCANE_BENCH_WRAP").unwrap_or_default();
+        let mut wrap = wrap.split_whitespace();
+        let mut command = match wrap.next() {
+            Some(program) => {
+                let mut command = tokio::process::Command::new(program);
+                command.args(wrap).arg(exe);
+                command
+            }
+            None => tokio::process::Command::new(exe),
+        };
+        let child = command
             .arg("operator")
             .arg("--kubeconfig")
             .arg(kubeconfig)

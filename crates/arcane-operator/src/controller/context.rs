@@ -9,7 +9,7 @@ use kube::runtime::events::{Event, Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Api, Client};
 
-use super::fanout::SharedWatch;
+use super::fanout::{SharedWatch, trim_cronjob, trim_job, trim_managed_fields};
 use crate::crd::{BackfillRequest, StreamingJobTemplate};
 use crate::stream::{CONTROLLER_NAME, LABEL_STREAM_ID};
 use crate::telemetry::Metrics;
@@ -57,17 +57,21 @@ impl SharedWatches {
         }
         // Workloads are watched by label, not per class: only what the operator built is cached.
         let labelled = watcher::Config::default().labels(LABEL_STREAM_ID);
-        let (jobs, jobs_task) = SharedWatch::start("jobs", api(client, namespace), labelled.clone());
-        let (cronjobs, cronjobs_task) = SharedWatch::start("cronjobs", api(client, namespace), labelled);
+        let (jobs, jobs_task) =
+            SharedWatch::start("jobs", api(client, namespace), labelled.clone(), trim_job);
+        let (cronjobs, cronjobs_task) =
+            SharedWatch::start("cronjobs", api(client, namespace), labelled, trim_cronjob);
         let (requests, requests_task) = SharedWatch::start(
             "backfillrequests",
             api(client, namespace),
             watcher::Config::default(),
+            trim_managed_fields,
         );
         let (templates, templates_task) = SharedWatch::start(
             "streamingjobtemplates",
             api(client, namespace),
             watcher::Config::default(),
+            trim_managed_fields,
         );
         let tasks = vec![
             tokio::spawn(jobs_task),

@@ -32,11 +32,24 @@ pub struct Target<'a> {
     pub identity: &'a StreamIdentity,
 }
 
-/// What executing a decision did, for metrics and logs.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// What executing a decision did.
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Executed {
     pub writes: u32,
     pub skipped: u32,
+    /// The stream definition as the API server returned it after the last write to it (status or
+    /// annotations): newer than the cache until the watch delivers that write.
+    pub stream: Option<DynamicObject>,
+}
+
+/// What one command did.
+enum Ran {
+    /// Nothing was left to do.
+    Nothing,
+    /// A write other than to the stream definition itself.
+    Wrote,
+    /// A write to the stream definition, with the object the API server returned.
+    WroteStream(Box<DynamicObject>),
 }
 
 /// Runs `commands` in order; stops at the first failure, after publishing a Warning Event for it.
@@ -44,8 +57,12 @@ pub async fn execute(ctx: &Context, target: &Target<'_>, commands: &[Command]) -
     let mut executed = Executed::default();
     for command in commands {
         match run(ctx, target, command).await {
-            Ok(true) => executed.writes += 1,
-            Ok(false) => executed.skipped += 1,
+            Ok(Ran::Wrote) => executed.writes += 1,
+            Ok(Ran::WroteStream(stream)) => {
+                executed.writes += 1;
+                executed.stream = Some(*stream);
+            }
+            Ok(Ran::Nothing) => executed.skipped += 1,
             Err(error) => {
                 if let Command::CreateWorkload(workload) = command
                     && let Some(message) = refusal(&error)
@@ -166,40 +183,48 @@ fn failure_reason(command: &Command) -> &'static str {
     }
 }
 
-/// Runs one command; `Ok(false)` when there was nothing left to do.
-async fn run(ctx: &Context, target: &Target<'_>, command: &Command) -> Result<bool, Error> {
+/// Runs one command.
+async fn run(ctx: &Context, target: &Target<'_>, command: &Command) -> Result<Ran, Error> {
     let ns = target.identity.namespace.as_str();
-    match command {
+    let wrote = match command {
         Command::CreateWorkload(Workload::Job(job)) => {
             if let Some(request) = job.annotations().get(ANNOTATION_BACKFILL_REQUEST)
                 && !request_still_active(ctx, ns, request).await?
             {
                 // A stale cache showed a request that has since completed: never run it twice.
-                return Ok(false);
+                return Ok(Ran::Nothing);
             }
-            create_owned(ctx, ns, job.as_ref(), target.identity).await
+            create_owned(ctx, ns, job.as_ref(), target.identity).await?
         }
         Command::CreateWorkload(Workload::CronJob(cronjob)) => {
-            create_owned(ctx, ns, cronjob.as_ref(), target.identity).await
+            create_owned(ctx, ns, cronjob.as_ref(), target.identity).await?
         }
         Command::DeleteWorkload { kind, name, uid } => match kind {
-            WorkloadKind::Job => delete_workload::<Job>(ctx, ns, name, uid).await,
-            WorkloadKind::CronJob => delete_workload::<CronJob>(ctx, ns, name, uid).await,
+            WorkloadKind::Job => delete_workload::<Job>(ctx, ns, name, uid).await?,
+            WorkloadKind::CronJob => delete_workload::<CronJob>(ctx, ns, name, uid).await?,
         },
-        Command::CreateBackfillRequest(request) => create_request(ctx, target, request).await,
-        Command::CompleteBackfillRequest { name, uid } => complete_request(ctx, ns, name, uid).await,
+        Command::CreateBackfillRequest(request) => create_request(ctx, target, request).await?,
+        Command::CompleteBackfillRequest { name, uid } => complete_request(ctx, ns, name, uid).await?,
         Command::RejectBackfillRequest { name, uid, message } => {
             let condition = condition("Completed", "False", "BackfillRejected", message);
             let status = json!({"status": {"phase": "Failed", "conditions": [condition]}});
-            patch_request_status(ctx, ns, name, uid, status).await
+            patch_request_status(ctx, ns, name, uid, status).await?
         }
-        Command::PatchStatus(status) => patch_status(ctx, target, status).await,
-        Command::RemoveLegacyAnnotation => remove_legacy_annotation(ctx, target).await,
+        Command::PatchStatus(status) => return patch_status(ctx, target, status).await,
+        Command::RemoveLegacyAnnotation => return remove_legacy_annotation(ctx, target).await,
         Command::PublishEvent(note) => {
             publish(ctx, target, note).await;
-            Ok(true)
+            true
         }
-    }
+    };
+    Ok(if wrote { Ran::Wrote } else { Ran::Nothing })
+}
+
+/// A write to the stream definition that the API server answered with `stream`.
+fn wrote_stream(mut stream: DynamicObject) -> Ran {
+    // Never read, and half of the object's size.
+    stream.metadata.managed_fields = None;
+    Ran::WroteStream(Box::new(stream))
 }
 
 fn post_params() -> PostParams {
@@ -418,7 +443,7 @@ fn condition(type_: &str, status: &str, reason: &str, message: &str) -> Value {
 }
 
 /// Writes the stream's status subresource: the `Ready` condition replaces ours, other conditions stay.
-async fn patch_status(ctx: &Context, target: &Target<'_>, desired: &DesiredStatus) -> Result<bool, Error> {
+async fn patch_status(ctx: &Context, target: &Target<'_>, desired: &DesiredStatus) -> Result<Ran, Error> {
     let observed = super::observe::status(target.object.data.get("status"));
     let mut conditions: Vec<Condition> = observed
         .conditions
@@ -442,9 +467,9 @@ async fn patch_status(ctx: &Context, target: &Target<'_>, desired: &DesiredStatu
         .patch_status(&target.identity.name, &patch_params(), &Patch::Merge(&patch))
         .await
     {
-        Ok(_) => Ok(true),
+        Ok(stream) => Ok(wrote_stream(stream)),
         // The stream was deleted meanwhile: nothing to report on.
-        Err(error) if api_code(&error) == Some(404) => Ok(false),
+        Err(error) if api_code(&error) == Some(404) => Ok(Ran::Nothing),
         Err(error) => Err(error.into()),
     }
 }
@@ -453,7 +478,7 @@ fn stream_api(ctx: &Context, target: &Target<'_>) -> Api<DynamicObject> {
     Api::namespaced_with(ctx.client.clone(), &target.identity.namespace, target.resource)
 }
 
-async fn remove_legacy_annotation(ctx: &Context, target: &Target<'_>) -> Result<bool, Error> {
+async fn remove_legacy_annotation(ctx: &Context, target: &Target<'_>) -> Result<Ran, Error> {
     let patch: json_patch::Patch = serde_json::from_value(json!([
         {"op": "test", "path": "/metadata/annotations/arcane~1state", "value": LEGACY_STATE_RELOAD_REQUESTED},
         {"op": "remove", "path": "/metadata/annotations/arcane~1state"},
@@ -466,9 +491,9 @@ async fn remove_legacy_annotation(ctx: &Context, target: &Target<'_>) -> Result<
         .patch(&target.identity.name, &patch_params(), &Patch::<()>::Json(patch))
         .await
     {
-        Ok(_) => Ok(true),
+        Ok(stream) => Ok(wrote_stream(stream)),
         // Already removed or changed by the user: leave it.
-        Err(error) if matches!(api_code(&error), Some(404 | 422)) => Ok(false),
+        Err(error) if matches!(api_code(&error), Some(404 | 422)) => Ok(Ran::Nothing),
         Err(error) => Err(error.into()),
     }
 }

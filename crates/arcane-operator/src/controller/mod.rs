@@ -8,6 +8,7 @@ pub mod fanout;
 pub mod handlers;
 pub mod observe;
 pub mod stream_controller;
+mod written;
 
 use std::sync::Arc;
 

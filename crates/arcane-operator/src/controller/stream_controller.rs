@@ -18,6 +18,7 @@ use super::context::Context;
 use super::error::{Error, backoff};
 use super::handlers::{self, Target};
 use super::observe::observe;
+use super::written::Written;
 use crate::crd::{BackfillRequest, StreamingJobTemplate};
 use crate::stream::decide::decide;
 use crate::stream::{ClassInfo, Command, Phase, Workload, WorkloadKind, parse};
@@ -30,6 +31,8 @@ pub struct StreamClassRuntime {
     pub class: ClassInfo,
     pub resource: ApiResource,
     failures: Mutex<HashMap<ObjectRef<DynamicObject>, u32>>,
+    /// Streams written by this controller whose cache has not shown the write yet.
+    written: Written,
     /// The `controller` label of this class's metrics.
     label: String,
 }
@@ -77,6 +80,7 @@ pub async fn run(ctx: Arc<Context>, class: ClassInfo, resource: ApiResource, shu
         class,
         resource,
         failures: Mutex::new(HashMap::new()),
+        written: Written::default(),
         label: label.clone(),
     });
     let span = tracing::info_span!("stream_controller", class = %class_name);
@@ -193,8 +197,10 @@ fn streams_using(
         .collect()
 }
 
-async fn reconcile(object: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>) -> Result<Action, Error> {
+async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>) -> Result<Action, Error> {
     let ctx = &runtime.ctx;
+    let key = runtime.key(&cached);
+    let object = runtime.written.freshest(&key, cached);
     let observed = observe(
         &object,
         &runtime.resource.api_version,
@@ -222,7 +228,10 @@ async fn reconcile(object: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
             resource: &runtime.resource,
             identity: &observed.identity,
         };
-        handlers::execute(ctx, &target, &decision.commands).await?;
+        let executed = handlers::execute(ctx, &target, &decision.commands).await?;
+        if let Some(answer) = executed.stream {
+            runtime.written.record(key.clone(), &object, answer);
+        }
         await_request_writes(ctx, &observed, &decision.commands).await;
         await_workload_creates(ctx, &decision.commands).await;
         runtime.reset_failures(&object);

@@ -84,6 +84,9 @@ pub(super) fn backfill(ctx: &Ctx<'_>) -> Option<Outcome> {
         return Some(outcome);
     }
     if workload.hash() != Some(hash.as_str()) {
+        if let Some(wait) = ctx.replace_wait(&workload) {
+            return Some(ctx.holding(wait));
+        }
         let message = format!("The definition or template changed during backfill {name}; restarting it");
         return Some(ctx.pending().hash(Some(hash)).act(delete(&workload)).event(
             EventType::Normal,

@@ -102,6 +102,14 @@ impl<'a> WorkloadFacts<'a> {
         job.status.as_ref()?.start_time.as_ref().map(|t| t.0)
     }
 
+    /// How long ago the workload was created (`None` without a creation time).
+    pub fn age(&self, now: jiff::Timestamp) -> Option<jiff::SignedDuration> {
+        self.meta
+            .creation_timestamp
+            .as_ref()
+            .map(|created| now.duration_since(created.0))
+    }
+
     /// When the Job completed: its `Complete` condition's transition, else `status.completionTime`.
     pub fn completed_at(&self) -> Option<jiff::Timestamp> {
         let from_condition = self

@@ -10,7 +10,8 @@
 //! 4. a new Job-backend stream gets an initial BackfillRequest;
 //! 5. the oldest active BackfillRequest runs as a backfill Job;
 //! 6. otherwise the stream's own workload (Job or CronJob) runs, replaced when its configuration
-//!    hash differs, restarted with back-off when a streaming Job exits.
+//!    hash differs (not before it is [`MIN_REPLACE_INTERVAL`] old: rapid edits fold into one
+//!    replacement), restarted with back-off when a streaming Job exits.
 //!
 //! The status is written only when it changes, and Events go with a status transition (a new phase
 //! or `Ready` reason) or with an action, never with an unchanged state. Commands come in the order
@@ -27,6 +28,7 @@ mod streaming;
 #[cfg(test)]
 mod tests;
 
+pub use outcome::MIN_REPLACE_INTERVAL;
 pub use streaming::{HEALTHY_RUN, RESTART_BACKOFF_BASE, RESTART_BACKOFF_CAP, restart_delay};
 
 use super::model::{Command, Decision, Observed};
@@ -53,6 +55,14 @@ pub fn decide(observed: &Observed) -> Decision {
 }
 
 fn finish(observed: &Observed, preamble: Preamble, outcome: Outcome) -> Decision {
+    if outcome.hold {
+        let mut commands = preamble.actions;
+        commands.extend(preamble.events.into_iter().map(Command::PublishEvent));
+        return Decision {
+            commands,
+            requeue_after: outcome.requeue_after,
+        };
+    }
     let desired = status::desired(observed, &outcome);
     let write = status::needs_write(&observed.status, &desired);
     let announce = !outcome.actions.is_empty() || status::is_transition(&observed.status, &desired);

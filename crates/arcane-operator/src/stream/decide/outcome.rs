@@ -16,6 +16,13 @@ use super::reasons::{event, ready};
 
 pub(super) const PENDING_MESSAGE: &str = "The workload is being created or replaced.";
 
+/// Shortest life of a workload before a configuration change replaces it. A definition edited many
+/// times a second (a script, a fight between two writers) would otherwise replace its Job on every
+/// edit (ecosystem-reliability L5: ≤ 20 replacements for 1,000 edits in 10 s); edits within the
+/// interval are folded into one replacement with the latest definition. Creation times have a
+/// resolution of one second, so the actual wait after a create is between 1 and 2 seconds.
+pub const MIN_REPLACE_INTERVAL: Duration = Duration::from_secs(2);
+
 /// What one rule decided: the commands that change the world, the status the stream should show,
 /// and the Events that explain it.
 #[derive(Debug, Clone)]
@@ -31,6 +38,8 @@ pub(super) struct Outcome {
     pub backfill_request: Option<String>,
     pub restarts: u32,
     pub requeue_after: Option<Duration>,
+    /// Leave the status as it is and say nothing: the decision only waits (see [`Ctx::holding`]).
+    pub hold: bool,
 }
 
 impl Outcome {
@@ -46,6 +55,7 @@ impl Outcome {
             backfill_request: None,
             restarts: 0,
             requeue_after: None,
+            hold: false,
         }
     }
 
@@ -135,6 +145,25 @@ impl<'a> Ctx<'a> {
             event::STREAM_PENDING,
             "Waiting for the previous workload to be deleted",
         )
+    }
+
+    /// How long a changed configuration waits before `workload` is replaced: the rest of
+    /// [`MIN_REPLACE_INTERVAL`] since it was created; `None` when it may be replaced now.
+    pub fn replace_wait(&self, workload: &WorkloadFacts<'_>) -> Option<Duration> {
+        let age = workload.age(self.observed.now)?;
+        let interval = jiff::SignedDuration::try_from(MIN_REPLACE_INTERVAL).ok()?;
+        let left = interval.checked_sub(age)?;
+        left.is_positive()
+            .then(|| Duration::try_from(left).ok())
+            .flatten()
+    }
+
+    /// Waits `wait` before acting, leaving the status as it is: the workload it shows still runs.
+    pub fn holding(&self, wait: Duration) -> Outcome {
+        let mut outcome = self.pending();
+        outcome.hold = true;
+        outcome.requeue_after = Some(wait);
+        outcome
     }
 
     pub fn current_hash(&self) -> Option<String> {

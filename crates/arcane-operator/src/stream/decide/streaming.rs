@@ -117,6 +117,9 @@ pub(super) fn streaming(ctx: &Ctx<'_>) -> Outcome {
         );
     }
     if workload.hash() != Some(hash.as_str()) {
+        if let Some(wait) = ctx.replace_wait(&workload) {
+            return ctx.holding(wait);
+        }
         let message = format!(
             "Configuration changed: replacing {} {}",
             workload.kind.as_str(),

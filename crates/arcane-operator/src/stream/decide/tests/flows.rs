@@ -109,6 +109,8 @@ fn spec_change_replaces_the_running_job_and_restarts_a_running_backfill() {
     settle(&mut world);
     let first = world.observed.workload.as_ref().and_then(|w| meta(w).uid.clone());
     let change_spec = |world: &mut World, value: i64| {
+        // The workload has run for a minute: no replacement interval holds the change back.
+        world.observed.now += jiff::SignedDuration::from_secs(60);
         if let Ok(d) = world.observed.definition.as_mut() {
             d.spec["source"]["table"] = json!(format!("t{value}"));
         }
@@ -186,4 +188,50 @@ fn backend_switch_removes_the_old_workload_first_and_never_fails() {
     assert_eq!(phases.first(), Some(&Phase::Pending), "{phases:?}");
     assert_eq!(phase(&world), Some("Scheduled"));
     assert!(matches!(world.observed.workload, Some(Workload::CronJob(_))));
+}
+
+/// Edits right after a replacement wait for the rest of the replacement interval, with the status
+/// left as it is, then fold into one replacement built from the latest definition (L5).
+#[test]
+fn rapid_spec_changes_fold_into_one_replacement_after_the_interval() {
+    let mut world = World::new(Scenario::job().phase(Phase::Running).observed, false);
+    settle(&mut world);
+    let first = world.observed.workload.as_ref().and_then(|w| meta(w).uid.clone());
+    let status_before = world.observed.status.clone();
+    for value in 2..=5 {
+        if let Ok(d) = world.observed.definition.as_mut() {
+            d.spec["source"]["table"] = json!(format!("t{value}"));
+        }
+        world.observed.identity.generation += 1;
+        world.observed.now += jiff::SignedDuration::from_millis(300);
+        let decision = crate::stream::decide::decide(&world.observed);
+        assert!(decision.commands.is_empty(), "held: {decision:?}");
+        let wait = decision.requeue_after.expect("a held change is looked at again");
+        assert!(wait <= crate::stream::decide::MIN_REPLACE_INTERVAL);
+        assert!(!wait.is_zero());
+    }
+    assert_eq!(
+        world.observed.status, status_before,
+        "the status is left as it is"
+    );
+    world.observed.now +=
+        jiff::SignedDuration::try_from(crate::stream::decide::MIN_REPLACE_INTERVAL).unwrap_or_default();
+    settle(&mut world);
+    let second = world.observed.workload.as_ref().and_then(|w| meta(w).uid.clone());
+    assert_ne!(first, second, "replaced once the interval passed");
+    let hash = world
+        .observed
+        .workload
+        .as_ref()
+        .and_then(|w| meta(w).annotations.as_ref())
+        .and_then(|a| a.get(crate::stream::ANNOTATION_CONFIGURATION_HASH).cloned());
+    assert_eq!(
+        hash, world.observed.status.configuration_hash,
+        "built from the last edit"
+    );
+    assert_eq!(
+        world.observed.status.observed_generation,
+        Some(world.observed.identity.generation)
+    );
+    assert_eq!(phase(&world), Some("Running"));
 }
