@@ -2,7 +2,9 @@
 //!
 //! * a follower polls the Lease every retry period (with jitter) and takes it over only when
 //!   nobody holds it, or when the holder's record has not changed for a full lease duration
-//!   *as measured on the follower's own clock* (so clock skew between nodes does not matter);
+//!   *as measured on the follower's own clock* (so clock skew between nodes does not matter:
+//!   the wall-clock `renewTime`/`acquireTime` are written for humans and never read back;
+//!   [`LeaderConfig::clock_skew`] skews them on purpose in fault-injection tests);
 //! * every write is a replace carrying the `resourceVersion` that was read, so of two replicas
 //!   racing for the Lease exactly one wins (the other gets a 409);
 //! * the leader renews every retry period and steps down — the channel turns `false` at that
@@ -25,6 +27,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Client;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -43,6 +46,9 @@ pub const DEFAULT_RETRY_PERIOD: Duration = Duration::from_secs(2);
 const JITTER_FACTOR: f64 = 1.2;
 /// Attempts at clearing the holder on release (each may meet a concurrent write).
 const RELEASE_ATTEMPTS: usize = 3;
+/// The largest wall-clock skew a replica may simulate: a day is far beyond any real node's drift
+/// and keeps the written times plausible.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(24 * 3600);
 
 /// Errors of leader election.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +75,10 @@ pub struct LeaderConfig {
     pub lease_duration: Duration,
     pub renew_deadline: Duration,
     pub retry_period: Duration,
+    /// Added to every wall-clock time this replica writes into the Lease (`acquireTime`,
+    /// `renewTime`), as if its clock were off by that much. For fault-injection tests only:
+    /// decisions never read those times, so a skew must not change who leads.
+    pub clock_skew: SignedDuration,
 }
 
 impl LeaderConfig {
@@ -81,6 +91,7 @@ impl LeaderConfig {
             lease_duration: DEFAULT_LEASE_DURATION,
             renew_deadline: DEFAULT_RENEW_DEADLINE,
             retry_period: DEFAULT_RETRY_PERIOD,
+            clock_skew: SignedDuration::ZERO,
         }
     }
 
@@ -110,6 +121,12 @@ impl LeaderConfig {
         }
         if self.lease_duration.as_secs() >= i32::MAX as u64 {
             return fail("the lease duration is too long".into());
+        }
+        if self.clock_skew.unsigned_abs() > MAX_CLOCK_SKEW {
+            return fail(format!(
+                "the clock skew ({}) must be within ±{MAX_CLOCK_SKEW:?}",
+                self.clock_skew
+            ));
         }
         Ok(())
     }
@@ -364,7 +381,7 @@ impl<S: LeaseStore> Elector<S> {
                 &me,
                 true,
                 self.config.lease_duration,
-                micro_now(),
+                self.wall_now(),
             );
             let lease = Lease {
                 metadata: observed.lease.metadata.clone(),
@@ -376,7 +393,7 @@ impl<S: LeaseStore> Elector<S> {
             }
         }
         let Some(current) = self.store.get().await? else {
-            let spec = claim_spec(None, &me, false, self.config.lease_duration, micro_now());
+            let spec = claim_spec(None, &me, false, self.config.lease_duration, self.wall_now());
             let lease = Lease {
                 spec: Some(LeaseSpec {
                     lease_transitions: Some(0),
@@ -410,7 +427,7 @@ impl<S: LeaseStore> Elector<S> {
                     &me,
                     renewing,
                     self.config.lease_duration,
-                    micro_now(),
+                    self.wall_now(),
                 );
                 let lease = Lease {
                     metadata: observed.lease.metadata.clone(),
@@ -421,6 +438,11 @@ impl<S: LeaseStore> Elector<S> {
                 Ok(true)
             }
         }
+    }
+
+    /// The wall-clock time to write into the Lease: this replica's clock, skewed as configured.
+    fn wall_now(&self) -> MicroTime {
+        micro_now(self.config.clock_skew)
     }
 
     /// Records a read or written Lease; the expiry clock restarts only when its spec changed.
@@ -479,7 +501,7 @@ impl<S: LeaseStore> Elector<S> {
                 return Ok(());
             }
             let lease = Lease {
-                spec: Some(release_spec(current.spec.as_ref(), micro_now())),
+                spec: Some(release_spec(current.spec.as_ref(), self.wall_now())),
                 metadata: current.metadata,
             };
             match self.store.replace(lease).await {
@@ -495,8 +517,10 @@ impl<S: LeaseStore> Elector<S> {
     }
 }
 
-fn micro_now() -> MicroTime {
-    MicroTime(k8s_openapi::jiff::Timestamp::now())
+/// Now, shifted by `skew` (unshifted in the impossible case that this leaves jiff's range).
+fn micro_now(skew: SignedDuration) -> MicroTime {
+    let now = Timestamp::now();
+    MicroTime(now.checked_add(skew).unwrap_or(now))
 }
 
 /// Parses a flag duration such as `15s`, `500ms`, `2m` or a plain number of seconds; usable as
@@ -522,4 +546,22 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
     };
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+}
+
+/// [`parse_duration`] with an optional sign: `-10s`, `+10s`, `10s`. For offsets such as a
+/// simulated clock skew.
+pub fn parse_signed_duration(text: &str) -> Result<SignedDuration, String> {
+    let text = text.trim();
+    let (negative, magnitude) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if magnitude.starts_with(|c: char| !c.is_ascii_digit() && c != '.') {
+        return Err(format!(
+            "`{text}` is not a duration (expected e.g. -10s, +500ms, 2m)"
+        ));
+    }
+    let magnitude =
+        SignedDuration::try_from(parse_duration(magnitude)?).map_err(|e| format!("`{text}`: {e}"))?;
+    Ok(if negative { -magnitude } else { magnitude })
 }

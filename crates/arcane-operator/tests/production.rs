@@ -14,6 +14,9 @@ mod prom;
 mod rbac;
 #[path = "production/scenario.rs"]
 mod scenario;
+/// F18: clock skew between replicas, next to F10 below (in its own file for size).
+#[path = "production/skew.rs"]
+mod skew;
 #[path = "production/support.rs"]
 mod support;
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use jiff::SignedDuration;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -84,8 +85,71 @@ pub struct RunArgs {
     /// Interval between attempts to acquire or renew the Lease.
     #[arg(long, env = "ARCANE_RETRY_PERIOD", default_value = "2s", value_parser = duration)]
     pub retry_period: Duration,
+    /// Fault injection, for tests only (scenario F18): writes this replica's Lease times
+    /// (`renewTime`, `acquireTime`) as if its wall clock were off by this much, e.g. `-10s`.
+    /// Who leads must not change. Hidden from `--help`; never set it in production.
+    #[arg(
+        long,
+        env = "ARCANE_LEASE_CLOCK_SKEW",
+        default_value = "0s",
+        value_parser = signed_duration,
+        allow_hyphen_values = true,
+        hide = true
+    )]
+    pub lease_clock_skew: SignedDuration,
 }
 
 fn duration(value: &str) -> Result<Duration, String> {
     crate::leader::parse_duration(value)
+}
+
+fn signed_duration(value: &str) -> Result<SignedDuration, String> {
+    crate::leader::parse_signed_duration(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn run_args(extra: &[&str]) -> Result<RunArgs, clap::Error> {
+        let argv = ["arcane-operator", "run"].iter().chain(extra);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Run(args) => Ok(args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lease_clock_skew_takes_either_sign_and_defaults_to_zero() {
+        let secs = SignedDuration::from_secs;
+        let cases: [(&[&str], SignedDuration); 5] = [
+            (&[], SignedDuration::ZERO),
+            (&["--lease-clock-skew", "-10s"], secs(-10)),
+            (&["--lease-clock-skew=-10s"], secs(-10)),
+            (&["--lease-clock-skew", "+10s"], secs(10)),
+            (
+                &["--lease-clock-skew", "1500ms"],
+                SignedDuration::from_millis(1500),
+            ),
+        ];
+        for (argv, want) in cases {
+            let args = run_args(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            assert_eq!(args.lease_clock_skew, want, "{argv:?}");
+        }
+        for bad in [&["--lease-clock-skew", "-ten"][..], &["--lease-clock-skew"]] {
+            assert!(run_args(bad).is_err(), "{bad:?} must be rejected");
+        }
+    }
+
+    #[test]
+    fn lease_clock_skew_is_hidden_from_help() {
+        let mut cli = Cli::command();
+        let run = cli.find_subcommand_mut("run").unwrap();
+        let help = run.render_long_help().to_string();
+        assert!(help.contains("--retry-period"), "{help}");
+        assert!(!help.contains("clock-skew"), "{help}");
+        assert!(!help.contains("CLOCK_SKEW"), "{help}");
+    }
 }

@@ -72,6 +72,7 @@ fn leader_config(args: &RunArgs) -> LeaderConfig {
         lease_duration: args.lease_duration,
         renew_deadline: args.renew_deadline,
         retry_period: args.retry_period,
+        clock_skew: args.lease_clock_skew,
         ..LeaderConfig::new(&args.lease_name, &namespace, &identity)
     }
 }
@@ -123,7 +124,11 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     tokio::pin!(signal);
 
     let election = if args.leader_elect {
-        let election = LeaderElection::start(client.clone(), leader_config(&args), Some(metrics.clone()))?;
+        let config = leader_config(&args);
+        if !config.clock_skew.is_zero() {
+            tracing::warn!(skew = %config.clock_skew, "fault injection: Lease times are written with a skewed clock");
+        }
+        let election = LeaderElection::start(client.clone(), config, Some(metrics.clone()))?;
         let mut leading = election.subscribe();
         tracing::info!("waiting for leadership");
         tokio::select! {
@@ -194,4 +199,47 @@ pub async fn wait_for_signal() -> Result<(), std::io::Error> {
         _ = int.recv() => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use jiff::SignedDuration;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn leader_config_of(argv: &[&str]) -> LeaderConfig {
+        let argv = ["arcane-operator", "run"].iter().chain(argv);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Run(args) => leader_config(&args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn leader_config_carries_the_flags() {
+        let plain = leader_config_of(&["--lease-name", "l", "--lease-namespace", "ns"]);
+        assert_eq!(plain.clock_skew, SignedDuration::ZERO);
+        assert_eq!(
+            (plain.lease_name.as_str(), plain.lease_namespace.as_str()),
+            ("l", "ns")
+        );
+        plain.validate().unwrap();
+
+        let skewed = leader_config_of(&[
+            "--lease-clock-skew",
+            "-10s",
+            "--lease-duration",
+            "3s",
+            "--renew-deadline",
+            "2s",
+            "--retry-period",
+            "500ms",
+        ]);
+        assert_eq!(skewed.clock_skew, SignedDuration::from_secs(-10));
+        assert_eq!(skewed.lease_duration, std::time::Duration::from_secs(3));
+        assert_eq!(skewed.retry_period, std::time::Duration::from_millis(500));
+        skewed.validate().unwrap();
+    }
 }

@@ -9,6 +9,9 @@ use kube::api::ObjectMeta;
 use super::*;
 use crate::telemetry::metrics::tests::value;
 
+/// F18: clock skew between replicas.
+mod skew;
+
 const OK: u8 = 0;
 const FAIL: u8 = 1;
 const HANG: u8 = 2;

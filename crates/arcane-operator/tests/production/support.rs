@@ -107,11 +107,15 @@ impl Setup {
         self.patch(kind, name, json!({"spec": spec})).await;
     }
 
+    /// The Lease, if it exists.
+    pub fn lease(&self) -> Option<Value> {
+        let gvr = kube_sandbox::Gvr::new("coordination.k8s.io", "v1", "leases");
+        self.env.sandbox.store().get(&gvr, Some(NS), LEASE)
+    }
+
     /// The Lease's holder, if the Lease exists and names one.
     pub fn lease_holder(&self) -> Option<String> {
-        let gvr = kube_sandbox::Gvr::new("coordination.k8s.io", "v1", "leases");
-        let lease = self.env.sandbox.store().get(&gvr, Some(NS), LEASE)?;
-        lease
+        self.lease()?
             .pointer("/spec/holderIdentity")
             .and_then(Value::as_str)
             .filter(|h| !h.is_empty())

@@ -1,0 +1,244 @@
+//! Fault scenario F18: the replicas' wall clocks disagree by ±10 s. Each elector writes its
+//! skewed wall clock into the Lease; who leads must not depend on it.
+//!
+//! Why these tests catch an elector that compares times — one that treats the Lease as expired
+//! when `renewTime + leaseDuration` is before its own wall clock:
+//! * leader −10 s, follower +10 s: at its `T + 10 s` the follower reads `renewTime ≈ T − 10 s`,
+//!   a record 20 s old by its clock, more than the 15 s lease duration; it would claim the live
+//!   Lease at its first poll, and the "holder stays `a`, no write from `b`" checks fail.
+//! * leader +10 s, follower −10 s: the record looks 20 s younger than it is, so after the leader
+//!   dies such a follower waits 35 s instead of 15 s (on Tokio's paused clock the real wall clock
+//!   hardly moves, so it never takes over), and the takeover bound fails.
+//!
+//! Checked by replacing `changed_at` in `try_acquire_or_renew` with the time the Lease's
+//! `renewTime` implies on the follower's skewed clock: both tests failed; restored afterwards.
+
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+
+use super::*;
+
+/// One recorded call of a replica on the shared Lease.
+#[derive(Debug, Clone)]
+struct Call {
+    at: Instant,
+    write: bool,
+    /// The resourceVersion read or written (`None` for a missing Lease or a failed write).
+    version: Option<String>,
+}
+
+/// A replica's [`FakeStore`] that records every call, so a test can tell when the replica first
+/// saw a version and whether it ever attempted a write.
+#[derive(Clone)]
+struct Recording {
+    inner: FakeStore,
+    calls: Arc<Mutex<Vec<Call>>>,
+}
+
+impl Recording {
+    fn on(backing: &Arc<Mutex<Backing>>) -> Self {
+        Recording {
+            inner: FakeStore::on(backing),
+            calls: Arc::default(),
+        }
+    }
+
+    fn record(&self, write: bool, lease: Option<&Lease>) {
+        let version = lease.and_then(|l| l.metadata.resource_version.clone());
+        self.calls.lock().unwrap().push(Call {
+            at: Instant::now(),
+            write,
+            version,
+        });
+    }
+
+    fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl LeaseStore for Recording {
+    async fn get(&self) -> Result<Option<Lease>, LeaderError> {
+        let got = self.inner.get().await;
+        if let Ok(lease) = &got {
+            self.record(false, lease.as_ref());
+        }
+        got
+    }
+
+    async fn create(&self, lease: Lease) -> Result<Lease, LeaderError> {
+        let written = self.inner.create(lease).await;
+        self.record(true, written.as_ref().ok());
+        written
+    }
+
+    async fn replace(&self, lease: Lease) -> Result<Lease, LeaderError> {
+        let written = self.inner.replace(lease).await;
+        self.record(true, written.as_ref().ok());
+        written
+    }
+}
+
+fn skewed(identity: &str, skew_secs: i64) -> LeaderConfig {
+    LeaderConfig {
+        clock_skew: SignedDuration::from_secs(skew_secs),
+        ..config(identity)
+    }
+}
+
+fn lease_spec(backing: &Arc<Mutex<Backing>>) -> LeaseSpec {
+    backing.lock().unwrap().lease.clone().unwrap().spec.unwrap()
+}
+
+/// How far a written time is from the (unskewed) wall clock now.
+fn offset_from_now(time: Option<MicroTime>) -> SignedDuration {
+    time.unwrap().0.duration_since(Timestamp::now())
+}
+
+fn assert_offset(what: &str, time: Option<MicroTime>, skew_secs: i64) {
+    let off = offset_from_now(time);
+    let error = (off - SignedDuration::from_secs(skew_secs)).unsigned_abs();
+    // The paused Tokio clock does not move the wall clock, so only real run time separates them.
+    assert!(
+        error < Duration::from_secs(1),
+        "{what} is {off:?} from the wall clock, expected {skew_secs} s"
+    );
+}
+
+/// Leader `a` skewed by `a_skew`, follower `b` by `b_skew`, both seconds.
+async fn leadership_ignores_skew(a_skew: i64, b_skew: i64) {
+    let case = format!("a {a_skew:+} s, b {b_skew:+} s");
+    let backing = Arc::new(Mutex::new(Backing::default()));
+    let a_store = Recording::on(&backing);
+    let b_store = Recording::on(&backing);
+    let a = LeaderElection::start_with(a_store.clone(), skewed("a", a_skew), None).unwrap();
+    let mut a_rx = a.subscribe();
+    wait_for(&mut a_rx, true, Duration::from_secs(1)).await;
+    let b = LeaderElection::start_with(b_store.clone(), skewed("b", b_skew), None).unwrap();
+    let mut b_rx = b.subscribe();
+
+    // Four lease durations in 100 ms steps while `a` renews.
+    for step in 0..600 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            a.is_leader() && !b.is_leader(),
+            "{case}: at step {step} a leads: {}, b leads: {}",
+            a.is_leader(),
+            b.is_leader()
+        );
+        assert_eq!(holder(&backing).as_deref(), Some("a"), "{case}: step {step}");
+    }
+    let spec = lease_spec(&backing);
+    // Without the skew reaching the Lease this test would prove nothing.
+    assert_offset(&format!("{case}: a's renewTime"), spec.renew_time, a_skew);
+    assert_offset(&format!("{case}: a's acquireTime"), spec.acquire_time, a_skew);
+    assert_eq!(spec.lease_transitions, Some(0), "{case}");
+    let polls = b_store.calls();
+    assert!(
+        polls.len() >= 60 / 5,
+        "{case}: b polled only {} times",
+        polls.len()
+    );
+    assert!(
+        polls.iter().all(|c| !c.write),
+        "{case}: b wrote while a led: {polls:?}"
+    );
+
+    // `a` stops renewing: its API calls hang from now on. (Dropping the election would not do:
+    // its task may still finish the renewal it was woken for.) Nothing runs while this test task
+    // does, so `last` is a's last write.
+    a_store.inner.fault.store(HANG, Ordering::SeqCst);
+    let last = backing.lock().unwrap().version.to_string();
+    let died = Instant::now();
+    let lost = wait_for(&mut a_rx, false, Duration::from_secs(15)).await;
+    let taken = wait_for(&mut b_rx, true, Duration::from_secs(40)).await;
+    assert!(
+        taken - lost >= Duration::from_secs(4),
+        "{case}: a stepped down at its renew deadline, {:?} before b took over",
+        taken - lost
+    );
+    let calls = b_store.calls();
+    let seen = calls
+        .iter()
+        .find(|c| !c.write && c.version.as_deref() == Some(last.as_str()))
+        .map(|c| c.at)
+        .unwrap_or_else(|| panic!("{case}: b never read a's last version {last}: {calls:?}"));
+    let waited = taken - seen;
+    // client-go: a full lease duration from when b saw the record last change, taken on the
+    // first poll after that (retry period 2 s, up to 1.2 × more with jitter).
+    assert!(
+        waited >= DEFAULT_LEASE_DURATION && waited <= DEFAULT_LEASE_DURATION + Duration::from_millis(4400),
+        "{case}: b took over {waited:?} after it saw a's last renewal"
+    );
+    assert!(
+        taken - died <= DEFAULT_LEASE_DURATION + Duration::from_millis(8800),
+        "{case}: b took over {:?} after a stopped",
+        taken - died
+    );
+    let first_write = calls.iter().find(|c| c.write).map(|c| c.at);
+    assert!(
+        first_write.is_some_and(|at| at >= died),
+        "{case}: b's first write at {first_write:?}, before a stopped at {died:?}"
+    );
+    let spec = lease_spec(&backing);
+    assert_eq!(spec.holder_identity.as_deref(), Some("b"), "{case}");
+    assert_eq!(
+        spec.lease_transitions,
+        Some(1),
+        "{case}: one handover, never an earlier one"
+    );
+    assert_offset(&format!("{case}: b's renewTime"), spec.renew_time, b_skew);
+    drop(a);
+    b.release().await.unwrap();
+    let released = lease_spec(&backing);
+    assert_eq!(released.holder_identity, None, "{case}");
+    assert_offset(&format!("{case}: b's release"), released.renew_time, b_skew);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_follower_ahead_of_the_leader_never_takes_a_live_lease() {
+    leadership_ignores_skew(-10, 10).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_follower_behind_the_leader_takes_over_one_lease_duration_after_it_saw_the_last_renewal() {
+    leadership_ignores_skew(10, -10).await;
+}
+
+#[test]
+fn clock_skew_validation() {
+    let day = i64::try_from(MAX_CLOCK_SKEW.as_secs()).unwrap();
+    let cases = [
+        (0, true),
+        (10, true),
+        (-10, true),
+        (day, true),
+        (-day, true),
+        (day + 1, false),
+        (-day - 1, false),
+    ];
+    for (secs, valid) in cases {
+        let c = skewed("a", secs);
+        assert_eq!(c.validate().is_ok(), valid, "skew {secs} s");
+    }
+}
+
+#[test]
+fn signed_durations_parse_with_either_sign() {
+    let ms = SignedDuration::from_millis;
+    let ok = [
+        ("10s", ms(10_000)),
+        ("+10s", ms(10_000)),
+        ("-10s", ms(-10_000)),
+        (" -1.5s ", ms(-1_500)),
+        ("-500ms", ms(-500)),
+        ("-2m", ms(-120_000)),
+        ("-0", ms(0)),
+        ("7", ms(7_000)),
+    ];
+    for (text, want) in ok {
+        assert_eq!(parse_signed_duration(text), Ok(want), "{text:?}");
+    }
+    for bad in ["", "-", "+", "--1s", "+-1s", "- 1s", "-s", "-10x", "ten"] {
+        assert!(parse_signed_duration(bad).is_err(), "{bad:?} must be rejected");
+    }
+}
