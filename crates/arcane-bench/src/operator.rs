@@ -48,6 +48,11 @@ impl OperatorProcess {
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .args([
+                // Loopback and any free port: the benchmark reads neither, and tests may run beside it.
+                "--health-addr",
+                "127.0.0.1:0",
+                "--metrics-addr",
+                "127.0.0.1:0",
                 "--namespace",
                 NS,
                 "--concurrency",
@@ -62,6 +67,8 @@ impl OperatorProcess {
             .stdout(out)
             .stderr(err)
             .kill_on_drop(true)
+            // Its own process group, so a kill also reaches an operator started under a wrapper.
+            .process_group(0)
             .spawn()?;
         let pid = child
             .id()
@@ -94,8 +101,15 @@ impl OperatorProcess {
         }
     }
 
-    /// SIGKILL, then reap.
+    /// SIGKILL to the process group (the operator, and its wrapper if any), then reap.
     pub async fn kill(mut self) -> Result<(), BenchError> {
+        if let Some(group) = i32::try_from(self.pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            // Already gone is fine: the child is reaped below either way.
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
         self.child.start_kill()?;
         self.child.wait().await?;
         Ok(())

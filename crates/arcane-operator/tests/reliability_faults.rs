@@ -6,9 +6,9 @@
 //!
 //! Not here: F10 (two replicas, leader killed) and F17 (RBAC sufficiency) are covered by
 //! `tests/production.rs` (`leader_failover_after_sigkill_with_no_writes_from_the_standby`,
-//! `chart_rbac_covers_exactly_what_the_operator_uses`). F18 (clock skew) has no test yet: by design
-//! `src/leader.rs` times a lease's expiry on the follower's own clock. F6, F8 and F9 need the
-//! operator as a process: `reliability_crash.rs`.
+//! `chart_rbac_covers_exactly_what_the_operator_uses`); F18 (clock skew ±10 s between two replicas)
+//! by `tests/production/skew.rs` and the paused-clock tests in `src/leader/tests/skew.rs`. F6, F8
+//! and F9 need the operator as a process: `reliability_crash.rs`.
 
 #[path = "e2e/harness.rs"]
 mod harness;

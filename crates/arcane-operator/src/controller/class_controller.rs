@@ -10,7 +10,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{ApiResource, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{self, Scope};
-use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
@@ -19,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::context::Context;
+use super::events::{Event, EventType};
 use super::stream_controller::{self, SHUTDOWN_GRACE};
 use crate::crd::{StreamClass, StreamClassPhase, StreamClassSpec};
 use crate::stream::{CONTROLLER_NAME, ClassInfo};
@@ -307,9 +307,8 @@ async fn write_status(ctx: &Context, class: &StreamClass, state: &ClassState) ->
         } else {
             state.reason.to_string()
         },
-        note: Some(state.message.clone()),
+        note: state.message.clone(),
         action: "Reconcile".to_string(),
-        secondary: None,
     };
     if let Err(error) = ctx.recorder.publish(&event, &class.object_ref(&())).await {
         tracing::warn!(class = %class.name_any(), %error, "cannot publish event");

@@ -3,13 +3,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Api, Client};
 
-use super::fanout::{SharedWatch, trim_cronjob, trim_job, trim_managed_fields};
+use super::cached::{CachedCronJob, CachedJob};
+use super::events::{Recorder, Reporter};
+use super::fanout::SharedWatch;
 use crate::crd::{BackfillRequest, StreamingJobTemplate};
 use crate::stream::{CONTROLLER_NAME, LABEL_STREAM_ID};
 use crate::telemetry::Metrics;
@@ -37,8 +36,9 @@ impl Default for Config {
 
 /// The shared watches every stream controller reads from.
 pub struct SharedWatches {
-    pub jobs: Arc<SharedWatch<Job>>,
-    pub cronjobs: Arc<SharedWatch<CronJob>>,
+    /// Jobs and CronJobs labelled by the operator, cached without their spec.
+    pub jobs: Arc<SharedWatch<CachedJob>>,
+    pub cronjobs: Arc<SharedWatch<CachedCronJob>>,
     pub requests: Arc<SharedWatch<BackfillRequest>>,
     pub templates: Arc<SharedWatch<StreamingJobTemplate>>,
 }
@@ -57,21 +57,17 @@ impl SharedWatches {
         }
         // Workloads are watched by label, not per class: only what the operator built is cached.
         let labelled = watcher::Config::default().labels(LABEL_STREAM_ID);
-        let (jobs, jobs_task) =
-            SharedWatch::start("jobs", api(client, namespace), labelled.clone(), trim_job);
-        let (cronjobs, cronjobs_task) =
-            SharedWatch::start("cronjobs", api(client, namespace), labelled, trim_cronjob);
+        let (jobs, jobs_task) = SharedWatch::start("jobs", api(client, namespace), labelled.clone());
+        let (cronjobs, cronjobs_task) = SharedWatch::start("cronjobs", api(client, namespace), labelled);
         let (requests, requests_task) = SharedWatch::start(
             "backfillrequests",
             api(client, namespace),
             watcher::Config::default(),
-            trim_managed_fields,
         );
         let (templates, templates_task) = SharedWatch::start(
             "streamingjobtemplates",
             api(client, namespace),
             watcher::Config::default(),
-            trim_managed_fields,
         );
         let tasks = vec![
             tokio::spawn(jobs_task),
@@ -99,41 +95,10 @@ impl SharedWatches {
     }
 }
 
-/// Event recorders sharded by the regarding object. kube's `Recorder::publish` walks its whole
-/// six-minute series cache (`HashMap::retain`) under a write lock on every call, so one recorder
-/// costs O(events of the last 6 min) per Event: with 10,000 streams starting, that walk was 37 % of
-/// the operator's CPU (arcane-bench, perf) and serialised every reconcile's publish. An object's
-/// Events always go to the same shard, so series de-duplication is unchanged.
-pub struct ShardedRecorder {
-    shards: Vec<Recorder>,
-}
-
-/// Recorder shards: each cache holds about 1/64 of the recent Events.
-const RECORDER_SHARDS: usize = 64;
-
-impl ShardedRecorder {
-    pub fn new(client: &Client, reporter: &Reporter) -> Self {
-        ShardedRecorder {
-            shards: (0..RECORDER_SHARDS)
-                .map(|_| Recorder::new(client.clone(), reporter.clone()))
-                .collect(),
-        }
-    }
-
-    /// Publishes `ev` about `reference` through that object's shard.
-    pub async fn publish(&self, ev: &Event, reference: &ObjectReference) -> Result<(), kube::Error> {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (&reference.uid, &reference.namespace, &reference.name).hash(&mut hasher);
-        let index = usize::try_from(hasher.finish() % RECORDER_SHARDS as u64).unwrap_or(0);
-        self.shards[index].publish(ev, reference).await
-    }
-}
-
 /// Client, Event recorder, settings, metrics and shared caches.
 pub struct Context {
     pub client: Client,
-    pub recorder: ShardedRecorder,
+    pub recorder: Recorder,
     pub config: Config,
     pub shared: SharedWatches,
     pub metrics: Metrics,
@@ -151,7 +116,7 @@ impl Context {
             instance: config.instance.clone(),
         };
         Context {
-            recorder: ShardedRecorder::new(&client, &reporter),
+            recorder: Recorder::new(client.clone(), reporter),
             client,
             config,
             shared,

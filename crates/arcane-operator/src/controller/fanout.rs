@@ -6,8 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::batch::v1::{CronJob, Job, JobSpec, JobTemplateSpec};
-use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
@@ -27,40 +25,16 @@ pub fn trim_managed_fields<K: Resource>(obj: &mut K) {
     obj.meta_mut().managed_fields = None;
 }
 
-/// A cached Job keeps its metadata and status: the operator decides from labels, annotations
-/// (configuration hash, backfill request), owner references and conditions, never from the pod
-/// template, which is most of a Job's size (`STREAMCONTEXT__SPEC` repeats the stream's spec in
-/// every container).
-pub fn trim_job(job: &mut Job) {
-    trim_managed_fields(job);
-    if let Some(spec) = job.spec.as_mut() {
-        *spec = JobSpec {
-            template: PodTemplateSpec::default(),
-            ..JobSpec::default()
-        };
-    }
-}
-
-/// A cached CronJob keeps its metadata and status, for the same reason as [`trim_job`].
-pub fn trim_cronjob(cronjob: &mut CronJob) {
-    trim_managed_fields(cronjob);
-    if let Some(spec) = cronjob.spec.as_mut() {
-        spec.job_template = JobTemplateSpec::default();
-    }
-}
-
 impl<K> SharedWatch<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
     /// Starts watching `api` with `config`; returns the shared handle and the future that drives
-    /// the watch (run it as a task). Every object is passed through `trim` before it is cached:
-    /// what the operator never reads need not be held.
+    /// the watch (run it as a task).
     pub fn start(
         name: &'static str,
         api: Api<K>,
         config: watcher::Config,
-        trim: fn(&mut K),
     ) -> (Arc<Self>, impl std::future::Future<Output = ()> + Send + 'static) {
         let (store, writer) = reflector::store();
         let shared = Arc::new(SharedWatch {
@@ -73,7 +47,7 @@ where
             let shared = shared.clone();
             let events = watcher::watcher(api, config)
                 .default_backoff()
-                .modify(move |obj: &mut K| trim(obj))
+                .modify(trim_managed_fields)
                 .reflect(writer);
             async move { shared.drive(events).await }
         };

@@ -10,7 +10,6 @@ use kube::api::{
     ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, Preconditions,
     PropagationPolicy,
 };
-use kube::runtime::events::{Event, EventType as KubeEventType};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -18,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::context::Context;
 use super::error::{Error, api_code};
+use super::events::{Event, EventType as KubeEventType};
 use crate::crd::BackfillRequest;
 use crate::stream::names::label_value;
 use crate::stream::{
@@ -506,80 +506,13 @@ async fn publish(ctx: &Context, target: &Target<'_>, note: &EventNote) {
             EventType::Warning => KubeEventType::Warning,
         },
         reason: note.reason.clone(),
-        note: Some(note.message.chars().take(1024).collect()),
+        note: note.message.clone(),
         action: "Reconcile".to_string(),
-        secondary: None,
     };
     let reference = target.object.object_ref(target.resource);
-    let name_len = reference.name.as_deref().map_or(0, str::len);
-    let published = if name_len > RECORDER_NAME_MAX {
-        publish_long_named(ctx, &event, reference).await
-    } else {
-        ctx.recorder.publish(&event, &reference).await
-    };
-    if let Err(error) = published {
+    if let Err(error) = ctx.recorder.publish(&event, &reference).await {
         tracing::warn!(%error, reason = %note.reason, "cannot publish event");
     }
-}
-
-/// Longest object name for which kube's Recorder can name an Event: it names them
-/// `<object>.<nanoseconds in hex>` (up to 16 digits), and Event names are limited to 253 characters.
-const RECORDER_NAME_MAX: usize = 253 - 1 - 16;
-/// Name prefix of an Event about an object whose name is too long for the Recorder.
-const LONG_NAME_PREFIX: usize = 200;
-
-/// The start of an object's name that leaves room for an Event name suffix. The name is a DNS
-/// subdomain: the cut goes back to an alphanumeric end, as Event names need.
-fn event_name_prefix(full: &str) -> &str {
-    let mut cut = LONG_NAME_PREFIX.min(full.len());
-    while !full.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    full[..cut].trim_end_matches(['.', '-'])
-}
-
-/// Publishes an Event about an object with a name too long for kube's Recorder (B6: a stream name
-/// may have 253 characters), under a shortened Event name. Such Events are not folded into series.
-async fn publish_long_named(
-    ctx: &Context,
-    event: &Event,
-    reference: k8s_openapi::api::core::v1::ObjectReference,
-) -> Result<(), kube::Error> {
-    use k8s_openapi::api::events::v1::Event as EventObject;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-
-    let prefix = event_name_prefix(reference.name.as_deref().unwrap_or_default());
-    let now = jiff::Timestamp::now();
-    let namespace = reference
-        .namespace
-        .clone()
-        .unwrap_or_else(|| "default".to_string());
-    let object = EventObject {
-        metadata: ObjectMeta {
-            name: Some(format!("{prefix}.{:x}", now.as_nanosecond())),
-            namespace: Some(namespace.clone()),
-            ..ObjectMeta::default()
-        },
-        action: Some(event.action.clone()),
-        reason: Some(event.reason.clone()),
-        note: event.note.clone(),
-        type_: Some(match event.type_ {
-            KubeEventType::Normal => "Normal".to_string(),
-            KubeEventType::Warning => "Warning".to_string(),
-        }),
-        event_time: Some(MicroTime(now)),
-        regarding: Some(reference),
-        reporting_controller: Some(CONTROLLER_NAME.to_string()),
-        reporting_instance: Some(
-            ctx.config
-                .instance
-                .clone()
-                .unwrap_or_else(|| CONTROLLER_NAME.to_string()),
-        ),
-        ..EventObject::default()
-    };
-    let api: Api<EventObject> = Api::namespaced(ctx.client.clone(), &namespace);
-    api.create(&post_params(), &object).await.map(|_| ())
 }
 
 /// The current time as a Kubernetes timestamp.
@@ -682,22 +615,6 @@ mod tests {
             let near_limit = REFUSAL_MESSAGE_MAX - 8..=REFUSAL_MESSAGE_MAX;
             assert!(near_limit.contains(&len), "{filler}: {len}");
             assert!(message.ends_with('…'));
-        }
-    }
-
-    #[test]
-    fn event_names_of_long_objects_fit() {
-        // (name, expected prefix): a cut right after a separator drops the separator.
-        let cases = [
-            ("short".to_string(), "short".to_string()),
-            (format!("{}.{}", "a".repeat(199), "b".repeat(53)), "a".repeat(199)),
-            (format!("{}-{}", "c".repeat(199), "d".repeat(53)), "c".repeat(199)),
-            ("é".repeat(126), "é".repeat(100)),
-        ];
-        for (full, expected) in cases {
-            let prefix = event_name_prefix(&full);
-            assert_eq!(prefix, expected);
-            assert!(format!("{prefix}.{:x}", u64::MAX).len() <= 253);
         }
     }
 }

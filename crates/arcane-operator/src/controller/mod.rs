@@ -1,9 +1,11 @@
 //! Controllers: the StreamClass controller, one stream controller per class, and the command
 //! handlers that perform decisions. Everything here does I/O; the decisions are in [`crate::stream`].
 
+pub mod cached;
 pub mod class_controller;
 pub mod context;
 pub mod error;
+pub mod events;
 pub mod fanout;
 pub mod handlers;
 pub mod observe;

@@ -85,10 +85,10 @@ fn workload(
     definition: Option<&StreamDefinition>,
     shared: &SharedWatches,
 ) -> Option<Workload> {
-    let job =
-        controlled(shared.jobs.store(), identity, WorkloadKind::Job).map(|j| Workload::Job(Box::new(j)));
+    let job = controlled(shared.jobs.store(), identity, WorkloadKind::Job)
+        .map(|j| Workload::Job(Box::new(j.to_workload())));
     let cronjob = controlled(shared.cronjobs.store(), identity, WorkloadKind::CronJob)
-        .map(|c| Workload::CronJob(Box::new(c)));
+        .map(|c| Workload::CronJob(Box::new(c.to_workload())));
     let wants_cronjob = matches!(
         definition.map(|d| &d.backend),
         Some(crate::stream::Backend::CronJob { .. })
@@ -99,7 +99,7 @@ fn workload(
     }
 }
 
-fn controlled<K>(store: &Store<K>, identity: &StreamIdentity, kind: WorkloadKind) -> Option<K>
+fn controlled<K>(store: &Store<K>, identity: &StreamIdentity, kind: WorkloadKind) -> Option<Arc<K>>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
@@ -111,7 +111,7 @@ where
         .iter()
         .flatten()
         .any(|o| o.controller == Some(true) && o.uid == identity.uid);
-    owned.then(|| (*obj).clone())
+    owned.then_some(obj)
 }
 
 /// Reads `status` leniently: a field of the wrong type counts as absent, a malformed condition is

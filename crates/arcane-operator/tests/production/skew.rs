@@ -85,8 +85,8 @@ async fn clock_skew_of_ten_seconds_between_replicas_never_gives_two_leaders() {
     let took_over = b.wait_master_status(1.0, secs(10)).await;
     let takeover = took_over - killed;
     // Same bound as F10: lease duration 3 s on replica-b's clock, plus a jittered retry period
-    // (≤ 1.1 s), plus slack; the skew must add nothing.
-    assert!(takeover <= secs(5), "takeover took {takeover:?}");
+    // (≤ 1.2 s), plus slack; the skew must add nothing.
+    assert!(takeover <= secs(6), "takeover took {takeover:?}");
     eprintln!("F18: replica-b leads {takeover:?} after replica-a was killed");
     assert_eq!(setup.lease_holder().as_deref(), Some("replica-b"));
     assert_renew_skew(&setup, 10, "replica-b");
