@@ -18,6 +18,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// The operator binary's allocator, so the operator process started from this binary is the one
+/// that ships. (The sandbox in this process uses it too: the bare loop and the operator share it.)
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = cli::Cli::parse();

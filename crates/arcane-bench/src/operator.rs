@@ -10,6 +10,8 @@ use crate::error::BenchError;
 
 pub struct OperatorProcess {
     child: tokio::process::Child,
+    /// Started under `ARCANE_BENCH_WRAP`: stopped with SIGTERM first, so the wrapper can write out.
+    wrapped: bool,
     pub pid: u32,
     pub started: Instant,
     pub log: PathBuf,
@@ -34,6 +36,7 @@ impl OperatorProcess {
         let out = std::fs::File::create(&log)?;
         let err = out.try_clone()?;
         let wrap = std::env::var("ARCANE_BENCH_WRAP").unwrap_or_default();
+        let wrapped = !wrap.trim().is_empty();
         let mut wrap = wrap.split_whitespace();
         let mut command = match wrap.next() {
             Some(program) => {
@@ -75,6 +78,7 @@ impl OperatorProcess {
             .ok_or_else(|| BenchError::Setup("the operator process exited at once".into()))?;
         Ok(OperatorProcess {
             child,
+            wrapped,
             pid,
             started: Instant::now(),
             log,
@@ -101,14 +105,18 @@ impl OperatorProcess {
         }
     }
 
-    /// SIGKILL to the process group (the operator, and its wrapper if any), then reap.
+    /// SIGKILL to the process group (the operator, and its wrapper if any), then reap. A wrapped
+    /// operator gets SIGTERM and up to 10 s first, for the profiler to write its data.
     pub async fn kill(mut self) -> Result<(), BenchError> {
-        if let Some(group) = i32::try_from(self.pid)
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-        {
+        use rustix::process::{Pid, Signal, kill_process_group};
+        if let Some(group) = i32::try_from(self.pid).ok().and_then(Pid::from_raw) {
             // Already gone is fine: the child is reaped below either way.
-            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            if self.wrapped {
+                let _ = kill_process_group(group, Signal::TERM);
+                let grace = std::time::Duration::from_secs(10);
+                let _ = tokio::time::timeout(grace, self.child.wait()).await;
+            }
+            let _ = kill_process_group(group, Signal::KILL);
         }
         self.child.start_kill()?;
         self.child.wait().await?;
