@@ -20,6 +20,7 @@ use clap::Parser;
 
 /// The operator binary's allocator, so the operator process started from this binary is the one
 /// that ships. (The sandbox in this process uses it too: the bare loop and the operator share it.)
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -7,6 +7,7 @@ use clap::Parser;
 
 /// mimalloc rather than the system allocator: glibc's malloc/free were a third of the operator's
 /// CPU at 10,000 streams (arcane-bench L1, perf), and musl's (the static image) is slower still.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -115,13 +115,14 @@ impl Context {
             controller: CONTROLLER_NAME.to_string(),
             instance: config.instance.clone(),
         };
+        let halt = tokio_util::sync::CancellationToken::new();
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: Recorder::new(client.clone(), reporter, halt.clone()),
             client,
             config,
             shared,
             metrics,
-            halt: tokio_util::sync::CancellationToken::new(),
+            halt,
             unlisted: AtomicUsize::new(0),
         }
     }

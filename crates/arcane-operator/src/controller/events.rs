@@ -6,11 +6,13 @@
 //! keeps what a series needs — the Event's name, its count and when it was last seen — under a
 //! 64-bit key of what makes two Events the same, about 100 bytes per Event, and sweeps expired
 //! entries at most once a minute. It also names Events of objects whose names are too long for
-//! `<object>.<nanoseconds>` (a stream name may have 253 characters).
+//! `<object>.<nanoseconds>` (a stream name may have 253 characters), and sends in the background
+//! like client-go's broadcaster (see [`Recorder`]).
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event as KubeEvent;
@@ -19,6 +21,10 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::error::api_code;
 
@@ -83,28 +89,95 @@ struct State {
     swept: Timestamp,
 }
 
+/// Events sent at the same time by [`Recorder::post`]; one more waits for a free slot.
+const IN_FLIGHT: usize = 32;
+
 /// Publishes Events and continues their series.
+///
+/// [`Recorder::post`] sends in the background, as client-go's broadcaster does: a reconcile does
+/// not wait for its Events (best effort, never fatal), so a stream's Job and status are one API
+/// round trip sooner. At most [`IN_FLIGHT`] are sent at once; `post` waits for a free slot, so
+/// nothing queues without bound. Shutdown drains them ([`Recorder::drain`]); a halt (leadership
+/// lost) drops them.
 pub struct Recorder {
+    inner: Arc<Inner>,
+    in_flight: Arc<Semaphore>,
+    tasks: TaskTracker,
+    halt: CancellationToken,
+}
+
+struct Inner {
     client: Client,
     reporter: Reporter,
     state: Mutex<State>,
 }
 
 impl Recorder {
-    pub fn new(client: Client, reporter: Reporter) -> Self {
+    /// A recorder whose background sends stop when `halt` is cancelled.
+    pub fn new(client: Client, reporter: Reporter, halt: CancellationToken) -> Self {
         Recorder {
-            client,
-            reporter,
-            state: Mutex::new(State {
-                series: HashMap::new(),
-                swept: Timestamp::now(),
+            inner: Arc::new(Inner {
+                client,
+                reporter,
+                state: Mutex::new(State {
+                    series: HashMap::new(),
+                    swept: Timestamp::now(),
+                }),
             }),
+            in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
+            tasks: TaskTracker::new(),
+            halt,
         }
     }
 
-    /// Publishes `event` about `regarding`: a new Event, or the next count of the same Event's
+    /// Sends `event` about `regarding` in the background (see [`Recorder::publish`]); a failure is
+    /// logged in the caller's span.
+    pub async fn post(&self, event: Event, regarding: ObjectReference) {
+        let Ok(slot) = self.in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let inner = self.inner.clone();
+        let halt = self.halt.clone();
+        let send = async move {
+            tokio::select! {
+                _ = halt.cancelled() => {}
+                sent = inner.publish(&event, &regarding) => if let Err(error) = sent {
+                    tracing::warn!(%error, reason = %event.reason, "cannot publish event");
+                },
+            }
+            drop(slot);
+        };
+        self.tasks.spawn(send.instrument(tracing::Span::current()));
+    }
+
+    /// Publishes `event` about `regarding` now: a new Event, or the next count of the same Event's
     /// series when it was published less than six minutes ago.
     pub async fn publish(&self, event: &Event, regarding: &ObjectReference) -> Result<(), kube::Error> {
+        self.inner.publish(event, regarding).await
+    }
+
+    /// Waits, at most `grace`, until the Events posted so far are sent.
+    pub async fn drain(&self, grace: Duration) {
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait()).await.is_err() {
+            tracing::warn!(pending = self.tasks.len(), "Events still unsent at shutdown");
+        }
+        self.tasks.reopen();
+    }
+
+    #[cfg(test)]
+    fn series_len(&self) -> usize {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .series
+            .len()
+    }
+}
+
+impl Inner {
+    async fn publish(&self, event: &Event, regarding: &ObjectReference) -> Result<(), kube::Error> {
         let now = Timestamp::now();
         let key = key(event, regarding);
         let continued = self.next_in_series(key, now);
@@ -186,11 +259,6 @@ impl Recorder {
             ),
             ..KubeEvent::default()
         }
-    }
-
-    #[cfg(test)]
-    fn series_len(&self) -> usize {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).series.len()
     }
 }
 
@@ -306,6 +374,7 @@ mod tests {
                 controller: "arcane-operator".to_string(),
                 instance: Some("replica-a".to_string()),
             },
+            CancellationToken::new(),
         );
         let events: Api<KubeEvent> = Api::namespaced(client, "default");
         let stream = regarding("s1");
@@ -345,6 +414,17 @@ mod tests {
         assert_eq!(failed.len(), 1);
         assert_ne!(failed[0].metadata.name.as_deref(), Some(name.as_str()));
         assert!(failed[0].series.is_none(), "a new Event, not a series");
+
+        // Posted in the background: sent by the time the recorder is drained.
+        recorder
+            .post(event("StreamSuspended", "posted"), regarding("s2"))
+            .await;
+        recorder.drain(Duration::from_secs(5)).await;
+        let list = events.list(&ListParams::default()).await.expect("list").items;
+        assert!(
+            list.iter()
+                .any(|e| e.reason.as_deref() == Some("StreamSuspended"))
+        );
 
         // A 253-character object name (DNS labels of at most 63) still gets its Event.
         let long_name = format!("{}.lllll", vec!["l".repeat(61); 4].join("."));

@@ -498,7 +498,8 @@ async fn remove_legacy_annotation(ctx: &Context, target: &Target<'_>) -> Result<
     }
 }
 
-/// Publishes an Event on the stream; failures are logged, never fatal (Events are best effort).
+/// Publishes an Event on the stream in the background; failures are logged, never fatal (Events are
+/// best effort).
 async fn publish(ctx: &Context, target: &Target<'_>, note: &EventNote) {
     let event = Event {
         type_: match note.type_ {
@@ -509,10 +510,9 @@ async fn publish(ctx: &Context, target: &Target<'_>, note: &EventNote) {
         note: note.message.clone(),
         action: "Reconcile".to_string(),
     };
-    let reference = target.object.object_ref(target.resource);
-    if let Err(error) = ctx.recorder.publish(&event, &reference).await {
-        tracing::warn!(%error, reason = %note.reason, "cannot publish event");
-    }
+    ctx.recorder
+        .post(event, target.object.object_ref(target.resource))
+        .await;
 }
 
 /// The current time as a Kubernetes timestamp.

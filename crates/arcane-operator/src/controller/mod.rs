@@ -22,6 +22,9 @@ use crate::telemetry::Metrics;
 pub use context::{Config, Context, SharedWatches};
 pub use error::Error;
 
+/// How long a shutdown waits for Events still being sent.
+const EVENT_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A running operator: its shared watches and the StreamClass controller.
 pub struct Operator {
     pub ctx: Arc<Context>,
@@ -76,6 +79,7 @@ impl Operator {
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         let _ = self.class_task.await;
+        self.ctx.recorder.drain(EVENT_DRAIN).await;
         for task in self.tasks {
             task.abort();
         }
