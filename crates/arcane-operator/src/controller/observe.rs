@@ -72,10 +72,8 @@ pub fn requests_for(shared: &SharedWatches, identity: &StreamIdentity) -> Vec<Ar
         .collect()
 }
 
-fn template(store: &Store<StreamingJobTemplate>, r: &TemplateRef) -> Option<StreamingJobTemplate> {
-    store
-        .get(&ObjectRef::new(&r.name).within(&r.namespace))
-        .map(|t| (*t).clone())
+fn template(store: &Store<StreamingJobTemplate>, r: &TemplateRef) -> Option<Arc<StreamingJobTemplate>> {
+    store.get(&ObjectRef::new(&r.name).within(&r.namespace))
 }
 
 /// The stream's workload: the Job or CronJob of its name that it controls. When both exist (an

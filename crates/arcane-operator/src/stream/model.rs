@@ -1,6 +1,7 @@
 //! The one internal model every stream-definition layout is parsed into, and the values the state
 //! machine consumes and produces. Plain data: no I/O, no clock.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -202,10 +203,10 @@ pub struct Observed {
     /// BackfillRequests in the stream's namespace whose `spec.streamId` is the stream's name
     /// (any class, completed or not); `decide` picks the active one.
     pub backfill_requests: Vec<BackfillRequest>,
-    /// The streaming template, when it exists.
-    pub streaming_template: Option<StreamingJobTemplate>,
-    /// The backfill template, when the stream has one and it exists.
-    pub backfill_template: Option<StreamingJobTemplate>,
+    /// The streaming template, when it exists (shared with the cache).
+    pub streaming_template: Option<Arc<StreamingJobTemplate>>,
+    /// The backfill template, when the stream has one and it exists (shared with the cache).
+    pub backfill_template: Option<Arc<StreamingJobTemplate>>,
 }
 
 /// `Normal` or `Warning`, as in a Kubernetes Event.

@@ -1,9 +1,10 @@
 //! Rule 5: serving the oldest active BackfillRequest with a backfill Job.
 
+use crate::crd::BackfillRequest;
 use crate::stream::builder::{self, BuildInput, Mode};
-use crate::stream::model::{Command, EventType, Phase};
+use crate::stream::model::{Command, EventType, Phase, Workload};
 
-use super::facts::{request_name, request_uid};
+use super::facts::{WorkloadFacts, request_name, request_uid};
 use super::outcome::{Ctx, Outcome, create, delete};
 use super::reasons::{event, ready};
 
@@ -27,72 +28,21 @@ pub(super) fn backfill(ctx: &Ctx<'_>) -> Option<Outcome> {
         mode: Mode::Backfill(request),
         restarts: 0,
     };
-    let desired = match builder::build(&input) {
-        Ok(workload) => workload,
-        Err(error) => return Some(ctx.invalid_template(&error)),
-    };
     let hash = builder::configuration_hash(&input);
     let name = request_name(request);
-
-    let Some(workload) = ctx.workload else {
-        return Some(
-            ctx.outcome(
-                Phase::Backfilling,
-                ready::STREAM_BACKFILLING,
-                backfilling_message(&name),
-            )
-            .hash(Some(hash))
-            .act(create(desired))
-            .event(
-                EventType::Normal,
-                event::BACKFILL_STARTED,
-                format!("Backfill {name} started"),
-            ),
-        );
+    // A backfill Job for this request with the same hash was built from the same inputs: the
+    // desired one is built only to be created, or to be checked before anything is removed for it.
+    let current = ctx
+        .workload
+        .filter(|w| !w.deleting() && w.is_backfill_for(&name) && w.hash() == Some(hash.as_str()));
+    let Some(workload) = current else {
+        return Some(match builder::build(&input) {
+            Ok(desired) => changed(ctx, request, hash, desired),
+            Err(error) => ctx.invalid_template(&error),
+        });
     };
-    if workload.deleting() {
-        return Some(ctx.waiting().hash(Some(hash)));
-    }
-    if !workload.is_backfill_for(&name) {
-        let message = format!(
-            "Backfill {name} requested: stopping {} {} to run it",
-            workload.kind.as_str(),
-            workload.name()
-        );
-        return Some(ctx.pending().hash(Some(hash)).act(delete(&workload)).event(
-            EventType::Normal,
-            event::BACKFILL_REQUESTED,
-            message,
-        ));
-    }
-    // Only a Job labelled as the backfill for this very request completes it.
     if workload.complete().is_some() {
-        let mut outcome = ctx
-            .pending()
-            .hash(Some(hash))
-            .act(Command::CompleteBackfillRequest {
-                name: name.clone(),
-                uid: request_uid(request),
-            })
-            .act(delete(&workload))
-            .event(
-                EventType::Normal,
-                event::BACKFILL_COMPLETED,
-                format!("Backfill {name} completed"),
-            );
-        outcome.backfill_request = ctx.active.get(1).map(|next| request_name(next));
-        return Some(outcome);
-    }
-    if workload.hash() != Some(hash.as_str()) {
-        if let Some(wait) = ctx.replace_wait(&workload) {
-            return Some(ctx.holding(wait));
-        }
-        let message = format!("The definition or template changed during backfill {name}; restarting it");
-        return Some(ctx.pending().hash(Some(hash)).act(delete(&workload)).event(
-            EventType::Normal,
-            event::CONFIGURATION_CHANGED,
-            message,
-        ));
+        return Some(completed(ctx, request, &workload, hash));
     }
     Some(
         ctx.outcome(
@@ -107,6 +57,80 @@ pub(super) fn backfill(ctx: &Ctx<'_>) -> Option<Outcome> {
             format!("Backfill {name} is running"),
         ),
     )
+}
+
+/// No workload, or not this request's backfill Job of this configuration: create it, or remove
+/// what is in the way first.
+fn changed(ctx: &Ctx<'_>, request: &BackfillRequest, hash: String, desired: Workload) -> Outcome {
+    let name = request_name(request);
+    let Some(workload) = ctx.workload else {
+        return ctx
+            .outcome(
+                Phase::Backfilling,
+                ready::STREAM_BACKFILLING,
+                backfilling_message(&name),
+            )
+            .hash(Some(hash))
+            .act(create(desired))
+            .event(
+                EventType::Normal,
+                event::BACKFILL_STARTED,
+                format!("Backfill {name} started"),
+            );
+    };
+    if workload.deleting() {
+        return ctx.waiting().hash(Some(hash));
+    }
+    if !workload.is_backfill_for(&name) {
+        let message = format!(
+            "Backfill {name} requested: stopping {} {} to run it",
+            workload.kind.as_str(),
+            workload.name()
+        );
+        return ctx.pending().hash(Some(hash)).act(delete(&workload)).event(
+            EventType::Normal,
+            event::BACKFILL_REQUESTED,
+            message,
+        );
+    }
+    // Only a Job labelled as the backfill for this very request completes it.
+    if workload.complete().is_some() {
+        return completed(ctx, request, &workload, hash);
+    }
+    if let Some(wait) = ctx.replace_wait(&workload) {
+        return ctx.holding(wait);
+    }
+    let message = format!("The definition or template changed during backfill {name}; restarting it");
+    ctx.pending().hash(Some(hash)).act(delete(&workload)).event(
+        EventType::Normal,
+        event::CONFIGURATION_CHANGED,
+        message,
+    )
+}
+
+/// The request's backfill Job succeeded: the request is completed and the Job removed.
+fn completed(
+    ctx: &Ctx<'_>,
+    request: &BackfillRequest,
+    workload: &WorkloadFacts<'_>,
+    hash: String,
+) -> Outcome {
+    let name = request_name(request);
+    let mut outcome = ctx
+        .pending()
+        .hash(Some(hash))
+        .act(Command::CompleteBackfillRequest {
+            name: name.clone(),
+            uid: request_uid(request),
+        })
+        .act(delete(workload))
+        .event(
+            EventType::Normal,
+            event::BACKFILL_COMPLETED,
+            format!("Backfill {name} completed"),
+        );
+    outcome.backfill_request = ctx.active.get(1).map(|next| request_name(next));
+    outcome
 }
 
 fn backfilling_message(request: &str) -> String {

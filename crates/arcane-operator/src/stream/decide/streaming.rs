@@ -6,7 +6,7 @@ use std::time::Duration;
 use jiff::SignedDuration;
 
 use crate::stream::builder::{self, BuildInput, Mode};
-use crate::stream::model::{Backend, EventType, Phase, WorkloadKind};
+use crate::stream::model::{Backend, EventType, Phase, Workload, WorkloadKind};
 
 use super::facts::{RESTARTING_PREFIX, WorkloadFacts, observed_phase};
 use super::outcome::{Ctx, Outcome, create, delete};
@@ -80,13 +80,35 @@ pub(super) fn streaming(ctx: &Ctx<'_>) -> Outcome {
     let Some(input) = input else {
         return ctx.template_not_found(&definition.streaming_template);
     };
-    let desired = match builder::build(&input) {
-        Ok(workload) => workload,
-        Err(error) => return ctx.invalid_template(&error),
-    };
     let hash = builder::configuration_hash(&input);
     let target = target(&definition.backend);
+    // A workload of the same kind and hash was built from the same inputs (most reconciles): the
+    // desired one is built only to be created, or to be checked before it replaces the current one.
+    let current = ctx
+        .workload
+        .filter(|w| !w.deleting() && w.kind == target.kind && w.hash() == Some(hash.as_str()));
+    let Some(workload) = current else {
+        return match builder::build(&input) {
+            Ok(desired) => changed(ctx, &target, hash, desired),
+            Err(error) => ctx.invalid_template(&error),
+        };
+    };
+    let running = ctx
+        .outcome(target.phase, target.reason, target.message)
+        .hash(Some(hash));
+    if workload.complete().is_some() {
+        return restart_completed(ctx, &workload, running);
+    }
+    let reason = match target.phase {
+        Phase::Scheduled => event::STREAM_SCHEDULED,
+        _ => event::STREAM_RUNNING,
+    };
+    running.event(EventType::Normal, reason, target.message)
+}
 
+/// No workload, or one that is not the desired one (being deleted, of the other kind, or of
+/// another configuration): create it, or remove the old one first.
+fn changed(ctx: &Ctx<'_>, target: &Target, hash: String, desired: Workload) -> Outcome {
     let Some(workload) = ctx.workload else {
         let (reason, message) = if observed_phase(ctx.observed) == Some(Phase::Suspended) {
             (event::STREAM_RESUMED, "The stream was resumed")
@@ -116,32 +138,19 @@ pub(super) fn streaming(ctx: &Ctx<'_>) -> Outcome {
             message,
         );
     }
-    if workload.hash() != Some(hash.as_str()) {
-        if let Some(wait) = ctx.replace_wait(&workload) {
-            return ctx.holding(wait);
-        }
-        let message = format!(
-            "Configuration changed: replacing {} {}",
-            workload.kind.as_str(),
-            workload.name()
-        );
-        return ctx.pending().hash(Some(hash)).act(delete(&workload)).event(
-            EventType::Normal,
-            event::CONFIGURATION_CHANGED,
-            message,
-        );
+    if let Some(wait) = ctx.replace_wait(&workload) {
+        return ctx.holding(wait);
     }
-    let running = ctx
-        .outcome(target.phase, target.reason, target.message)
-        .hash(Some(hash));
-    if workload.complete().is_some() {
-        return restart_completed(ctx, &workload, running);
-    }
-    let reason = match target.phase {
-        Phase::Scheduled => event::STREAM_SCHEDULED,
-        _ => event::STREAM_RUNNING,
-    };
-    running.event(EventType::Normal, reason, target.message)
+    let message = format!(
+        "Configuration changed: replacing {} {}",
+        workload.kind.as_str(),
+        workload.name()
+    );
+    ctx.pending().hash(Some(hash)).act(delete(&workload)).event(
+        EventType::Normal,
+        event::CONFIGURATION_CHANGED,
+        message,
+    )
 }
 
 /// A streaming plugin should never exit: a completed streaming Job is restarted, after a delay that

@@ -374,7 +374,7 @@ proptest! {
         let definition = parse::parse(&object, &fixtures::secret_ref_fields());
         let lookup = |r: &crate::stream::model::TemplateRef| {
             let known = [fixtures::STREAMING_TEMPLATE, fixtures::BATCH_TEMPLATE, fixtures::BACKFILL_TEMPLATE];
-            (r.namespace == fixtures::NAMESPACE && known.contains(&r.name.as_str())).then(|| template(&r.name))
+            (r.namespace == fixtures::NAMESPACE && known.contains(&r.name.as_str())).then(|| std::sync::Arc::new(template(&r.name)))
         };
         let observed = Observed {
             now: super::support::now(),

@@ -2,6 +2,7 @@
 //! builder, and a compact summary of a [`Decision`] for table rows.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::batch::v1::{JobCondition, JobStatus};
@@ -138,8 +139,8 @@ impl Scenario {
                 status: StreamStatus::default(),
                 workload: None,
                 backfill_requests: Vec::new(),
-                streaming_template: Some(template(&streaming)),
-                backfill_template: Some(template(fixtures::BACKFILL_TEMPLATE)),
+                streaming_template: Some(Arc::new(template(&streaming))),
+                backfill_template: Some(Arc::new(template(fixtures::BACKFILL_TEMPLATE))),
             },
         }
     }
@@ -236,7 +237,7 @@ impl Scenario {
             Mode::Streaming => self.observed.streaming_template.clone(),
             Mode::Backfill(_) => self.observed.backfill_template.clone(),
         }
-        .unwrap_or_else(|| template("fallback"));
+        .unwrap_or_else(|| Arc::new(template("fallback")));
         let input = BuildInput {
             identity: &self.observed.identity,
             definition,
@@ -284,7 +285,7 @@ impl Scenario {
             Backend::CronJob { .. } => Backend::Job,
         };
         let reference = definition(switched.clone()).streaming_template;
-        self.observed.streaming_template = Some(template(&reference.name));
+        self.observed.streaming_template = Some(Arc::new(template(&reference.name)));
         self.def().streaming_template = reference;
         self.def().backend = switched;
     }
@@ -354,7 +355,7 @@ impl Scenario {
     pub fn broken_streaming_template(self) -> Self {
         self.with(|s| {
             if let Some(t) = s.observed.streaming_template.as_mut() {
-                t.spec.job = json!({"spec": {"template": {"spec": {"containers": []}}}});
+                Arc::make_mut(t).spec.job = json!({"spec": {"template": {"spec": {"containers": []}}}});
             }
         })
     }

@@ -130,7 +130,7 @@ fn rule5_backfill() {
             "backfill template broken: InvalidTemplate, FailedCreateJob",
             Scenario::job().phase(Phase::Running).request("bf", 10).with(|s| {
                 if let Some(t) = s.observed.backfill_template.as_mut() {
-                    t.spec.job = serde_json::json!([]);
+                    std::sync::Arc::make_mut(t).spec.job = serde_json::json!([]);
                 }
             }),
             vec![
@@ -364,9 +364,9 @@ fn rule6_streaming() {
         (
             "template appears again: the Job, unchanged, runs on",
             running().no_streaming_template().settled().with(|s| {
-                s.observed.streaming_template = Some(super::support::template(
+                s.observed.streaming_template = Some(std::sync::Arc::new(super::support::template(
                     crate::stream::fixtures::STREAMING_TEMPLATE,
-                ))
+                )))
             }),
             vec![
                 status(Phase::Running, ready::STREAM_RUNNING),
