@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kube::runtime::watcher;
 use kube::{Api, Client};
+use tokio::sync::Notify;
 
 use super::cached::{CachedCronJob, CachedJob};
 use super::events::{Recorder, Reporter};
@@ -41,6 +42,8 @@ pub struct SharedWatches {
     pub cronjobs: Arc<SharedWatch<CachedCronJob>>,
     pub requests: Arc<SharedWatch<BackfillRequest>>,
     pub templates: Arc<SharedWatch<StreamingJobTemplate>>,
+    /// Woken whenever any of these caches changes: what a read-your-writes wait waits on.
+    pub changed: Arc<Notify>,
 }
 
 impl SharedWatches {
@@ -57,17 +60,22 @@ impl SharedWatches {
         }
         // Workloads are watched by label, not per class: only what the operator built is cached.
         let labelled = watcher::Config::default().labels(LABEL_STREAM_ID);
-        let (jobs, jobs_task) = SharedWatch::start("jobs", api(client, namespace), labelled.clone());
-        let (cronjobs, cronjobs_task) = SharedWatch::start("cronjobs", api(client, namespace), labelled);
+        let changed = Arc::new(Notify::new());
+        let (jobs, jobs_task) =
+            SharedWatch::start("jobs", api(client, namespace), labelled.clone(), changed.clone());
+        let (cronjobs, cronjobs_task) =
+            SharedWatch::start("cronjobs", api(client, namespace), labelled, changed.clone());
         let (requests, requests_task) = SharedWatch::start(
             "backfillrequests",
             api(client, namespace),
             watcher::Config::default(),
+            changed.clone(),
         );
         let (templates, templates_task) = SharedWatch::start(
             "streamingjobtemplates",
             api(client, namespace),
             watcher::Config::default(),
+            changed.clone(),
         );
         let tasks = vec![
             tokio::spawn(jobs_task),
@@ -81,6 +89,7 @@ impl SharedWatches {
                 cronjobs,
                 requests,
                 templates,
+                changed,
             },
             tasks,
         )

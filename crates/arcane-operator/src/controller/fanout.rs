@@ -11,11 +11,14 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
 
 /// A cached, shared watch of one type: a store for lookups and subscriptions for triggers.
 pub struct SharedWatch<K: Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<K>,
     subscribers: Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>,
+    /// Woken on every change this watch applies to its store.
+    changed: Arc<Notify>,
     ready: AtomicBool,
     name: &'static str,
 }
@@ -30,16 +33,18 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
     /// Starts watching `api` with `config`; returns the shared handle and the future that drives
-    /// the watch (run it as a task).
+    /// the watch (run it as a task). `changed` is woken whenever the store changes.
     pub fn start(
         name: &'static str,
         api: Api<K>,
         config: watcher::Config,
+        changed: Arc<Notify>,
     ) -> (Arc<Self>, impl std::future::Future<Output = ()> + Send + 'static) {
         let (store, writer) = reflector::store();
         let shared = Arc::new(SharedWatch {
             store,
             subscribers: Mutex::new(Vec::new()),
+            changed,
             ready: AtomicBool::new(false),
             name,
         });
@@ -71,6 +76,8 @@ where
     }
 
     fn publish(&self, obj: K) {
+        // The store holds the change already (`reflect` runs first).
+        self.changed.notify_waiters();
         let obj = Arc::new(obj);
         let mut subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
         subscribers.retain(|tx| tx.unbounded_send(obj.clone()).is_ok());
