@@ -349,3 +349,25 @@ pub fn describe(r: &RequestRecord) -> String {
         r.seq, r.method, r.path, r.query, r.user_agent, r.status
     )
 }
+
+/// Kills the leader `a` with SIGKILL and waits for the standby `b` to lead: asserts the takeover
+/// time and that `b` holds the Lease and acts (a new V2 stream runs; V1 `before` still runs).
+pub async fn kill_leader_and_take_over(setup: &Setup, a: &mut Operator, b: &Operator, label: &str) {
+    use super::harness::{secs, stream};
+    a.sigkill();
+    let killed = Instant::now();
+    let took_over = b.wait_master_status(1.0, secs(10)).await;
+    let takeover = took_over - killed;
+    // The standby may take over once the record is a lease duration (3 s) old on its own clock,
+    // and it polls every retry period (500 ms, +20 % jitter): it saw the last renewal up to one
+    // poll late and sees the expiry up to one poll late (≤ 4.2 s); the assertion allows 1.8 s on
+    // top. Clock skew between the replicas must add nothing (F18).
+    assert!(takeover <= secs(6), "{label}: takeover took {takeover:?}");
+    eprintln!("{label}: replica-b leads {takeover:?} after replica-a was killed");
+    assert_eq!(setup.lease_holder().as_deref(), Some("replica-b"));
+    setup
+        .create(Kind::V2, stream(Kind::V2, "after", false, None))
+        .await;
+    setup.env.wait_phase(Kind::V2, "after", "Running", secs(20)).await;
+    setup.env.wait_phase(Kind::V1, "before", "Running", secs(5)).await;
+}
