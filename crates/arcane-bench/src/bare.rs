@@ -4,8 +4,10 @@
 //! 2. create the Job (built by the operator's own builder, so the object is identical),
 //! 3. merge-patch the status once (phase Running, Ready condition, observedGeneration, hash).
 //!
-//! The operator additionally posts one Event per stream (`StreamResumed`) and reads nothing from
-//! the API (its caches are fed by watches).
+//! The operator additionally posts one Event per stream (`StreamResumed`, which the contract requires
+//! on every phase change) and reads nothing from the API (its caches are fed by watches). For context
+//! the loop also runs a second time posting that Event too ([`Extra::Event`]): the same requests as
+//! the operator's run, to tell the operator's overhead from the Event's cost.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,7 @@ use arcane_operator::stream::builder::{self, BuildInput, Mode};
 use arcane_operator::stream::{ClassInfo, Workload, parse};
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
@@ -32,12 +34,25 @@ impl BareResult {
     }
 }
 
+/// What the loop does besides the minimum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extra {
+    Nothing,
+    /// Also post the `StreamResumed` Event the operator posts.
+    Event,
+}
+
 /// Creates the streams (untimed), then times the loop over them.
-pub async fn run(env: &Env, streams: &[StreamRef], workers: usize) -> Result<BareResult, BenchError> {
+pub async fn run(
+    env: &Env,
+    streams: &[StreamRef],
+    workers: usize,
+    extra: Extra,
+) -> Result<BareResult, BenchError> {
     env.create_streams(BARE_NS, streams, true, workers).await?;
     let start = Instant::now();
     let results: Vec<Result<(), BenchError>> = futures::stream::iter(streams)
-        .map(|s| one(env, s))
+        .map(|s| one(env, s, extra))
         .buffer_unordered(workers.max(1))
         .collect()
         .await;
@@ -53,7 +68,7 @@ pub async fn run(env: &Env, streams: &[StreamRef], workers: usize) -> Result<Bar
     })
 }
 
-async fn one(env: &Env, stream: &StreamRef) -> Result<(), BenchError> {
+async fn one(env: &Env, stream: &StreamRef, extra: Extra) -> Result<(), BenchError> {
     let class = env.class(stream);
     let api = class.api(&env.client, BARE_NS);
     let obj = api
@@ -98,5 +113,30 @@ async fn one(env: &Env, stream: &StreamRef) -> Result<(), BenchError> {
     });
     api.patch_status(&stream.name, &PatchParams::default(), &Patch::Merge(&status))
         .await?;
+    if extra == Extra::Event {
+        let now = jiff::Timestamp::now();
+        let event = json!({
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": format!("{}.{:x}", stream.name, now.as_nanosecond()), "namespace": BARE_NS},
+            "eventTime": now.to_string(),
+            "action": "Reconcile",
+            "reason": "StreamResumed",
+            "note": "The stream was resumed",
+            "type": "Normal",
+            "regarding": {"apiVersion": obj.types.as_ref().map(|t| t.api_version.clone()),
+                          "kind": obj.types.as_ref().map(|t| t.kind.clone()),
+                          "namespace": BARE_NS, "name": stream.name, "uid": obj.uid()},
+            "reportingController": "arcane-bench",
+            "reportingInstance": "arcane-bench",
+        });
+        let events: Api<DynamicObject> = Api::namespaced_with(
+            env.client.clone(),
+            BARE_NS,
+            &ApiResource::from_gvk(&GroupVersionKind::gvk("events.k8s.io", "v1", "Event")),
+        );
+        let event: DynamicObject = serde_json::from_value(event)?;
+        events.create(&PostParams::default(), &event).await?;
+    }
     Ok(())
 }

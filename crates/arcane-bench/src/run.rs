@@ -347,7 +347,7 @@ async fn l1(bench: &mut Bench) -> Result<(), BenchError> {
     let n = bench.main.len();
     eprintln!("[L1] bare loop: {n} streams, {workers} workers");
     let bare_streams = env::streams("bare", n, sizes.classes);
-    let bare = bare::run(&bench.env, &bare_streams, workers).await?;
+    let bare = bare::run(&bench.env, &bare_streams, workers, bare::Extra::Nothing).await?;
     bench.report.row(
         "L1",
         &format!("bare loop ({workers} workers, 3 requests/stream)"),
@@ -560,6 +560,29 @@ async fn l1(bench: &mut Bench) -> Result<(), BenchError> {
         watches.to_string(),
         &format!("= {} classes + {SHARED_WATCHES}", sizes.classes),
         Some(watches == expected),
+    );
+    eprintln!("[L1] for context, the bare loop posting the Event too: {n} streams, {workers} workers");
+    let evented_streams = env::streams("bare-ev", n, sizes.classes);
+    let evented = bare::run(&bench.env, &evented_streams, workers, bare::Extra::Event).await?;
+    bench.report.row(
+        "L1",
+        &format!("bare loop + the Event ({workers} workers, 4 requests/stream, run after L1; context)"),
+        format!(
+            "{:.0} streams/s ({:.2}s, {} errors)",
+            evented.per_sec(),
+            evented.elapsed.as_secs_f64(),
+            evented.errors
+        ),
+        "",
+        None,
+    );
+
+    bench.report.row(
+        "L1",
+        "operator ÷ bare loop + the Event (same requests; context)",
+        format!("{:.2}", op_rate / evented.per_sec().max(1e-9)),
+        "",
+        None,
     );
     bench.check_alive()
 }
