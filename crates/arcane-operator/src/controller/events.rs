@@ -289,7 +289,7 @@ fn event_name(object: &str, now: Timestamp) -> String {
 }
 
 /// The longest start of `text` of at most `max` bytes, on a character boundary.
-fn cut(text: &str, max: usize) -> &str {
+pub(super) fn cut(text: &str, max: usize) -> &str {
     let mut end = max.min(text.len());
     while !text.is_char_boundary(end) {
         end -= 1;

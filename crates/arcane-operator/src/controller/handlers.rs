@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 
 use super::context::Context;
 use super::error::{Error, api_code};
-use super::events::{Event, EventType as KubeEventType};
+use super::events::{Event, EventType as KubeEventType, cut};
+use super::fanout::trim_managed_fields;
 use crate::crd::BackfillRequest;
 use crate::stream::names::label_value;
 use crate::stream::{
@@ -102,15 +103,12 @@ fn refusal(error: &Error) -> Option<String> {
 
 /// The status message for a refused workload, cut to [`REFUSAL_MESSAGE_MAX`] bytes.
 fn refusal_message(kind: &str, name: &str, refusal: &str) -> String {
-    let mut message = format!("Cannot create {kind} {name}: {refusal}");
-    if message.len() > REFUSAL_MESSAGE_MAX {
-        let mut cut = REFUSAL_MESSAGE_MAX - '…'.len_utf8();
-        while !message.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        message.truncate(cut);
-        message.push('…');
+    let message = format!("Cannot create {kind} {name}: {refusal}");
+    if message.len() <= REFUSAL_MESSAGE_MAX {
+        return message;
     }
+    let mut message = cut(&message, REFUSAL_MESSAGE_MAX - '…'.len_utf8()).to_string();
+    message.push('…');
     message
 }
 
@@ -222,8 +220,7 @@ async fn run(ctx: &Context, target: &Target<'_>, command: &Command) -> Result<Ra
 
 /// A write to the stream definition that the API server answered with `stream`.
 fn wrote_stream(mut stream: DynamicObject) -> Ran {
-    // Never read, and half of the object's size.
-    stream.metadata.managed_fields = None;
+    trim_managed_fields(&mut stream);
     Ran::WroteStream(Box::new(stream))
 }
 

@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use super::context::Context;
 use super::error::{Error, backoff};
+use super::fanout::trim_managed_fields;
 use super::handlers::{self, Target};
 use super::observe::observe;
 use super::written::Written;
@@ -56,7 +57,7 @@ pub async fn run(ctx: Arc<Context>, class: ClassInfo, resource: ApiResource, shu
     let streams = writer.as_reader();
     let trigger = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
-        .modify(|obj: &mut DynamicObject| obj.metadata.managed_fields = None)
+        .modify(trim_managed_fields)
         .reflect(writer)
         .applied_objects();
     let controller = Controller::for_stream_with(trigger, streams.clone(), resource.clone())
