@@ -7,15 +7,17 @@
 mod bad;
 #[path = "e2e/harness.rs"]
 mod harness;
+#[path = "reliability/process.rs"]
+#[allow(dead_code)]
+mod process;
 
-use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use bad::{apply, last_seq, template_from, wait_quiet};
 use harness::{Env, Kind, secs, stream};
 use kube_sandbox::faults::{FaultAction, FaultMatch, FaultSpec};
+use process::OperatorProcess;
 use serde_json::Value;
 
 /// Resources whose watch the operator opens once their initial list is done.
@@ -30,88 +32,13 @@ const WATCHED: [&str; 8] = [
     "/mockstreamv2s",
 ];
 
-/// The operator binary running against the sandbox; killed (SIGKILL) when dropped.
-struct OperatorProcess {
-    child: Child,
-    log: PathBuf,
-}
-
-impl OperatorProcess {
-    fn start(kubeconfig: &PathBuf, log: PathBuf) -> OperatorProcess {
-        let out = File::options()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("log file");
-        let err = out.try_clone().expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_arcane-operator"))
-            .arg("run")
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            // Ephemeral loopback ports: tests run in parallel.
-            .args(["--health-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"])
-            .env("ARCANE_LOG_LEVEL", "info")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("the operator starts");
-        OperatorProcess { child, log }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGKILL, and reap the process.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Sends SIGTERM to this process (by its id) and waits up to `grace` for it to exit.
-    fn terminate(&mut self, grace: Duration) -> Option<ExitStatus> {
-        let sent = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid().to_string())
-            .status()
-            .expect("kill runs");
-        assert!(sent.success(), "SIGTERM sent");
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-}
-
-impl Drop for OperatorProcess {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            self.kill();
-        }
-    }
-}
-
 /// A sandbox with the demo plugin and a kubeconfig file for the operator process.
 async fn setup(test: &str) -> (Env, PathBuf, PathBuf) {
     let env = Env::without_operator().await;
-    let dir = std::env::temp_dir();
-    let kubeconfig = dir.join(format!("arcane-e2e-{test}-{}.kubeconfig", std::process::id()));
+    let (kubeconfig, log) = process::paths(test);
     env.sandbox
         .write_kubeconfig(&kubeconfig)
         .expect("kubeconfig written");
-    let log = dir.join(format!("arcane-e2e-{test}-{}.log", std::process::id()));
-    let _ = std::fs::remove_file(&log);
     (env, kubeconfig, log)
 }
 
@@ -190,7 +117,7 @@ fn job_uids(env: &Env, streams: &[(Kind, String)]) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_of_a_converged_operator_writes_nothing() {
     let (env, kubeconfig, log) = setup("quiet-restart").await;
-    let mut operator = OperatorProcess::start(&kubeconfig, log.clone());
+    let mut operator = OperatorProcess::start(&kubeconfig, &log);
     let streams = names(20);
     for (kind, name) in &streams {
         env.create(*kind, stream(*kind, name, false, None)).await;
@@ -206,7 +133,7 @@ async fn restart_of_a_converged_operator_writes_nothing() {
     operator.kill();
 
     let since = last_seq(&env);
-    let restarted = OperatorProcess::start(&kubeconfig, log);
+    let restarted = OperatorProcess::start(&kubeconfig, &log);
     wait_listed(&env, since, &restarted).await;
     // Each stream was reconciled from the fresh caches meanwhile; give stragglers time to act.
     tokio::time::sleep(secs(3)).await;
@@ -236,7 +163,7 @@ async fn restart_with_slow_cache_lists_keeps_the_backfill() {
         &[template_from("backfill-job", "slow-backfill", "60s", |_| {})],
     )
     .await;
-    let mut operator = OperatorProcess::start(&kubeconfig, log.clone());
+    let mut operator = OperatorProcess::start(&kubeconfig, &log);
     let mut backfilling = stream(Kind::V1, "slow-lists", false, None);
     backfilling["spec"]["execution"]["backfillJobTemplateRef"]["name"] = "slow-backfill".into();
     env.create(Kind::V1, backfilling).await;
@@ -269,7 +196,7 @@ async fn restart_with_slow_cache_lists_keeps_the_backfill() {
         env.sandbox.add_fault(slow_list).expect("fault installed");
     }
     let since = last_seq(&env);
-    let restarted = OperatorProcess::start(&kubeconfig, log);
+    let restarted = OperatorProcess::start(&kubeconfig, &log);
     wait_listed(&env, since, &restarted).await;
     tokio::time::sleep(secs(2)).await;
     let writes = writes_since(&env, since);
@@ -299,7 +226,7 @@ async fn restart_with_slow_cache_lists_keeps_the_backfill() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_between_job_create_and_status_write() {
     let (env, kubeconfig, log) = setup("f8").await;
-    let mut operator = OperatorProcess::start(&kubeconfig, log.clone());
+    let mut operator = OperatorProcess::start(&kubeconfig, &log);
     env.create(Kind::V1, stream(Kind::V1, "f8", true, None)).await;
     env.wait_phase(Kind::V1, "f8", "Suspended", secs(15)).await;
     // Hold the next status write of the stream long enough for the kill to come first.
@@ -338,7 +265,7 @@ async fn kill_between_job_create_and_status_write() {
         "the status write was held back"
     );
 
-    let restarted = OperatorProcess::start(&kubeconfig, log);
+    let restarted = OperatorProcess::start(&kubeconfig, &log);
     env.wait_phase(Kind::V1, "f8", "Running", secs(20)).await;
     let jobs = env
         .sandbox
@@ -381,7 +308,7 @@ async fn kill_between_job_create_and_status_write() {
 async fn sigterm_exits_zero_promptly() {
     let (env, kubeconfig, log) = setup("sigterm").await;
     let since = last_seq(&env);
-    let mut operator = OperatorProcess::start(&kubeconfig, log);
+    let mut operator = OperatorProcess::start(&kubeconfig, &log);
     wait_listed(&env, since, &operator).await;
     for i in 0..5 {
         env.create(Kind::V0, stream(Kind::V0, &format!("term-{i}"), false, None))
