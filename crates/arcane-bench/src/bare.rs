@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use arcane_operator::stream::builder::{self, BuildInput, Mode};
 use arcane_operator::stream::{ClassInfo, Workload, parse};
-use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
@@ -51,11 +50,7 @@ pub async fn run(
 ) -> Result<BareResult, BenchError> {
     env.create_streams(BARE_NS, streams, true, workers).await?;
     let start = Instant::now();
-    let results: Vec<Result<(), BenchError>> = futures::stream::iter(streams)
-        .map(|s| one(env, s, extra))
-        .buffer_unordered(workers.max(1))
-        .collect()
-        .await;
+    let results = crate::env::for_each_stream(streams, workers, |s| one(env, s, extra)).await;
     let elapsed = start.elapsed();
     let errors: Vec<BenchError> = results.into_iter().filter_map(Result::err).collect();
     if let Some(first) = errors.first() {

@@ -135,6 +135,22 @@ pub struct StreamRef {
 }
 
 /// `count` streams named `{prefix}-{i}`, spread round-robin over the classes.
+/// Runs `each` for every stream, `workers` at a time; the results in completion order.
+pub async fn for_each_stream<'a, Fut>(
+    streams: &'a [StreamRef],
+    workers: usize,
+    each: impl FnMut(&'a StreamRef) -> Fut,
+) -> Vec<Result<(), BenchError>>
+where
+    Fut: std::future::Future<Output = Result<(), BenchError>>,
+{
+    futures::stream::iter(streams)
+        .map(each)
+        .buffer_unordered(workers.max(1))
+        .collect()
+        .await
+}
+
 pub fn streams(prefix: &str, count: usize, classes: usize) -> Vec<StreamRef> {
     (0..count)
         .map(|i| StreamRef {
@@ -215,19 +231,16 @@ impl Env {
         suspended: bool,
         workers: usize,
     ) -> Result<(), BenchError> {
-        let results: Vec<Result<(), BenchError>> = futures::stream::iter(streams)
-            .map(|s| async move {
-                let class = self.class(s);
-                let obj: DynamicObject = serde_json::from_value(class.stream(ns, &s.name, suspended))?;
-                class
-                    .api(&self.client, ns)
-                    .create(&PostParams::default(), &obj)
-                    .await?;
-                Ok(())
-            })
-            .buffer_unordered(workers.max(1))
-            .collect()
-            .await;
+        let results = for_each_stream(streams, workers, |s| async move {
+            let class = self.class(s);
+            let obj: DynamicObject = serde_json::from_value(class.stream(ns, &s.name, suspended))?;
+            class
+                .api(&self.client, ns)
+                .create(&PostParams::default(), &obj)
+                .await?;
+            Ok(())
+        })
+        .await;
         results.into_iter().collect()
     }
 
@@ -238,22 +251,19 @@ impl Env {
         suspended: bool,
         workers: usize,
     ) -> Result<(), BenchError> {
-        let results: Vec<Result<(), BenchError>> = futures::stream::iter(streams)
-            .map(|s| async move {
-                let class = self.class(s);
-                class
-                    .api(&self.client, NS)
-                    .patch(
-                        &s.name,
-                        &PatchParams::default(),
-                        &Patch::Merge(class.suspend_patch(suspended)),
-                    )
-                    .await?;
-                Ok(())
-            })
-            .buffer_unordered(workers.max(1))
-            .collect()
-            .await;
+        let results = for_each_stream(streams, workers, |s| async move {
+            let class = self.class(s);
+            class
+                .api(&self.client, NS)
+                .patch(
+                    &s.name,
+                    &PatchParams::default(),
+                    &Patch::Merge(class.suspend_patch(suspended)),
+                )
+                .await?;
+            Ok(())
+        })
+        .await;
         results.into_iter().collect()
     }
 

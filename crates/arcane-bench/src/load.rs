@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arcane_operator::crd::BackfillRequest;
-use futures::StreamExt;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -227,24 +226,21 @@ pub async fn l6(bench: &mut Bench) -> Result<(), BenchError> {
     eprintln!("[L6] {} BackfillRequests", targets.len());
     let api: Api<BackfillRequest> = Api::namespaced(bench.env.client.clone(), NS);
     let t0 = Instant::now();
-    let results: Vec<Result<(), BenchError>> = futures::stream::iter(&targets)
-        .map(|s| {
-            let api = api.clone();
-            let class = bench.env.class(s).name.clone();
-            async move {
-                let request: BackfillRequest = serde_json::from_value(json!({
-                    "apiVersion": "streaming.sneaksanddata.com/v1",
-                    "kind": "BackfillRequest",
-                    "metadata": {"name": format!("bf-{}", s.name), "namespace": NS},
-                    "spec": {"streamClass": class, "streamId": s.name},
-                }))?;
-                api.create(&PostParams::default(), &request).await?;
-                Ok(())
-            }
-        })
-        .buffer_unordered(sizes.workers())
-        .collect()
-        .await;
+    let results = env::for_each_stream(&targets, sizes.workers(), |s| {
+        let api = api.clone();
+        let class = bench.env.class(s).name.clone();
+        async move {
+            let request: BackfillRequest = serde_json::from_value(json!({
+                "apiVersion": "streaming.sneaksanddata.com/v1",
+                "kind": "BackfillRequest",
+                "metadata": {"name": format!("bf-{}", s.name), "namespace": NS},
+                "spec": {"streamClass": class, "streamId": s.name},
+            }))?;
+            api.create(&PostParams::default(), &request).await?;
+            Ok(())
+        }
+    })
+    .await;
     results.into_iter().collect::<Result<Vec<()>, _>>()?;
     let names: Vec<String> = targets.iter().map(|s| format!("bf-{}", s.name)).collect();
     let completed = env::wait_until(
