@@ -37,7 +37,7 @@ impl Default for Config {
 
 /// The shared watches every stream controller reads from.
 pub struct SharedWatches {
-    /// Jobs and CronJobs labelled by the operator, cached without their spec.
+    /// Jobs labelled by the operator and every CronJob, cached without their spec.
     pub jobs: Arc<SharedWatch<CachedJob>>,
     pub cronjobs: Arc<SharedWatch<CachedCronJob>>,
     pub requests: Arc<SharedWatch<BackfillRequest>>,
@@ -58,13 +58,18 @@ impl SharedWatches {
                 None => Api::all(client.clone()),
             }
         }
-        // Workloads are watched by label, not per class: only what the operator built is cached.
+        // Jobs are watched by label, not per class: only what the operator built is cached (CronJobs
+        // run Jobs of their own, many and unlabelled). CronJobs are few and watched whole: the Go
+        // operator left its CronJobs unlabelled, and a stream's CronJob is found by its owner.
         let labelled = watcher::Config::default().labels(LABEL_STREAM_ID);
         let changed = Arc::new(Notify::new());
-        let (jobs, jobs_task) =
-            SharedWatch::start("jobs", api(client, namespace), labelled.clone(), changed.clone());
-        let (cronjobs, cronjobs_task) =
-            SharedWatch::start("cronjobs", api(client, namespace), labelled, changed.clone());
+        let (jobs, jobs_task) = SharedWatch::start("jobs", api(client, namespace), labelled, changed.clone());
+        let (cronjobs, cronjobs_task) = SharedWatch::start(
+            "cronjobs",
+            api(client, namespace),
+            watcher::Config::default(),
+            changed.clone(),
+        );
         let (requests, requests_task) = SharedWatch::start(
             "backfillrequests",
             api(client, namespace),

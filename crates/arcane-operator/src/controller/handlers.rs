@@ -4,6 +4,8 @@
 //! are resolved by reading what exists, deletes carry a UID precondition and accept `NotFound`, and
 //! patches are guarded by `test` operations.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{
@@ -20,6 +22,7 @@ use super::error::{Error, api_code};
 use super::events::{Event, EventType as KubeEventType, cut};
 use super::fanout::trim_managed_fields;
 use crate::crd::BackfillRequest;
+use crate::stream::decide::is_new_stream;
 use crate::stream::names::label_value;
 use crate::stream::{
     ANNOTATION_BACKFILL_REQUEST, ANNOTATION_LEGACY_STATE, CONTROLLER_NAME, Command, DesiredStatus, EventNote,
@@ -31,6 +34,8 @@ pub struct Target<'a> {
     pub object: &'a DynamicObject,
     pub resource: &'a ApiResource,
     pub identity: &'a StreamIdentity,
+    /// The StreamClass the stream belongs to (metrics label).
+    pub class: &'a str,
 }
 
 /// What executing a decision did.
@@ -41,6 +46,8 @@ pub struct Executed {
     /// The stream definition as the API server returned it after the last write to it (status or
     /// annotations): newer than the cache until the watch delivers that write.
     pub stream: Option<DynamicObject>,
+    /// The API server's message when it refused the status write for its content.
+    pub status_refused: Option<String>,
 }
 
 /// What one command did.
@@ -51,6 +58,8 @@ enum Ran {
     Wrote,
     /// A write to the stream definition, with the object the API server returned.
     WroteStream(Box<DynamicObject>),
+    /// The API server refused the status write for its content, with its message.
+    StatusRefused(String),
 }
 
 /// Runs `commands` in order; stops at the first failure, after publishing a Warning Event for it.
@@ -64,6 +73,13 @@ pub async fn execute(ctx: &Context, target: &Target<'_>, commands: &[Command]) -
                 executed.stream = Some(*stream);
             }
             Ok(Ran::Nothing) => executed.skipped += 1,
+            Ok(Ran::StatusRefused(message)) => {
+                // The workload commands ran already and the Events still go out: what runs follows
+                // the definition whatever the plugin's status schema accepts.
+                executed.skipped += 1;
+                executed.status_refused = Some(message.clone());
+                report_status_refused(ctx, target, &message).await;
+            }
             Err(error) => {
                 if let Command::CreateWorkload(workload) = command
                     && let Some(message) = refusal(&error)
@@ -81,6 +97,23 @@ pub async fn execute(ctx: &Context, target: &Target<'_>, commands: &[Command]) -
         }
     }
     Ok(executed)
+}
+
+/// A status write the plugin's schema refused: a Warning Event naming the field (the API server's
+/// message does), a log line and a metric. Not an error of the reconcile: a retry would be refused
+/// the same way until the plugin's CRD or the stream changes, and both trigger a reconcile.
+async fn report_status_refused(ctx: &Context, target: &Target<'_>, message: &str) {
+    tracing::warn!(
+        refusal = %message,
+        "the API server refused the stream's status (check the status schema of the plugin's CRD); the workload is managed regardless"
+    );
+    ctx.metrics.status_write_refused(target.class);
+    let note = EventNote {
+        type_: EventType::Warning,
+        reason: "FailedUpdateStatus".to_string(),
+        message: format!("The stream's status could not be written: {message}"),
+    };
+    publish(ctx, target, &note).await;
 }
 
 /// Longest status message written for a refused workload (ecosystem-reliability B5: ≤ 1 kB).
@@ -140,7 +173,7 @@ async fn report_refused_workload(
     let mut conditions: Vec<Condition> = observed
         .conditions
         .iter()
-        .filter(|c| c.type_ != "Ready")
+        .filter(|c| c.type_ != "Ready" && !is_go_condition(c))
         .cloned()
         .collect();
     conditions.push(Condition {
@@ -157,6 +190,8 @@ async fn report_refused_workload(
             "phase": "Pending",
             "conditions": conditions,
             "observedGeneration": target.identity.generation,
+            // Required by plugin CRDs generated from Go types: a first status must carry it.
+            "configurationHash": observed.configuration_hash.as_deref().unwrap_or_default(),
         }
     });
     if let Err(error) = stream_api(ctx, target)
@@ -171,6 +206,7 @@ fn failure_reason(command: &Command) -> &'static str {
     match command {
         Command::CreateWorkload(_) => "FailedCreateJob",
         Command::DeleteWorkload { .. } => "FailedDeleteJob",
+        Command::AdoptWorkload { .. } => "FailedAdoptJob",
         Command::CreateBackfillRequest(_) => "FailedCreateBackfillRequest",
         Command::CompleteBackfillRequest { .. } | Command::RejectBackfillRequest { .. } => {
             "FailedUpdateBackfillRequest"
@@ -201,6 +237,24 @@ async fn run(ctx: &Context, target: &Target<'_>, command: &Command) -> Result<Ra
             WorkloadKind::Job => delete_workload::<Job>(ctx, ns, name, uid).await?,
             WorkloadKind::CronJob => delete_workload::<CronJob>(ctx, ns, name, uid).await?,
         },
+        Command::AdoptWorkload {
+            kind,
+            name,
+            uid,
+            labels,
+            annotations,
+        } => {
+            let adopt = Adopt {
+                name,
+                uid,
+                labels,
+                annotations,
+            };
+            match kind {
+                WorkloadKind::Job => adopt_workload::<Job>(ctx, ns, adopt).await?,
+                WorkloadKind::CronJob => adopt_workload::<CronJob>(ctx, ns, adopt).await?,
+            }
+        }
         Command::CreateBackfillRequest(request) => create_request(ctx, target, request).await?,
         Command::CompleteBackfillRequest { name, uid } => complete_request(ctx, ns, name, uid).await?,
         Command::RejectBackfillRequest { name, uid, message } => {
@@ -263,7 +317,16 @@ where
                 .iter()
                 .any(|o| o.controller == Some(true) && o.uid == identity.uid);
             if ours {
-                Ok(false)
+                // Ours but not cached: a workload without the label the watches select on (built by
+                // the Go operator, or relabelled by a user). Labelling it makes it seen, and the next
+                // reconcile adopts or replaces it; creating again would only meet the same 409.
+                let stream_label = label_value(&identity.name);
+                if existing.labels().get(LABEL_STREAM_ID) == Some(&stream_label) {
+                    return Ok(false);
+                }
+                let uid = existing.uid().unwrap_or_default();
+                let labels = BTreeMap::from([(LABEL_STREAM_ID.to_string(), stream_label)]);
+                label_workload(&api, &name, &uid, &labels, &BTreeMap::new()).await
             } else {
                 Err(Error::ForeignWorkload {
                     kind: if K::kind(&()) == "Job" { "Job" } else { "CronJob" },
@@ -273,6 +336,47 @@ where
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// Sets `labels` and `annotations` on the workload `name` of UID `uid` (merge patch, other keys
+/// kept); false when it is gone or the name belongs to another object now.
+async fn label_workload<K>(
+    api: &Api<K>,
+    name: &str,
+    uid: &str,
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) -> Result<bool, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let patch = json!({"metadata": {"uid": uid, "labels": labels, "annotations": annotations}});
+    match api.patch(name, &patch_params(), &Patch::Merge(&patch)).await {
+        Ok(_) => Ok(true),
+        Err(error) if matches!(api_code(&error), Some(404 | 409)) => Ok(false),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Adopts a workload built elsewhere from the same definition: this operator's labels and
+/// annotations on it, nothing else changed, so it keeps running.
+async fn adopt_workload<K>(ctx: &Context, ns: &str, adopt: Adopt<'_>) -> Result<bool, Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
+    label_workload(&api, adopt.name, adopt.uid, adopt.labels, adopt.annotations).await
+}
+
+/// The fields of [`Command::AdoptWorkload`].
+struct Adopt<'a> {
+    name: &'a str,
+    uid: &'a str,
+    labels: &'a BTreeMap<String, String>,
+    annotations: &'a BTreeMap<String, String>,
 }
 
 async fn delete_workload<K>(ctx: &Context, ns: &str, name: &str, uid: &str) -> Result<bool, Error>
@@ -371,15 +475,11 @@ fn requests_reload(stream: &DynamicObject, uid: &str) -> bool {
             == Some(LEGACY_STATE_RELOAD_REQUESTED)
 }
 
-/// Whether `stream` (the live object, still the one of `uid`) was never given a phase: the
-/// operator has not reconciled it yet.
+/// Whether `stream` (the live object, still the one of `uid`) is new: never given a phase and
+/// still at its first generation ([`is_new_stream`]).
 fn still_new(stream: &DynamicObject, uid: &str) -> bool {
-    stream.uid().as_deref() == Some(uid)
-        && stream
-            .data
-            .pointer("/status/phase")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
+    let phase = stream.data.pointer("/status/phase").and_then(Value::as_str);
+    stream.uid().as_deref() == Some(uid) && is_new_stream(phase, stream.metadata.generation.unwrap_or(0))
 }
 
 async fn complete_request(ctx: &Context, ns: &str, name: &str, uid: &str) -> Result<bool, Error> {
@@ -439,25 +539,17 @@ fn condition(type_: &str, status: &str, reason: &str, message: &str) -> Value {
     })
 }
 
-/// Writes the stream's status subresource: the `Ready` condition replaces ours, other conditions stay.
+/// Writes the stream's status subresource: the `Ready` condition replaces ours, other conditions stay
+/// (except the single condition the Go operator wrote, whose place ours takes).
+///
+/// Never sends `null`: a plugin CRD generated from Go types marks `phase`, `configurationHash` and
+/// `conditions` required, and a merge patch's `null` removes the field. A cleared field is written
+/// as an empty string, which reading treats as absent.
 async fn patch_status(ctx: &Context, target: &Target<'_>, desired: &DesiredStatus) -> Result<Ran, Error> {
     let observed = super::observe::status(target.object.data.get("status"));
-    let mut conditions: Vec<Condition> = observed
-        .conditions
-        .into_iter()
-        .filter(|c| c.type_ != desired.ready.type_)
-        .collect();
-    conditions.push(desired.ready.clone());
     let patch = json!({
         "metadata": {"uid": target.identity.uid},
-        "status": {
-            "phase": desired.phase.as_str(),
-            "conditions": conditions,
-            "observedGeneration": desired.observed_generation,
-            "configurationHash": desired.configuration_hash,
-            "backfillRequest": desired.backfill_request,
-            "restarts": desired.restarts,
-        }
+        "status": status_patch(observed.conditions, desired),
     });
     let api = stream_api(ctx, target);
     match api
@@ -467,7 +559,47 @@ async fn patch_status(ctx: &Context, target: &Target<'_>, desired: &DesiredStatu
         Ok(stream) => Ok(wrote_stream(stream)),
         // The stream was deleted meanwhile: nothing to report on.
         Err(error) if api_code(&error) == Some(404) => Ok(Ran::Nothing),
-        Err(error) => Err(error.into()),
+        Err(error) => match status_refusal(&error) {
+            Some(message) => Ok(Ran::StatusRefused(message)),
+            None => Err(error.into()),
+        },
+    }
+}
+
+/// The `status` object of a status patch: every field a string, a number or a list.
+fn status_patch(observed_conditions: Vec<Condition>, desired: &DesiredStatus) -> Value {
+    let mut conditions: Vec<Condition> = observed_conditions
+        .into_iter()
+        .filter(|c| c.type_ != desired.ready.type_ && !is_go_condition(c))
+        .collect();
+    conditions.push(desired.ready.clone());
+    json!({
+        "phase": desired.phase.as_str(),
+        "conditions": conditions,
+        "observedGeneration": desired.observed_generation,
+        "configurationHash": desired.configuration_hash,
+        "backfillRequest": desired.backfill_request.as_deref().unwrap_or_default(),
+        "restarts": desired.restarts,
+    })
+}
+
+/// The one condition the Go Arcane operator kept on a stream (type `Warning` or `Error`, reason
+/// `Stream…`, reference/arcane-behavior.md §2.6): superseded by this operator's `Ready` condition.
+fn is_go_condition(condition: &Condition) -> bool {
+    matches!(condition.type_.as_str(), "Warning" | "Error") && condition.reason.starts_with("Stream")
+}
+
+/// The API server's message when it refused a status write for its content (a 4xx other than a
+/// conflict or throttling, e.g. 422 from the plugin's status schema): retrying the same write
+/// cannot succeed, and it must not hold back the rest of the decision.
+fn status_refusal(error: &kube::Error) -> Option<String> {
+    match error {
+        kube::Error::Api(status)
+            if (400..500).contains(&status.code) && !matches!(status.code, 409 | 429) =>
+        {
+            Some(status.message.clone())
+        }
+        _ => None,
     }
 }
 
@@ -558,22 +690,26 @@ mod tests {
         }
     }
 
-    /// Only the live object of the same stream without a phase is new.
+    /// Only the live object of the same stream, without a phase and at its first generation, is new.
     #[test]
-    fn a_stream_is_new_until_it_has_a_phase() {
-        let stream = |uid: &str, data: Value| DynamicObject {
+    fn a_stream_is_new_until_it_has_a_phase_or_a_second_generation() {
+        let stream_at = |uid: &str, generation: i64, data: Value| DynamicObject {
             types: None,
             metadata: kube::api::ObjectMeta {
                 uid: Some(uid.to_string()),
+                generation: Some(generation),
                 ..Default::default()
             },
             data,
         };
+        let stream = |uid: &str, data: Value| stream_at(uid, 1, data);
         let cases = [
             (stream("u", json!({"spec": {}})), true),
             (stream("u", json!({"status": {}})), true),
             (stream("u", json!({"status": {"phase": ""}})), true),
             (stream("u", json!({"status": {"phase": "Backfilling"}})), false),
+            (stream_at("u", 2, json!({"spec": {}})), false),
+            (stream_at("u", 1, json!({"status": {"phase": ""}})), true),
             (stream("other", json!({})), false),
         ];
         for (object, expected) in cases {

@@ -118,7 +118,14 @@ pub fn status(value: Option<&Value>) -> StreamStatus {
     let Some(value) = value else {
         return StreamStatus::default();
     };
-    let str_field = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_string);
+    // An empty string is how a field is cleared without `null` (which a required field refuses).
+    let str_field = |k: &str| {
+        value
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
     StreamStatus {
         phase: str_field("phase"),
         conditions: value

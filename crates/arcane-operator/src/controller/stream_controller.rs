@@ -22,7 +22,9 @@ use super::observe::observe;
 use super::written::Written;
 use crate::crd::{BackfillRequest, StreamingJobTemplate};
 use crate::stream::decide::decide;
-use crate::stream::{ClassInfo, Command, Phase, Workload, WorkloadKind, parse};
+use crate::stream::{
+    ANNOTATION_CONFIGURATION_HASH, ClassInfo, Command, Phase, Workload, WorkloadKind, parse,
+};
 use crate::telemetry::ReconcileResult;
 use crate::telemetry::metrics::stream_controller as controller_label;
 
@@ -228,13 +230,14 @@ async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
             object: &object,
             resource: &runtime.resource,
             identity: &observed.identity,
+            class: &runtime.class.name,
         };
         let executed = handlers::execute(ctx, &target, &decision.commands).await?;
         if let Some(answer) = executed.stream {
             runtime.written.record(key.clone(), &object, answer);
         }
         await_request_writes(ctx, &observed, &decision.commands).await;
-        await_workload_creates(ctx, &decision.commands).await;
+        await_workload_writes(ctx, &observed.identity.namespace, &decision.commands).await;
         runtime.reset_failures(&object);
         count_commands(&runtime, &decision.commands);
         Ok(decision.requeue_after)
@@ -318,47 +321,83 @@ async fn until_cached(ctx: &Context, what: &str, mut seen: impl FnMut() -> bool)
     }
 }
 
-/// The workloads a decision creates: (kind, namespace, name).
-fn created_workloads(commands: &[Command]) -> Vec<(WorkloadKind, String, String)> {
+/// A workload a decision creates or adopts, and the configuration hash the cache must show.
+#[derive(Debug, PartialEq)]
+struct WrittenWorkload {
+    kind: WorkloadKind,
+    name: String,
+    hash: Option<String>,
+}
+
+/// The workloads a decision creates or adopts, in the stream's namespace.
+fn written_workloads(commands: &[Command]) -> Vec<WrittenWorkload> {
+    let hash_of = |annotations: Option<&std::collections::BTreeMap<String, String>>| {
+        annotations.and_then(|a| a.get(ANNOTATION_CONFIGURATION_HASH).cloned())
+    };
     commands
         .iter()
-        .filter_map(|command| {
-            let Command::CreateWorkload(workload) = command else {
-                return None;
-            };
-            let (kind, meta) = match workload {
-                Workload::Job(job) => (WorkloadKind::Job, &job.metadata),
-                Workload::CronJob(cronjob) => (WorkloadKind::CronJob, &cronjob.metadata),
-            };
-            Some((kind, meta.namespace.clone()?, meta.name.clone()?))
+        .filter_map(|command| match command {
+            Command::CreateWorkload(workload) => {
+                let (kind, meta) = match workload {
+                    Workload::Job(job) => (WorkloadKind::Job, &job.metadata),
+                    Workload::CronJob(cronjob) => (WorkloadKind::CronJob, &cronjob.metadata),
+                };
+                Some(WrittenWorkload {
+                    kind,
+                    name: meta.name.clone()?,
+                    hash: hash_of(meta.annotations.as_ref()),
+                })
+            }
+            Command::AdoptWorkload {
+                kind,
+                name,
+                annotations,
+                ..
+            } => Some(WrittenWorkload {
+                kind: *kind,
+                name: name.clone(),
+                hash: hash_of(Some(annotations)),
+            }),
+            _ => None,
         })
         .collect()
 }
 
 /// Waits, at most [`READ_YOUR_WRITES`], until the shared Job and CronJob caches show the workloads
-/// this reconcile created. A stream's Job and CronJob are of different kinds, so the API server's
-/// `AlreadyExists` cannot stop the second: the next reconcile (triggered by the status write, or by
-/// a BackfillRequest, which their watches may deliver first) must see the first one in the cache,
-/// or it would create a backfill Job beside a CronJob it has not seen yet.
-async fn await_workload_creates(ctx: &Context, commands: &[Command]) {
-    let created = created_workloads(commands);
-    if created.is_empty() {
+/// this reconcile created or adopted. A stream's Job and CronJob are of different kinds, so the API
+/// server's `AlreadyExists` cannot stop the second: the next reconcile (triggered by the status
+/// write, or by a BackfillRequest, which their watches may deliver first) must see the first one in
+/// the cache, or it would create a backfill Job beside a CronJob it has not seen yet; and it must
+/// see an adopted workload's new hash, or it would adopt it again.
+async fn await_workload_writes(ctx: &Context, namespace: &str, commands: &[Command]) {
+    let written = written_workloads(commands);
+    if written.is_empty() {
         return;
     }
-    until_cached(ctx, "workload creates", || {
-        created.iter().all(|(kind, namespace, name)| match kind {
-            WorkloadKind::Job => ctx
-                .shared
-                .jobs
-                .store()
-                .get(&ObjectRef::new(name).within(namespace))
-                .is_some(),
-            WorkloadKind::CronJob => ctx
-                .shared
-                .cronjobs
-                .store()
-                .get(&ObjectRef::new(name).within(namespace))
-                .is_some(),
+    until_cached(ctx, "workload writes", || {
+        written.iter().all(|w| {
+            let meta = match w.kind {
+                WorkloadKind::Job => ctx
+                    .shared
+                    .jobs
+                    .store()
+                    .get(&ObjectRef::new(&w.name).within(namespace))
+                    .map(|j| j.metadata.clone()),
+                WorkloadKind::CronJob => ctx
+                    .shared
+                    .cronjobs
+                    .store()
+                    .get(&ObjectRef::new(&w.name).within(namespace))
+                    .map(|c| c.metadata.clone()),
+            };
+            meta.is_some_and(|meta| {
+                w.hash.is_none()
+                    || meta
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(ANNOTATION_CONFIGURATION_HASH))
+                        == w.hash.as_ref()
+            })
         })
     })
     .await;
@@ -449,9 +488,9 @@ mod tests {
         }
     }
 
-    /// Only workload creates are waited for, each under its own kind.
+    /// Only workload creates and adoptions are waited for, each under its own kind.
     #[test]
-    fn created_workloads_are_the_create_commands() {
+    fn written_workloads_are_the_create_and_adopt_commands() {
         let job = Job {
             metadata: meta(Some("ns"), "s"),
             ..Job::default()
@@ -459,10 +498,6 @@ mod tests {
         let cronjob = CronJob {
             metadata: meta(Some("ns"), "c"),
             ..CronJob::default()
-        };
-        let unnamed = Job {
-            metadata: meta(None, "x"),
-            ..Job::default()
         };
         let commands = vec![
             Command::DeleteWorkload {
@@ -472,15 +507,27 @@ mod tests {
             },
             Command::CreateWorkload(Workload::Job(Box::new(job))),
             Command::CreateWorkload(Workload::CronJob(Box::new(cronjob))),
-            Command::CreateWorkload(Workload::Job(Box::new(unnamed))),
+            Command::AdoptWorkload {
+                kind: WorkloadKind::Job,
+                name: "go".to_string(),
+                uid: "u".to_string(),
+                labels: Default::default(),
+                annotations: [(ANNOTATION_CONFIGURATION_HASH.to_string(), "h".to_string())].into(),
+            },
         ];
+        let written = |kind, name: &str, hash: Option<&str>| WrittenWorkload {
+            kind,
+            name: name.to_string(),
+            hash: hash.map(str::to_string),
+        };
         assert_eq!(
-            created_workloads(&commands),
+            written_workloads(&commands),
             vec![
-                (WorkloadKind::Job, "ns".to_string(), "s".to_string()),
-                (WorkloadKind::CronJob, "ns".to_string(), "c".to_string()),
+                written(WorkloadKind::Job, "s", None),
+                written(WorkloadKind::CronJob, "c", None),
+                written(WorkloadKind::Job, "go", Some("h")),
             ]
         );
-        assert!(created_workloads(&[]).is_empty());
+        assert!(written_workloads(&[]).is_empty());
     }
 }

@@ -3,6 +3,7 @@
 pub mod builder;
 pub mod decide;
 pub mod fixtures;
+pub mod go_hash;
 pub mod hash;
 pub mod model;
 pub mod names;

@@ -1,6 +1,7 @@
 //! The one internal model every stream-definition layout is parsed into, and the values the state
 //! machine consumes and produces. Plain data: no I/O, no clock.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -232,7 +233,9 @@ pub struct DesiredStatus {
     /// The `Ready` condition, `lastTransitionTime` kept when its status did not change.
     pub ready: Condition,
     pub observed_generation: i64,
-    pub configuration_hash: Option<String>,
+    /// Always written (a plugin's CRD generated from Go types requires it): the hash of the
+    /// workload that runs or would run, else the one already recorded, else empty.
+    pub configuration_hash: String,
     pub backfill_request: Option<String>,
     pub restarts: u32,
 }
@@ -247,6 +250,15 @@ pub enum Command {
         kind: WorkloadKind,
         name: String,
         uid: String,
+    },
+    /// Take over a workload another operator (the Go Arcane operator) built from the same
+    /// definition: set this operator's labels and annotations on it, leaving it running.
+    AdoptWorkload {
+        kind: WorkloadKind,
+        name: String,
+        uid: String,
+        labels: BTreeMap<String, String>,
+        annotations: BTreeMap<String, String>,
     },
     /// Create this BackfillRequest (built with `generateName` and an owner reference to the stream).
     CreateBackfillRequest(Box<BackfillRequest>),

@@ -138,6 +138,7 @@ struct Inner {
     replaced: Family<WorkloadLabels, Counter>,
     deleted: Family<WorkloadLabels, Counter>,
     backfills: Family<ClassLabels, Counter>,
+    status_refused: Family<ClassLabels, Counter>,
     api_errors: Family<ApiErrorLabels, Counter>,
     /// Phases last reported per class, so phases that emptied and classes that are gone lose their
     /// series (the registry cannot enumerate a family's label sets).
@@ -246,6 +247,11 @@ impl Metrics {
                 &mut registry,
                 "arcane_backfills_completed",
                 "BackfillRequests marked completed",
+            ),
+            status_refused: family(
+                &mut registry,
+                "arcane_status_writes_refused",
+                "Stream status writes the API server refused for their content (the plugin's status schema), per StreamClass",
             ),
             api_errors: family(
                 &mut registry,
@@ -425,6 +431,14 @@ impl Metrics {
             stream_class: class.to_string(),
         };
         self.inner.backfills.get_or_create(&labels).inc();
+    }
+
+    /// The API server refused a status write of a stream of `class` for its content.
+    pub fn status_write_refused(&self, class: &str) {
+        let labels = ClassLabels {
+            stream_class: class.to_string(),
+        };
+        self.inner.status_refused.get_or_create(&labels).inc();
     }
 
     /// A Kubernetes API call failed; `code` is the HTTP status, or a word such as `transport`

@@ -1,11 +1,12 @@
 //! Rule 5: serving the oldest active BackfillRequest with a backfill Job.
 
 use crate::crd::BackfillRequest;
-use crate::stream::builder::{self, BuildInput, Mode};
+use crate::stream::builder::{self, Mode};
+use crate::stream::go_hash;
 use crate::stream::model::{Command, EventType, Phase, Workload};
 
 use super::facts::{WorkloadFacts, request_name, request_uid};
-use super::outcome::{Ctx, Outcome, create, delete};
+use super::outcome::{Ctx, Outcome, adopt, create, delete};
 use super::reasons::{event, ready};
 
 pub(super) fn backfill(ctx: &Ctx<'_>) -> Option<Outcome> {
@@ -20,14 +21,7 @@ pub(super) fn backfill(ctx: &Ctx<'_>) -> Option<Outcome> {
     let Some(template) = ctx.observed.backfill_template.as_ref() else {
         return Some(ctx.template_not_found(template_ref));
     };
-    let input = BuildInput {
-        identity: &ctx.observed.identity,
-        definition: ctx.definition,
-        class: &ctx.observed.class,
-        template,
-        mode: Mode::Backfill(request),
-        restarts: 0,
-    };
+    let input = ctx.input(template, Mode::Backfill(request));
     let hash = builder::configuration_hash(&input);
     let name = request_name(request);
     // A backfill Job for this request with the same hash was built from the same inputs: the
@@ -81,6 +75,26 @@ fn changed(ctx: &Ctx<'_>, request: &BackfillRequest, hash: String, desired: Work
     if workload.deleting() {
         return ctx.waiting().hash(Some(hash));
     }
+    if workload.is_backfill() && go_built_for(ctx, request, workload) {
+        // The Go operator's backfill Job names no request; the Go operator served the oldest active
+        // request of the stream, as this operator does, so it is this one's.
+        return ctx
+            .outcome(
+                Phase::Backfilling,
+                ready::STREAM_BACKFILLING,
+                backfilling_message(&name),
+            )
+            .hash(Some(hash))
+            .act(adopt(&workload, &desired))
+            .event(
+                EventType::Normal,
+                event::WORKLOAD_ADOPTED,
+                format!(
+                    "Adopted backfill Job {} for {name}, built by the previous operator from the current definition",
+                    workload.name()
+                ),
+            );
+    }
     if !workload.is_backfill_for(&name) {
         let message = format!(
             "Backfill {name} requested: stopping {} {} to run it",
@@ -106,6 +120,14 @@ fn changed(ctx: &Ctx<'_>, request: &BackfillRequest, hash: String, desired: Work
         event::CONFIGURATION_CHANGED,
         message,
     )
+}
+
+/// Whether the Go operator built the backfill Job `workload` for `request` from the current
+/// definition: its hash is the Go hash of the current spec with the request's spec.
+fn go_built_for(ctx: &Ctx<'_>, request: &BackfillRequest, workload: WorkloadFacts<'_>) -> bool {
+    let spec = &request.spec;
+    let go = go_hash::backfill_hash(&ctx.definition.spec, &spec.stream_class, &spec.stream_id, false);
+    workload.hash() == Some(go.as_str())
 }
 
 /// The request's backfill Job succeeded: the request is completed and the Job removed.

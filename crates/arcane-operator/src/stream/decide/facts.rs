@@ -167,9 +167,20 @@ pub(super) fn observed_phase(observed: &Observed) -> Option<Phase> {
     observed.status.phase.as_deref().and_then(Phase::parse)
 }
 
-/// Never reconciled: no phase written yet. A C#-era or garbage phase is not "new".
+/// Never reconciled: no phase written yet, and still the definition as it was created. A C#-era or
+/// garbage phase is not "new".
+///
+/// The generation matters when the plugin's status schema refuses the operator's status writes:
+/// a stream created suspended then shows no phase when it is resumed, yet it is not new (resuming
+/// it must not start an initial backfill). Resuming changes the spec, so the generation tells.
 pub(super) fn is_new(observed: &Observed) -> bool {
-    observed.status.phase.as_deref().is_none_or(str::is_empty)
+    is_new_stream(observed.status.phase.as_deref(), observed.identity.generation)
+}
+
+/// Whether a stream with this `status.phase` and `metadata.generation` was never reconciled (also
+/// checked by the handler against the live object before an initial BackfillRequest is created).
+pub fn is_new_stream(phase: Option<&str>, generation: i64) -> bool {
+    phase.is_none_or(str::is_empty) && generation <= 1
 }
 
 pub(super) fn ready_condition(status: &StreamStatus) -> Option<&Condition> {

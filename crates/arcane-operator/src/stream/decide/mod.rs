@@ -28,6 +28,7 @@ mod streaming;
 #[cfg(test)]
 mod tests;
 
+pub use facts::is_new_stream;
 pub use outcome::MIN_REPLACE_INTERVAL;
 pub use streaming::{HEALTHY_RUN, RESTART_BACKOFF_BASE, RESTART_BACKOFF_CAP, restart_delay};
 

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, OwnerReference};
 
-use crate::crd::{BackfillRequest, BackfillRequestSpec};
+use crate::crd::{BackfillRequest, BackfillRequestSpec, StreamingJobTemplate};
+use crate::stream::builder::{self, BuildInput, Mode};
 use crate::stream::model::{
     Command, EventNote, EventType, Observed, Phase, StreamDefinition, TemplateRef, Workload,
 };
@@ -166,6 +167,51 @@ impl<'a> Ctx<'a> {
         outcome
     }
 
+    /// What a workload of `mode` is built from, with `template`.
+    pub fn input(&self, template: &'a StreamingJobTemplate, mode: Mode<'a>) -> BuildInput<'a> {
+        BuildInput {
+            identity: &self.observed.identity,
+            definition: self.definition,
+            class: &self.observed.class,
+            template,
+            mode,
+            restarts: match mode {
+                Mode::Streaming => self.restarts,
+                Mode::Backfill(_) => 0,
+            },
+        }
+    }
+
+    /// The configuration hashes of what may run now: the streaming workload and the backfill of
+    /// the oldest active request, as far as their templates exist.
+    pub fn desired_hashes(&self) -> Vec<String> {
+        let mut hashes = Vec::new();
+        if let Some(template) = self.observed.streaming_template.as_deref() {
+            hashes.push(builder::configuration_hash(
+                &self.input(template, Mode::Streaming),
+            ));
+        }
+        if let (Some(request), Some(template)) =
+            (self.active.first(), self.observed.backfill_template.as_deref())
+        {
+            hashes.push(builder::configuration_hash(
+                &self.input(template, Mode::Backfill(request)),
+            ));
+        }
+        hashes
+    }
+
+    /// Whether the configuration changed since a workload with `hash` (built from the definition
+    /// of `generation`) failed: its hash is none of those of what may run now. When no hash can be
+    /// computed (a template is missing), a newer generation of the definition tells.
+    pub fn changed_since_failure(&self, hash: Option<&str>, generation: Option<i64>) -> bool {
+        let desired = self.desired_hashes();
+        if desired.is_empty() {
+            return generation.is_some_and(|g| self.observed.identity.generation > g);
+        }
+        !hash.is_some_and(|hash| desired.iter().any(|d| d == hash))
+    }
+
     pub fn current_hash(&self) -> Option<String> {
         self.workload.and_then(|w| w.hash()).map(str::to_owned)
     }
@@ -226,6 +272,22 @@ pub(super) fn new_request(observed: &Observed, suffix: &str) -> Command {
         status: None,
     };
     Command::CreateBackfillRequest(Box::new(request))
+}
+
+/// Adopts the observed `workload`, which the Go operator built from the current definition:
+/// `desired` (what this operator builds now) gives the labels and annotations it gets.
+pub(super) fn adopt(workload: &WorkloadFacts<'_>, desired: &Workload) -> Command {
+    let meta = match desired {
+        Workload::Job(job) => &job.metadata,
+        Workload::CronJob(cronjob) => &cronjob.metadata,
+    };
+    Command::AdoptWorkload {
+        kind: workload.kind,
+        name: workload.name().to_owned(),
+        uid: workload.uid().to_owned(),
+        labels: meta.labels.clone().unwrap_or_default(),
+        annotations: meta.annotations.clone().unwrap_or_default(),
+    }
 }
 
 /// The workload to create, as a command.

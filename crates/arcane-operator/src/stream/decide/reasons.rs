@@ -31,6 +31,8 @@ pub mod event {
     pub const STREAMING_JOB_FAILED: &str = "StreamingJobFailed";
     pub const CONFIGURATION_CHANGED: &str = "ConfigurationChanged";
     pub const BACKEND_CHANGED: &str = "BackendChanged";
+    /// A workload the previous (Go) operator built from the current definition was taken over.
+    pub const WORKLOAD_ADOPTED: &str = "WorkloadAdopted";
     pub const BACKFILL_REQUESTED: &str = "BackfillRequested";
     pub const BACKFILL_STARTED: &str = "BackfillStarted";
     pub const BACKFILL_COMPLETED: &str = "BackfillCompleted";

@@ -3,6 +3,7 @@
 
 use k8s_openapi::api::batch::v1::JobCondition;
 
+use crate::stream::go_hash;
 use crate::stream::model::{Backend, Command, EventType, InvalidSpec, Observed, Phase};
 
 use super::facts::{
@@ -105,8 +106,13 @@ fn describe_failure(condition: &JobCondition) -> String {
     }
 }
 
-/// Rule 3: a failed Job pins the stream in `Failed` until the spec changes (a new generation) or the
-/// stream is suspended (rule 2 then removes the Job).
+/// How a user gets a failed stream going again, appended to every `Failed` message.
+pub(super) const RECOVERY_HINT: &str =
+    "Suspend and resume the stream, or change its definition or template, to start it again.";
+
+/// Rule 3: a failed Job pins the stream in `Failed` until its configuration changes (the stream's
+/// spec or the template: a different configuration hash) or the stream is suspended (rule 2 then
+/// removes the Job).
 pub(super) fn failed(ctx: &Ctx<'_>) -> Option<Outcome> {
     let observed = ctx.observed;
     if let Some(workload) = ctx.workload
@@ -114,19 +120,38 @@ pub(super) fn failed(ctx: &Ctx<'_>) -> Option<Outcome> {
     {
         return Some(failed_job(ctx, &workload, condition));
     }
-    // The failed Job is gone (deleted out of band): the Failed status alone stays sticky.
-    let written = crash_loop_condition(observed)?;
-    let failed_generation = written
-        .observed_generation
-        .or(observed.status.observed_generation);
-    if failed_generation.is_some_and(|g| observed.identity.generation > g) {
+    if observed_phase(observed) != Some(Phase::Failed) {
         return None;
     }
-    let mut outcome = ctx
-        .outcome(Phase::Failed, &written.reason, written.message.clone())
-        .hash(observed.status.configuration_hash.clone());
-    outcome.kept_condition = Some(written.clone());
-    Some(outcome)
+    // The failed Job is gone (deleted out of band, or by the Go operator, which deletes a failed
+    // Job): the Failed status alone stays sticky while the configuration it failed with is current.
+    let recorded = observed.status.configuration_hash.as_deref();
+    // Failed under the Go operator: it recorded the Go hash of the spec that failed (and this
+    // operator keeps it when it writes its own condition over the Go one).
+    let go_failed = recorded.is_some_and(|hash| {
+        go_hash::streaming_hashes(&ctx.definition.spec)
+            .iter()
+            .any(|h| h == hash)
+    });
+    if let Some(written) = crash_loop_condition(observed) {
+        let generation = written
+            .observed_generation
+            .or(observed.status.observed_generation);
+        if !go_failed && ctx.changed_since_failure(recorded, generation) {
+            return None;
+        }
+        let mut outcome = ctx
+            .outcome(Phase::Failed, &written.reason, written.message.clone())
+            .hash(recorded);
+        outcome.kept_condition = Some(written.clone());
+        return Some(outcome);
+    }
+    go_failed.then(|| {
+        let message = format!("The stream failed under the previous operator. {RECOVERY_HINT}");
+        ctx.outcome(Phase::Failed, ready::CRASH_LOOP_DETECTED, message.clone())
+            .hash(recorded)
+            .event(EventType::Warning, event::STREAMING_JOB_FAILED, message)
+    })
 }
 
 fn failed_job(ctx: &Ctx<'_>, workload: &WorkloadFacts<'_>, condition: &JobCondition) -> Outcome {
@@ -137,15 +162,16 @@ fn failed_job(ctx: &Ctx<'_>, workload: &WorkloadFacts<'_>, condition: &JobCondit
         "Job"
     };
     let name = workload.name();
-    // A Job built before this annotation existed is dated by the Failed status written for it.
+    // A Job built before the generation annotation existed is dated by the Failed status written
+    // for it (only consulted when no configuration hash can be computed).
     let failed_generation = workload
         .stream_generation()
         .or_else(|| crash_loop_condition(observed).and_then(|c| c.observed_generation));
-    if failed_generation.is_some_and(|g| observed.identity.generation > g) {
+    if ctx.changed_since_failure(workload.hash(), failed_generation) {
         let mut outcome = ctx.pending().hash(ctx.current_hash()).event(
             EventType::Normal,
             event::STREAM_RESTARTED,
-            format!("The definition changed since {what} {name} failed; starting again"),
+            format!("The configuration changed since {what} {name} failed; starting again"),
         );
         if !workload.deleting() {
             outcome = outcome.act(delete(workload));
@@ -156,14 +182,11 @@ fn failed_job(ctx: &Ctx<'_>, workload: &WorkloadFacts<'_>, condition: &JobCondit
         // Being removed by a suspension the stream has since left: not a new failure.
         return ctx.waiting();
     }
-    let message = describe_failure(condition);
+    let failure = describe_failure(condition);
+    let message = format!("{what} {name} failed: {failure}. {RECOVERY_HINT}");
     ctx.outcome(Phase::Failed, ready::CRASH_LOOP_DETECTED, message.clone())
         .hash(ctx.current_hash())
-        .event(
-            EventType::Warning,
-            event::STREAMING_JOB_FAILED,
-            format!("{what} {name} failed: {message}"),
-        )
+        .event(EventType::Warning, event::STREAMING_JOB_FAILED, message)
 }
 
 /// Rule 4: a new Job-backend stream starts with a backfill of everything.

@@ -39,7 +39,13 @@ pub(super) fn desired(observed: &Observed, outcome: &Outcome) -> DesiredStatus {
         phase: outcome.phase,
         ready,
         observed_generation: generation,
-        configuration_hash: outcome.configuration_hash.clone(),
+        // Never absent: a plugin CRD generated from Go types requires the field, and a merge patch
+        // cannot remove it without `null`. A state with no workload keeps the recorded hash.
+        configuration_hash: outcome
+            .configuration_hash
+            .clone()
+            .or_else(|| observed.status.configuration_hash.clone())
+            .unwrap_or_default(),
         backfill_request: outcome.backfill_request.clone(),
         restarts: outcome.restarts,
     }
@@ -74,7 +80,7 @@ pub(super) fn needs_write(observed: &StreamStatus, desired: &DesiredStatus) -> b
         )
         || differs(
             observed.configuration_hash.as_deref(),
-            desired.configuration_hash.as_deref(),
+            Some(desired.configuration_hash.as_str()),
         )
         || differs(
             observed.backfill_request.as_deref(),

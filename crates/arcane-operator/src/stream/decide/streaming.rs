@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use jiff::SignedDuration;
 
-use crate::stream::builder::{self, BuildInput, Mode};
+use crate::stream::builder::{self, Mode};
+use crate::stream::go_hash;
 use crate::stream::model::{Backend, EventType, Phase, Workload, WorkloadKind};
 
 use super::facts::{RESTARTING_PREFIX, WorkloadFacts, observed_phase};
-use super::outcome::{Ctx, Outcome, create, delete};
+use super::outcome::{Ctx, Outcome, adopt, create, delete};
 use super::reasons::{event, ready};
 
 /// First restart delay of a completed streaming Job; doubles with every restart.
@@ -54,15 +55,8 @@ fn target(backend: &Backend) -> Target {
 
 pub(super) fn streaming(ctx: &Ctx<'_>) -> Outcome {
     let definition = ctx.definition;
-    let template = ctx.observed.streaming_template.as_ref();
-    let input = template.map(|template| BuildInput {
-        identity: &ctx.observed.identity,
-        definition,
-        class: &ctx.observed.class,
-        template,
-        mode: Mode::Streaming,
-        restarts: ctx.restarts,
-    });
+    let template = ctx.observed.streaming_template.as_deref();
+    let input = template.map(|template| ctx.input(template, Mode::Streaming));
 
     // A backfill Job whose request was deleted or completed: back to streaming.
     if let Some(workload) = ctx.workload.filter(|w| w.is_backfill() && !w.deleting()) {
@@ -124,6 +118,18 @@ fn changed(ctx: &Ctx<'_>, target: &Target, hash: String, desired: Workload) -> O
     if workload.deleting() {
         return ctx.waiting().hash(Some(hash));
     }
+    if workload.kind == target.kind && !workload.is_backfill() && go_built_from(ctx, &workload) {
+        let message = format!(
+            "Adopted {} {}, built by the previous operator from the current definition",
+            workload.kind.as_str(),
+            workload.name()
+        );
+        return ctx
+            .outcome(target.phase, target.reason, target.message)
+            .hash(Some(hash))
+            .act(adopt(&workload, &desired))
+            .event(EventType::Normal, event::WORKLOAD_ADOPTED, message);
+    }
     if workload.kind != target.kind {
         // The old workload goes first; the new one is created once it is gone.
         let message = format!(
@@ -151,6 +157,16 @@ fn changed(ctx: &Ctx<'_>, target: &Target, hash: String, desired: Workload) -> O
         event::CONFIGURATION_CHANGED,
         message,
     )
+}
+
+/// Whether the Go operator built `workload` from the current definition: its `configuration-hash`
+/// is the Go hash of the current spec (the Go rule ignores the template, as the Go operator did).
+fn go_built_from(ctx: &Ctx<'_>, workload: &WorkloadFacts<'_>) -> bool {
+    workload.hash().is_some_and(|hash| {
+        go_hash::streaming_hashes(&ctx.definition.spec)
+            .iter()
+            .any(|h| h == hash)
+    })
 }
 
 /// A streaming plugin should never exit: a completed streaming Job is restarted, after a delay that

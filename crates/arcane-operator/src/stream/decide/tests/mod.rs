@@ -3,6 +3,7 @@
 
 mod backoff;
 mod flows;
+mod go_migration;
 mod props;
 mod scenarios;
 mod sim;

@@ -384,7 +384,7 @@ fn go_scenario_42_created_cronjob_carries_the_current_hash() {
         .and_then(|a| a.get(crate::stream::model::ANNOTATION_CONFIGURATION_HASH))
         .cloned();
     assert!(hash.is_some());
-    assert_eq!(written(&decision).configuration_hash, hash);
+    assert_eq!(Some(written(&decision).configuration_hash.clone()), hash);
 }
 
 /// §6.3 (backfill manager) — adapted: in this design the manager's operations are commands, so the

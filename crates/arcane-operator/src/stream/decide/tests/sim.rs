@@ -17,7 +17,8 @@ pub fn write_status(status: &mut StreamStatus, desired: &DesiredStatus, prune: b
     status.phase = Some(desired.phase.as_str().to_owned());
     status.conditions.retain(|c| c.type_ != desired.ready.type_);
     status.conditions.push(desired.ready.clone());
-    status.configuration_hash = desired.configuration_hash.clone();
+    // An empty hash is written as "" and read back as absent.
+    status.configuration_hash = Some(desired.configuration_hash.clone()).filter(|h| !h.is_empty());
     if prune {
         status.observed_generation = None;
         status.backfill_request = None;
@@ -90,6 +91,26 @@ impl World {
                     if let Some(w) = self.observed.workload.as_mut() {
                         meta_mut(w).deletion_timestamp = Some(Time(now));
                     }
+                }
+            }
+            Command::AdoptWorkload {
+                kind,
+                name,
+                uid,
+                labels,
+                annotations,
+            } => {
+                let workload = self.observed.workload.as_mut().filter(|w| {
+                    kind_of(w) == *kind
+                        && meta(w).name.as_deref() == Some(name.as_str())
+                        && meta(w).uid.as_deref() == Some(uid.as_str())
+                });
+                if let Some(w) = workload {
+                    let meta = meta_mut(w);
+                    meta.labels.get_or_insert_default().extend(labels.clone());
+                    meta.annotations
+                        .get_or_insert_default()
+                        .extend(annotations.clone());
                 }
             }
             Command::CreateBackfillRequest(request) => {

@@ -187,7 +187,7 @@ fn written_status_fields() {
     assert_eq!(desired.ready.observed_generation, Some(4));
     assert_eq!(desired.observed_generation, 4);
     assert_eq!(desired.backfill_request.as_deref(), Some("bf"));
-    assert!(desired.configuration_hash.is_some());
+    assert!(!desired.configuration_hash.is_empty());
     let suspended = Scenario::job()
         .suspended()
         .phase(Phase::Running)
@@ -195,11 +195,14 @@ fn written_status_fields() {
         .decide();
     let desired = written(&suspended);
     assert_eq!(desired.ready.status, "False");
-    assert_eq!(desired.configuration_hash, None, "nothing runs");
+    assert_eq!(
+        desired.configuration_hash, "",
+        "nothing runs: the recorded hash (none here) is kept, never null"
+    );
 }
 
 #[test]
-fn crash_loop_message_is_the_job_failure_reason_and_message() {
+fn crash_loop_message_names_the_job_its_failure_and_the_way_out() {
     let decision = Scenario::job()
         .phase(Phase::Running)
         .streaming_workload()
@@ -210,7 +213,8 @@ fn crash_loop_message_is_the_job_failure_reason_and_message() {
         .decide();
     assert_eq!(
         written(&decision).ready.message,
-        "BackoffLimitExceeded: Job has reached the specified backoff limit"
+        "Job stream1 failed: BackoffLimitExceeded: Job has reached the specified backoff limit. \
+         Suspend and resume the stream, or change its definition or template, to start it again."
     );
 }
 

@@ -199,6 +199,14 @@ impl Scenario {
         })
     }
 
+    /// The user edits the spec: a new field, the next generation.
+    pub fn spec_changed(self) -> Self {
+        self.with(|s| {
+            s.def().spec["edited"] = serde_json::Value::Bool(true);
+            s.observed.identity.generation += 1;
+        })
+    }
+
     pub fn generation(self, generation: i64) -> Self {
         self.with(|s| s.observed.identity.generation = generation)
     }
@@ -397,6 +405,8 @@ pub enum Act {
     /// Create a workload; `true` for a backfill Job.
     Create(WorkloadKind, bool),
     Delete(WorkloadKind),
+    /// Adopt the observed workload (built by the Go operator).
+    Adopt(WorkloadKind),
     /// Create a BackfillRequest with this `generateName`.
     NewRequest(String),
     Complete(String),
@@ -446,6 +456,7 @@ pub fn summary(decision: &Decision) -> Vec<Act> {
                 Act::Create(kind, backfill)
             }
             Command::DeleteWorkload { kind, .. } => Act::Delete(*kind),
+            Command::AdoptWorkload { kind, .. } => Act::Adopt(*kind),
             Command::CreateBackfillRequest(r) => {
                 Act::NewRequest(r.metadata.generate_name.clone().unwrap_or_default())
             }

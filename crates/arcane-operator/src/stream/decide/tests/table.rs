@@ -268,13 +268,22 @@ fn rule3_failed() {
             failed.clone(),
         ),
         (
-            "failed beats a stale hash: no replacement while Failed",
-            failed_job().stale_hash(),
-            failed.clone(),
+            "a new generation with the same configuration (no hash change): still Failed, observed",
+            failed_job().settled().generation(2),
+            vec![status(Phase::Failed, ready::CRASH_LOOP_DETECTED)],
+        ),
+        (
+            "a template change after the failure (another hash) recovers",
+            failed_job().settled().stale_hash(),
+            vec![
+                Act::Delete(JOB),
+                status(Phase::Pending, ready::STREAM_PENDING),
+                event(ev::STREAM_RESTARTED),
+            ],
         ),
         (
             "spec change after the failure recovers: failed Job deleted, Pending",
-            failed_job().settled().generation(2),
+            failed_job().settled().spec_changed(),
             vec![
                 Act::Delete(JOB),
                 status(Phase::Pending, ready::STREAM_PENDING),
@@ -288,7 +297,7 @@ fn rule3_failed() {
         ),
         (
             "failed Job deleted out of band, then a spec change: started again",
-            gone(failed_job().settled()).generation(2),
+            gone(failed_job().settled()).spec_changed(),
             vec![
                 Act::Create(JOB, false),
                 status(Phase::Running, ready::STREAM_RUNNING),

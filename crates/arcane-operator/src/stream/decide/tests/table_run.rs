@@ -409,5 +409,5 @@ fn rule6_created_workload_is_the_built_one() {
         .as_ref()
         .and_then(|a| a.get(crate::stream::model::ANNOTATION_CONFIGURATION_HASH))
         .cloned();
-    assert_eq!(written(&decision).configuration_hash, hash);
+    assert_eq!(Some(written(&decision).configuration_hash.clone()), hash);
 }
