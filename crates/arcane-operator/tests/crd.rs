@@ -207,6 +207,9 @@ struct Expected {
     selectable: &'static [&'static str],
 }
 
+/// kubectl shows no age for a kind that declares columns unless one of them is the age.
+const AGE: (&str, &str, &str) = ("Age", "date", ".metadata.creationTimestamp");
+
 const EXPECTED: [Expected; 3] = [
     Expected {
         kind: "StreamClass",
@@ -220,6 +223,7 @@ const EXPECTED: [Expected; 3] = [
             ("KindRef", "string", ".spec.kindRef"),
             ("PluralName", "string", ".spec.pluralName"),
             ("Phase", "string", ".status.phase"),
+            AGE,
         ],
         selectable: &[],
     },
@@ -241,6 +245,7 @@ const EXPECTED: [Expected; 3] = [
                 ".spec.spec.template.spec.containers[0].resources.limits.cpu",
             ),
             ("Image", "string", ".spec.spec.template.spec.containers[0].image"),
+            AGE,
         ],
         selectable: &[],
     },
@@ -254,6 +259,8 @@ const EXPECTED: [Expected; 3] = [
             ("StreamClass", "string", ".spec.streamClass"),
             ("StreamId", "string", ".spec.streamId"),
             ("Completed", "boolean", ".spec.completed"),
+            ("Phase", "string", ".status.phase"),
+            AGE,
         ],
         selectable: &[".spec.completed", ".spec.streamId"],
     },
@@ -314,6 +321,10 @@ enum Lands {
 }
 
 fn resolve(schema: &Value, json_path: &str) -> Lands {
+    // The API server knows ObjectMeta whatever the schema says: a timestamp is a date-time string.
+    if json_path == ".metadata.creationTimestamp" {
+        return Lands::Typed("date".to_string());
+    }
     let mut node = schema;
     for step in json_path.trim_start_matches('.').split('.') {
         if node.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {

@@ -492,10 +492,16 @@ async fn backend_switches(kind: Kind) {
         "metadata.labels['job-name']"
     );
 
+    // Both backends at once are an ambiguous, invalid spec: the switch drops the change-capture
+    // streaming template (a v2 cron stream keeps its backfill template under changeCapture).
+    let without_change_capture = match kind {
+        Kind::V2 => json!({"jobTemplateRef": null}),
+        _ => Value::Null,
+    };
     env.patch_spec(
         kind,
         "to-cron",
-        json!({"execution": {"streamingBackend": {"batch": batch}}}),
+        json!({"execution": {"streamingBackend": {"batch": batch, "changeCapture": without_change_capture}}}),
     )
     .await;
     let to_job = json!({"execution": {"streamingBackend": {"batch": null, "changeCapture": change_capture}}});

@@ -10,7 +10,9 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 use kube::CustomResourceExt;
 
-pub use backfill_request::{BackfillRequest, BackfillRequestSpec, BackfillRequestStatus};
+pub use backfill_request::{
+    BackfillRequest, BackfillRequestSpec, BackfillRequestState, BackfillRequestStatus,
+};
 pub use stream_class::{StreamClass, StreamClassPhase, StreamClassSpec, StreamClassStatus};
 pub use template::{StreamingJobTemplate, StreamingJobTemplateSpec};
 

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
     printcolumn(name = "ApiVersion", type_ = "string", json_path = ".spec.apiVersion"),
     printcolumn(name = "KindRef", type_ = "string", json_path = ".spec.kindRef"),
     printcolumn(name = "PluralName", type_ = "string", json_path = ".spec.pluralName"),
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase")
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct StreamClassSpec {

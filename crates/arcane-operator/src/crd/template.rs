@@ -37,7 +37,8 @@ use serde_json::Value;
         name = "Image",
         type_ = "string",
         json_path = ".spec.spec.template.spec.containers[0].image"
-    )
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(transparent)]
 pub struct StreamingJobTemplateSpec {

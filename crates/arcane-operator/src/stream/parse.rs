@@ -19,14 +19,17 @@ use serde_json::{Map, Value};
 
 use access::{Node, invalid, quote};
 
+use super::builder::{ENV_SPEC, MAX_ENV_STRING_BYTES};
 use super::model::{
     ANNOTATION_LEGACY_STATE, Backend, InvalidSpec, LEGACY_STATE_RELOAD_REQUESTED, LEGACY_STATE_SUSPENDED,
     Layout, StreamDefinition, StreamIdentity, TemplateRef,
 };
 
-/// Largest accepted `.spec`, serialized. The spec is hashed and copied into every workload's
-/// environment; real ones are a few KiB, so this only stops absurd objects.
-pub const MAX_SPEC_BYTES: usize = 1024 * 1024;
+/// Largest accepted `.spec`, as compact JSON. Every workload receives the spec whole as one
+/// environment string, `STREAMCONTEXT__SPEC=<json>` plus its final NUL, and Linux refuses to start
+/// a process with an environment string over [`MAX_ENV_STRING_BYTES`]: a larger spec would make a
+/// Job whose pods can never start, so it is refused here, before any workload is built.
+pub const MAX_SPEC_BYTES: usize = MAX_ENV_STRING_BYTES - ENV_SPEC.len() - "=".len() - 1;
 
 /// Identity of any stream object, however malformed its spec.
 pub fn identity(object: &DynamicObject) -> StreamIdentity {
@@ -102,16 +105,12 @@ enum BackfillAt {
     ChangeCapture,
 }
 
-/// Counts serialized bytes and stops the serializer once over budget, so an absurd spec is never
-/// serialized in full.
-struct Budget(usize);
+/// Counts serialized bytes without keeping them.
+struct Count(usize);
 
-impl io::Write for Budget {
+impl io::Write for Count {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0 = self
-            .0
-            .checked_sub(buf.len())
-            .ok_or_else(|| io::Error::other("over budget"))?;
+        self.0 = self.0.saturating_add(buf.len());
         Ok(buf.len())
     }
 
@@ -120,13 +119,31 @@ impl io::Write for Budget {
     }
 }
 
+/// Bytes of `spec` as the compact JSON the builder renders into `STREAMCONTEXT__SPEC`. serde_json
+/// escapes strings and prints numbers exactly as the builder's canonical form does; only the key
+/// order differs, which does not change the length. The whole object is counted, so that the
+/// message can name the size: the API server bounds it to a few MiB.
+pub(crate) fn spec_json_bytes(spec: &Map<String, Value>) -> usize {
+    let mut count = Count(0);
+    // Writing a JSON value to a counter cannot fail; a failure would only leave the count short.
+    let _ = serde_json::to_writer(&mut count, spec);
+    count.0
+}
+
 fn check_size(spec: &Map<String, Value>) -> Result<(), InvalidSpec> {
-    serde_json::to_writer(Budget(MAX_SPEC_BYTES), spec).map_err(|_| {
-        invalid(
-            "spec",
-            format!("too large: over {MAX_SPEC_BYTES} bytes when serialized"),
-        )
-    })
+    let bytes = spec_json_bytes(spec);
+    if bytes <= MAX_SPEC_BYTES {
+        return Ok(());
+    }
+    Err(invalid(
+        "spec",
+        format!(
+            "too large: {bytes} bytes as JSON, over the {MAX_SPEC_BYTES} that fit in the \
+             workload's environment variable {ENV_SPEC}; Linux refuses to start a container with \
+             an environment string over {MAX_ENV_STRING_BYTES} bytes (MAX_ARG_STRLEN, counting \
+             the name, '=' and the final NUL)"
+        ),
+    ))
 }
 
 fn layout(spec: &Node<'_>) -> Result<Layout, InvalidSpec> {
@@ -151,15 +168,50 @@ fn layout(spec: &Node<'_>) -> Result<Layout, InvalidSpec> {
 
 /// v0: everything at the top of `.spec`; always a Job backend.
 fn flat(spec: &Node<'_>, namespace: &str) -> Result<Execution, InvalidSpec> {
+    let suspended = spec.child("suspended").bool()?.unwrap_or(false);
+    let reference = |key: &str| {
+        let node = spec.child(key);
+        if node.is_present() {
+            template_ref(&node, namespace)
+        } else {
+            Err(invalid(
+                node.path(),
+                format!("required but missing: {}", v0_advice(spec)),
+            ))
+        }
+    };
     Ok(Execution {
-        suspended: spec.child("suspended").bool()?.unwrap_or(false),
+        suspended,
         backend: Backend::Job,
-        streaming_template: template_ref(&spec.child("jobTemplateRef"), namespace)?,
-        backfill_template: Some(template_ref(&spec.child("backfillJobTemplateRef"), namespace)?),
+        streaming_template: reference("jobTemplateRef")?,
+        backfill_template: Some(reference("backfillJobTemplateRef")?),
     })
 }
 
-/// v1 and v2: `spec.execution`, with `batch` taking precedence over `changeCapture`.
+/// Why a stream missing a v0 template was read as v0 at all, and what each layout needs: the
+/// stream may well be a v1/v2 one that lost or never had its `layoutVersion`.
+fn v0_advice(spec: &Node<'_>) -> String {
+    let why = if spec.child("execution").is_present() {
+        "spec.execution has no layoutVersion, so the stream is read as layout v0"
+    } else if let Some(field) = ["streamingBackend", "layoutVersion"]
+        .into_iter()
+        .find(|key| spec.child(key).is_present())
+    {
+        return format!(
+            "spec.{field} is a layout v1/v2 field and belongs under spec.execution; without \
+             spec.execution the stream is read as layout v0, {NEEDS}"
+        );
+    } else {
+        "without spec.execution.layoutVersion the stream is read as layout v0"
+    };
+    format!("{why}, {NEEDS}")
+}
+
+const NEEDS: &str = "which needs spec.jobTemplateRef and spec.backfillJobTemplateRef; layouts v1 \
+                     and v2 need spec.execution.layoutVersion (\"v1\" or \"v2\") and \
+                     spec.execution.streamingBackend";
+
+/// v1 and v2: `spec.execution`, with exactly one of `batch` and `changeCapture`.
 fn nested(spec: &Node<'_>, namespace: &str, backfill_at: BackfillAt) -> Result<Execution, InvalidSpec> {
     let execution = spec.child("execution");
     let suspended = execution.child("suspended").bool()?.unwrap_or(false);
@@ -167,15 +219,19 @@ fn nested(spec: &Node<'_>, namespace: &str, backfill_at: BackfillAt) -> Result<E
     let no_backend = || {
         invalid(
             backends.path(),
-            "no streaming backend: set changeCapture or batch",
+            "no streaming backend: set changeCapture.jobTemplateRef for a long-running Job, or \
+             batch.schedule and batch.jobTemplateRef for a CronJob",
         )
     };
     backends.object()?.ok_or_else(no_backend)?;
     let batch = backends.child("batch");
     let change_capture = backends.child("changeCapture");
     let has_batch = batch.object()?.is_some();
-    // Read even when `batch` wins: a v2 cron stream takes its backfill template from here.
+    // Read even beside `batch`: a v2 cron stream takes its backfill template from here.
     let has_change_capture = change_capture.object()?.is_some();
+    if has_batch && has_change_capture {
+        check_one_backend(&backends, &change_capture, backfill_at)?;
+    }
 
     let (backend, streaming_template) = if has_batch {
         let schedule = batch.child("schedule");
@@ -194,13 +250,30 @@ fn nested(spec: &Node<'_>, namespace: &str, backfill_at: BackfillAt) -> Result<E
         return Err(no_backend());
     };
 
-    let backfill = match backfill_at {
-        BackfillAt::Execution => execution.child("backfillJobTemplateRef"),
-        BackfillAt::ChangeCapture => change_capture.child("backfillJobTemplateRef"),
+    let at_execution = execution.child("backfillJobTemplateRef");
+    let at_change_capture = change_capture.child("backfillJobTemplateRef");
+    let (backfill, elsewhere, layout) = match backfill_at {
+        BackfillAt::Execution => (&at_execution, &at_change_capture, "v1"),
+        BackfillAt::ChangeCapture => (&at_change_capture, &at_execution, "v2"),
     };
     let backfill_template = match backend {
-        Backend::Job => Some(template_ref(&backfill, namespace)?),
-        Backend::CronJob { .. } => optional_template_ref(&backfill, namespace)?,
+        Backend::Job if !backfill.is_present() => {
+            // The other layout's place is the likely mistake: say it is not read.
+            let hint = if elsewhere.is_present() {
+                format!("; {} is not read in layout {layout}", elsewhere.path())
+            } else {
+                String::new()
+            };
+            return Err(invalid(
+                backfill.path(),
+                format!(
+                    "required but missing: a layout {layout} stream with changeCapture keeps \
+                     its backfill template here{hint}"
+                ),
+            ));
+        }
+        Backend::Job => Some(template_ref(backfill, namespace)?),
+        Backend::CronJob { .. } => optional_template_ref(backfill, namespace)?,
     };
     Ok(Execution {
         suspended,
@@ -208,6 +281,36 @@ fn nested(spec: &Node<'_>, namespace: &str, backfill_at: BackfillAt) -> Result<E
         streaming_template,
         backfill_template,
     })
+}
+
+/// Refuses a stream that sets both backends, rather than picking one silently: the user meant one
+/// of them, and running the other would be a surprise. A v2 `changeCapture` without a
+/// `jobTemplateRef` beside `batch` is not a second backend: it is where a v2 cron stream keeps its
+/// backfill template.
+fn check_one_backend(
+    backends: &Node<'_>,
+    change_capture: &Node<'_>,
+    backfill_at: BackfillAt,
+) -> Result<(), InvalidSpec> {
+    let batch = backends.child("batch");
+    let streaming = change_capture.child("jobTemplateRef");
+    let message = match backfill_at {
+        BackfillAt::ChangeCapture if !streaming.is_present() => return Ok(()),
+        BackfillAt::ChangeCapture => format!(
+            "ambiguous backend: both {} and {} are set; keep batch for a CronJob on a schedule, \
+             or changeCapture for a long-running Job (a layout v2 cron stream may keep \
+             changeCapture for its backfillJobTemplateRef alone)",
+            batch.path(),
+            streaming.path()
+        ),
+        BackfillAt::Execution => format!(
+            "ambiguous backend: both {} and {} are set; keep batch for a CronJob on a schedule, \
+             or changeCapture for a long-running Job",
+            batch.path(),
+            change_capture.path()
+        ),
+    };
+    Err(invalid(backends.path(), message))
 }
 
 /// A required `{name, namespace}` reference; an empty or absent namespace is the stream's.

@@ -88,15 +88,19 @@ fn invalid_templates_are_errors_naming_the_field() {
     for (job, expected) in cases {
         let tpl = template(job.clone());
         let err = build(&input(&id, &def, &cls, &tpl, Mode::Streaming)).unwrap_err();
+        let BuildError::Template {
+            namespace,
+            name,
+            message,
+        } = &err
+        else {
+            panic!("{job}: expected a template error, got {err}");
+        };
         assert!(
-            err.message.starts_with(expected),
-            "{job}: got {:?}, want prefix {expected:?}",
-            err.message
+            message.starts_with(expected),
+            "{job}: got {message}, want prefix {expected}"
         );
-        assert_eq!(
-            (err.namespace.as_str(), err.name.as_str()),
-            (NS, "streaming-template")
-        );
+        assert_eq!((namespace.as_str(), name.as_str()), (NS, "streaming-template"));
         assert!(
             err.to_string()
                 .starts_with("template streams/streaming-template: ")
@@ -111,10 +115,10 @@ fn invalid_nested_field_error_names_the_array_index() {
     let (id, def, cls, tpl) = (identity(STREAM), definition(Backend::Job), class(), template(job));
     let err = build(&input(&id, &def, &cls, &tpl, Mode::Streaming)).unwrap_err();
     assert!(
-        err.message
-            .starts_with("spec.spec.template.spec.containers[0].env: invalid type"),
-        "{}",
-        err.message
+        err.to_string().starts_with(
+            "template streams/streaming-template: spec.spec.template.spec.containers[0].env: invalid type"
+        ),
+        "{err}"
     );
 }
 

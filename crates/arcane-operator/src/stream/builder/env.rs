@@ -13,6 +13,16 @@ pub const ENV_SPEC: &str = "STREAMCONTEXT__SPEC";
 pub const ENV_BACKFILL: &str = "STREAMCONTEXT__BACKFILL";
 pub const ENV_BACKFILL_ID: &str = "STREAMCONTEXT__BACKFILL_ID";
 pub const ENV_OVERRIDE: &str = "STREAMCONTEXT__OVERRIDE";
+/// Linux's limit on one argument or environment string, its final NUL included (`MAX_ARG_STRLEN`,
+/// 32 pages of 4 KiB): `execve` fails with E2BIG on a longer one, so a container given such a
+/// variable never starts, on any node.
+pub const MAX_ENV_STRING_BYTES: usize = 131_072;
+
+/// Bytes the string `name=value` takes in a process's environment, its final NUL included.
+pub fn env_string_bytes(name: &str, value: &str) -> usize {
+    name.len() + "=".len() + value.len() + 1
+}
+
 /// Where a CronJob's run finds its backfill id: the label the Job controller puts on its pods,
 /// unique per scheduled run.
 pub const JOB_NAME_FIELD_PATH: &str = "metadata.labels['job-name']";
@@ -68,6 +78,39 @@ pub(super) fn cron_vars(input: &BuildInput<'_>) -> Vec<EnvVar> {
         }),
     });
     vars
+}
+
+/// The first of `vars` with a literal value too long for one environment string, with its size.
+pub(super) fn oversized(vars: &[EnvVar]) -> Option<(&EnvVar, usize)> {
+    vars.iter().find_map(|var| {
+        let bytes = env_string_bytes(&var.name, var.value.as_deref()?);
+        (bytes > MAX_ENV_STRING_BYTES).then_some((var, bytes))
+    })
+}
+
+/// The first literal variable of the template's own containers (init containers included) too
+/// long for one environment string: `(JSON path from the template object, name, size)`.
+pub(super) fn oversized_in_template(spec: &JobSpec) -> Option<(String, String, usize)> {
+    let pod = spec.template.spec.as_ref()?;
+    let lists = [
+        ("containers", Some(&pod.containers)),
+        ("initContainers", pod.init_containers.as_ref()),
+    ];
+    for (field, containers) in lists {
+        for (i, container) in containers.into_iter().flatten().enumerate() {
+            for (j, var) in container.env.iter().flatten().enumerate() {
+                let Some(value) = var.value.as_deref() else {
+                    continue;
+                };
+                let bytes = env_string_bytes(&var.name, value);
+                if bytes > MAX_ENV_STRING_BYTES {
+                    let path = format!("spec.spec.template.spec.{field}[{i}].env[{j}]");
+                    return Some((path, var.name.clone(), bytes));
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Sets `vars` and appends a `secretRef` per secret name in every container of the pod template;

@@ -3,6 +3,7 @@
 //! OWNER: builder helper. Signatures are the contract with `decide`.
 
 mod env;
+mod error;
 mod meta;
 mod template;
 
@@ -13,9 +14,12 @@ mod hash_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod size_tests;
+#[cfg(test)]
 mod tests;
 
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobTemplateSpec};
+use k8s_openapi::api::core::v1::EnvVar;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Map, Value};
 
@@ -27,8 +31,9 @@ use super::names;
 
 pub use env::{
     ENV_BACKFILL, ENV_BACKFILL_ID, ENV_OVERRIDE, ENV_SPEC, ENV_STREAM_ID, ENV_STREAM_KIND,
-    JOB_NAME_FIELD_PATH,
+    JOB_NAME_FIELD_PATH, MAX_ENV_STRING_BYTES, env_string_bytes,
 };
+pub use error::{BuildError, EnvSource, EnvTooLarge, check_request};
 
 /// Version of the rendering rules, part of every configuration hash: bump it when the builder's
 /// output changes for the same input, so that running workloads get rebuilt with the new rules.
@@ -59,31 +64,63 @@ pub struct BuildInput<'a> {
     pub restarts: u32,
 }
 
-/// A template that cannot become a workload.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("template {namespace}/{name}: {message}")]
-pub struct BuildError {
-    pub namespace: String,
-    pub name: String,
-    pub message: String,
-}
-
 /// Builds the workload: a Job (streaming with a Job backend, or backfill) or a CronJob.
 pub fn build(input: &BuildInput<'_>) -> Result<Workload, BuildError> {
-    let parts = template::parse(&input.template.spec.job).map_err(|message| BuildError {
-        namespace: input.template.metadata.namespace.clone().unwrap_or_default(),
-        name: input.template.metadata.name.clone().unwrap_or_default(),
+    let namespace = || input.template.metadata.namespace.clone().unwrap_or_default();
+    let name = || input.template.metadata.name.clone().unwrap_or_default();
+    let parts = template::parse(&input.template.spec.job).map_err(|message| BuildError::Template {
+        namespace: namespace(),
+        name: name(),
         message,
     })?;
     let hash = configuration_hash(input);
+    let kind = match (input.mode, &input.definition.backend) {
+        (Mode::Streaming, Backend::CronJob { .. }) => WorkloadKind::CronJob,
+        (Mode::Streaming, Backend::Job) | (Mode::Backfill(_), _) => WorkloadKind::Job,
+    };
+    if let Some((path, variable, bytes)) = env::oversized_in_template(&parts.job_spec) {
+        let source = EnvSource::Template {
+            namespace: namespace(),
+            name: name(),
+            path,
+        };
+        return Err(EnvTooLarge {
+            source,
+            variable,
+            bytes,
+            workload: kind,
+        }
+        .into());
+    }
     match (input.mode, &input.definition.backend) {
         (Mode::Streaming, Backend::CronJob { schedule }) => Ok(Workload::CronJob(Box::new(build_cronjob(
             input, parts, schedule, hash,
-        )))),
+        )?))),
         (Mode::Streaming, Backend::Job) | (Mode::Backfill(_), _) => {
-            Ok(Workload::Job(Box::new(build_job(input, parts, hash))))
+            Ok(Workload::Job(Box::new(build_job(input, parts, hash)?)))
         }
     }
+}
+
+/// Refuses `vars` when one of them cannot be passed to a process: the stream's spec or the
+/// request's payload is too large.
+fn check_sizes(vars: &[EnvVar], request: Option<&str>, kind: WorkloadKind) -> Result<(), EnvTooLarge> {
+    let Some((var, bytes)) = env::oversized(vars) else {
+        return Ok(());
+    };
+    let source = match request {
+        Some(request) if var.name == ENV_OVERRIDE => EnvSource::Payload {
+            request: request.to_owned(),
+        },
+        // The other variables hold names of at most 253 characters and fixed words.
+        _ => EnvSource::Spec,
+    };
+    Err(EnvTooLarge {
+        source,
+        variable: var.name.clone(),
+        bytes,
+        workload: kind,
+    })
 }
 
 /// The `configuration-hash` the workload built from `input` carries.
@@ -143,7 +180,11 @@ fn request_payload(request: &BackfillRequest) -> Option<&Value> {
     request.spec.payload.as_ref().filter(|payload| !payload.is_null())
 }
 
-fn build_job(input: &BuildInput<'_>, parts: template::TemplateParts, hash: String) -> Job {
+fn build_job(
+    input: &BuildInput<'_>,
+    parts: template::TemplateParts,
+    hash: String,
+) -> Result<Job, EnvTooLarge> {
     let request = match input.mode {
         Mode::Backfill(request) => Some(request),
         Mode::Streaming => None,
@@ -163,13 +204,15 @@ fn build_job(input: &BuildInput<'_>, parts: template::TemplateParts, hash: Strin
         Some(request) => env::backfill_vars(input, &request_name(request), request_payload(request)),
         None => env::streaming_vars(input),
     };
+    let request_name = request.map(request_name);
+    check_sizes(&vars, request_name.as_deref(), WorkloadKind::Job)?;
     let mut spec = parts.job_spec;
     env::apply(&mut spec, &vars, &input.definition.secret_names);
-    Job {
+    Ok(Job {
         metadata,
         spec: Some(spec),
         status: None,
-    }
+    })
 }
 
 fn build_cronjob(
@@ -177,7 +220,7 @@ fn build_cronjob(
     parts: template::TemplateParts,
     schedule: &str,
     hash: String,
-) -> CronJob {
+) -> Result<CronJob, EnvTooLarge> {
     let metadata = meta::workload_metadata(
         input,
         &meta::WorkloadMeta {
@@ -189,17 +232,15 @@ fn build_cronjob(
             hash,
         },
     );
+    let vars = env::cron_vars(input);
+    check_sizes(&vars, None, WorkloadKind::CronJob)?;
     let mut job_spec = parts.job_spec;
-    env::apply(
-        &mut job_spec,
-        &env::cron_vars(input),
-        &input.definition.secret_names,
-    );
+    env::apply(&mut job_spec, &vars, &input.definition.secret_names);
     // The child Jobs carry the template's metadata only: with the operator's labels they would look
     // like the stream's own workload to anything selecting on `arcane/stream-id`.
     let job_metadata = meta::template_metadata(&parts.labels, &parts.annotations);
     let (time_zone, schedule) = split_time_zone(schedule);
-    CronJob {
+    Ok(CronJob {
         metadata,
         spec: Some(CronJobSpec {
             schedule: schedule.to_owned(),
@@ -212,7 +253,7 @@ fn build_cronjob(
             ..CronJobSpec::default()
         }),
         status: None,
-    }
+    })
 }
 
 /// Splits a `CRON_TZ=<zone> ` or `TZ=<zone> ` prefix off a schedule: API servers since 1.29 refuse

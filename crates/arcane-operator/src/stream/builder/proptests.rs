@@ -202,7 +202,10 @@ proptest! {
                     prop_assert!(false, "{}", problem);
                 }
             }
-            Err(err) => prop_assert!(err.message.starts_with("spec"), "error names no path: {}", err.message),
+            Err(BuildError::Template { message, .. }) => {
+                prop_assert!(message.starts_with("spec"), "error names no path: {}", message)
+            }
+            Err(other) => prop_assert!(false, "only templates are generated invalid: {}", other),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Typed access to the untyped stream object, each value carrying its JSON path so that every
 //! error names the exact offending field.
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value};
 
 use crate::stream::model::InvalidSpec;
@@ -16,12 +18,53 @@ pub(super) fn invalid(field: impl Into<String>, message: impl Into<String>) -> I
     }
 }
 
-/// `value` quoted and escaped for a message, cut to a readable length.
+/// `value` in double quotes for a message, cut to a readable length.
+///
+/// Escaped the way JSON escapes strings (`\"`, `\\`, `\n`, `\u00XX`), the notation `kubectl get -o
+/// json` shows the same value in, rather than Rust's debug notation. Invisible characters that JSON
+/// would leave raw (other blanks, zero-width and direction marks) are escaped too, so that a
+/// value that looks right but is not can be told apart.
 pub(super) fn quote(value: &str) -> String {
-    match value.char_indices().nth(ECHO_LIMIT) {
-        Some((cut, _)) => format!("{:?}…", &value[..cut]),
-        None => format!("{value:?}"),
+    let (shown, cut) = match value.char_indices().nth(ECHO_LIMIT) {
+        Some((cut, _)) => (&value[..cut], true),
+        None => (value, false),
+    };
+    let mut out = String::with_capacity(shown.len() + 2);
+    out.push('"');
+    for c in shown.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_invisible(c) => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    // Writing to a String cannot fail.
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+            c => out.push(c),
+        }
     }
+    out.push('"');
+    if cut {
+        out.push('…');
+    }
+    out
+}
+
+/// Control characters, blanks other than the plain space, and the zero-width and bidirectional
+/// formatting characters.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || (c.is_whitespace() && c != ' ')
+        || matches!(
+            c,
+            '\u{00ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}' | '\u{feff}'
+        )
 }
 
 fn describe(value: &Value) -> &'static str {

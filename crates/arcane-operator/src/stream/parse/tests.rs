@@ -1,4 +1,5 @@
 mod errors;
+mod messages;
 
 use serde_json::{Value, json};
 
@@ -193,26 +194,16 @@ fn template_namespaces_default_to_the_stream_namespace_per_reference() {
 }
 
 #[test]
-fn batch_takes_precedence_and_cron_backfill_is_optional() {
-    let both = |mut value: Value| {
-        set(
-            &mut value,
-            "spec.execution.streamingBackend.changeCapture.jobTemplateRef",
-            json!({"name": "ignored"}),
-        );
-        value
-    };
+fn a_cron_stream_may_keep_its_backfill_beside_batch_and_cron_backfill_is_optional() {
     let cron = Backend::CronJob {
         schedule: SCHEDULE.to_owned(),
     };
     // (case, value, expected backfill template name)
     let cases: Vec<(&str, Value, Option<&str>)> = vec![
-        ("v1 both backends", both(v1_cron()), Some(BACKFILL_TEMPLATE)),
-        ("v2 both backends, no backfill", both(v2_cron()), None),
         (
-            "v2 both backends with backfill",
+            "v2 cron with a changeCapture holding only the backfill",
             {
-                let mut value = both(v2_cron());
+                let mut value = v2_cron();
                 set(
                     &mut value,
                     "spec.execution.streamingBackend.changeCapture.backfillJobTemplateRef.name",
@@ -221,6 +212,15 @@ fn batch_takes_precedence_and_cron_backfill_is_optional() {
                 value
             },
             Some("cc-backfill"),
+        ),
+        (
+            "v2 cron with an empty changeCapture",
+            {
+                let mut value = v2_cron();
+                set(&mut value, CHANGE_CAPTURE, json!({}));
+                value
+            },
+            None,
         ),
         (
             "v1 cron without backfill",
@@ -260,11 +260,11 @@ fn batch_takes_precedence_and_cron_backfill_is_optional() {
         (
             "null changeCapture counts as absent",
             {
-                let mut value = v2_cron();
+                let mut value = v1_cron();
                 set(&mut value, CHANGE_CAPTURE, Value::Null);
                 value
             },
-            None,
+            Some(BACKFILL_TEMPLATE),
         ),
     ];
     for (case, value, backfill) in cases {

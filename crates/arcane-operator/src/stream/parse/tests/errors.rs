@@ -338,6 +338,7 @@ fn every_defect_names_its_field() {
             Err(error) => {
                 assert_eq!(error.field, field, "{case}: {error}");
                 assert!(!error.message.trim().is_empty(), "{case}: empty message");
+                super::messages::assert_no_debug_text(case, &error.message);
                 assert!(
                     error.message.len() < 400,
                     "{case}: message too long: {}",
