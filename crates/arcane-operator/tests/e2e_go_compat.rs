@@ -11,8 +11,8 @@ use harness::{Env, GROUP, Kind, NS, secs, stream};
 use kube::api::ApiResource;
 use kube::core::GroupVersionKind;
 use scenario::{
-    IMAGE, apply, create_stream, events, has_event, log_mark, log_since, merge_patch, request,
-    stream_api, stream_obj, stream_state, template, wait_stream, wait_until,
+    IMAGE, apply, create_stream, events, has_event, log_mark, log_since, merge_patch, request, stream_api,
+    stream_obj, stream_state, template, wait_stream, wait_until,
 };
 use serde_json::{Value, json};
 
@@ -84,7 +84,8 @@ fn v1_stream(kind: &str, name: &str, suspended: bool, streaming: &str, backfill:
     let mut obj = stream(Kind::V1, name, suspended, None);
     obj["apiVersion"] = json!(format!("{GROUP}/v1"));
     obj["kind"] = json!(kind);
-    obj["spec"]["execution"]["streamingBackend"]["changeCapture"]["jobTemplateRef"]["name"] = json!(streaming);
+    obj["spec"]["execution"]["streamingBackend"]["changeCapture"]["jobTemplateRef"]["name"] =
+        json!(streaming);
     obj["spec"]["execution"]["backfillJobTemplateRef"]["name"] = json!(backfill);
     obj
 }
@@ -175,7 +176,9 @@ async fn every_status_is_accepted_by_a_go_typed_plugin_crd() {
         wait_stream(&env, &r, name, "Suspended", "StreamSuspended", t).await;
     }
     wait_until("the suspended streams' workloads removed", t, || {
-        ["running", "backfilling", "failing"].iter().all(|n| env.job(n).is_none())
+        ["running", "backfilling", "failing"]
+            .iter()
+            .all(|n| env.job(n).is_none())
             && env.cronjob("scheduled").is_none()
     })
     .await;
@@ -216,7 +219,10 @@ async fn a_refused_status_never_stops_the_workload() {
         env.job("legacy")
             .is_some_and(|j| j["metadata"]["labels"]["arcane/backfilling"] == "false")
     };
-    wait_until("the streaming Job after the initial backfill", secs(20), || streaming_job(&env)).await;
+    wait_until("the streaming Job after the initial backfill", secs(20), || {
+        streaming_job(&env)
+    })
+    .await;
     let refusal = events(&env, "legacy")
         .into_iter()
         .find(|(t, r, _)| t == "Warning" && r == "FailedUpdateStatus")
@@ -224,11 +230,17 @@ async fn a_refused_status_never_stops_the_workload() {
     assert!(refusal.2.contains("status.phase"), "{refusal:?}");
 
     set_suspended(&env, &r, "legacy", true).await;
-    wait_until("the Job removed on suspension", secs(20), || env.job("legacy").is_none()).await;
+    wait_until("the Job removed on suspension", secs(20), || {
+        env.job("legacy").is_none()
+    })
+    .await;
     set_suspended(&env, &r, "legacy", false).await;
     wait_until("the Job back on resumption", secs(20), || streaming_job(&env)).await;
     assert_eq!(requests_for(&env, "legacy").len(), 1, "one initial backfill only");
-    assert!(stream_state(&env, &r, "legacy").0.is_empty(), "no phase was ever accepted");
+    assert!(
+        stream_state(&env, &r, "legacy").0.is_empty(),
+        "no phase was ever accepted"
+    );
     env.assert_invariants();
     env.stop().await;
 }
@@ -254,7 +266,13 @@ mod go_world {
 
     /// A Go-built Job: labels `arcane/stream-id|stream-kind|backfilling`, annotation
     /// `configuration-hash`, the controller owner reference, Go's environment.
-    pub fn job(kind: Kind, stream: &Value, hash: &str, backfill: Option<&str>, outcome: (&str, &str)) -> Value {
+    pub fn job(
+        kind: Kind,
+        stream: &Value,
+        hash: &str,
+        backfill: Option<&str>,
+        outcome: (&str, &str),
+    ) -> Value {
         let name = stream["metadata"]["name"].as_str().unwrap_or_default();
         let spec = serde_json::to_string(&stream["spec"]).unwrap_or_default();
         let mut vars = vec![
@@ -362,14 +380,22 @@ async fn switching_from_the_go_operator_restarts_nothing() {
         let s = create(&env, kind, stream(kind, &name, false, None)).await;
         let hash = go_hash::spec_hash(&s["spec"]);
         post(&jobs_api, go_world::job(kind, &s, &hash, None, ("Run", "1s"))).await;
-        let status = go_world::status("Running", &hash, ("Ready", "StreamRunning", "The stream is currently running."));
+        let status = go_world::status(
+            "Running",
+            &hash,
+            ("Ready", "StreamRunning", "The stream is currently running."),
+        );
         set_status(&env, kind, name.clone(), status).await;
         running.push((kind, name));
     }
     // Backfilling: the initial request (no owner, no labels) and its running backfill Job.
     let bf = create(&env, Kind::V1, stream(Kind::V1, "go-backfilling", false, None)).await;
     let bf_request = "go-backfilling-initial-backfill-x7k2p";
-    apply(&env, request(bf_request, Kind::V1.class(), "go-backfilling", None)).await;
+    apply(
+        &env,
+        request(bf_request, Kind::V1.class(), "go-backfilling", None),
+    )
+    .await;
     let bf_hash = go_hash::backfill_hash(&bf["spec"], Kind::V1.class(), "go-backfilling", false);
     post(
         &jobs_api,
@@ -380,18 +406,37 @@ async fn switching_from_the_go_operator_restarts_nothing() {
     let status = go_world::status("Backfilling", &bf_hash, ("Ready", "StreamBackfilling", &message));
     set_status(&env, Kind::V1, "go-backfilling".into(), status).await;
     // Scheduled: an unlabelled CronJob.
-    let sc = create(&env, Kind::V2, stream(Kind::V2, "go-scheduled", false, Some("*/5 * * * *"))).await;
+    let sc = create(
+        &env,
+        Kind::V2,
+        stream(Kind::V2, "go-scheduled", false, Some("*/5 * * * *")),
+    )
+    .await;
     post(&cron_api, go_world::cronjob(Kind::V2, &sc, "*/5 * * * *")).await;
     let status = go_world::status(
         "Scheduled",
         &go_hash::spec_hash(&sc["spec"]),
-        ("Ready", "StreamScheduled", "The stream is scheduled to run at the specified time."),
+        (
+            "Ready",
+            "StreamScheduled",
+            "The stream is scheduled to run at the specified time.",
+        ),
     );
     set_status(&env, Kind::V2, "go-scheduled".into(), status).await;
     // Suspended, and Failed (the Go operator deleted the failed Job).
     for (name, suspended, phase, condition) in [
-        ("go-suspended", true, "Suspended", ("Warning", "StreamSuspended", "The stream is suspended.")),
-        ("go-failed", false, "Failed", ("Error", "StreamFailed", "The stream has failed.")),
+        (
+            "go-suspended",
+            true,
+            "Suspended",
+            ("Warning", "StreamSuspended", "The stream is suspended."),
+        ),
+        (
+            "go-failed",
+            false,
+            "Failed",
+            ("Error", "StreamFailed", "The stream has failed."),
+        ),
     ] {
         let s = create(&env, Kind::V1, stream(Kind::V1, name, suspended, None)).await;
         let status = go_world::status(phase, &go_hash::spec_hash(&s["spec"]), condition);
@@ -453,15 +498,28 @@ async fn switching_from_the_go_operator_restarts_nothing() {
     assert_eq!(workload_writes("POST").len(), 1, "{:?}", workload_writes("POST"));
     let now_uids: Vec<Option<String>> = running.iter().map(|(_, n)| uid(&env, n)).collect();
     assert_eq!(now_uids, running_uids, "the Go streaming Jobs kept running");
-    assert_eq!(env.cronjob("go-scheduled").expect("CronJob")["metadata"]["uid"], cron_uid);
-    assert!(env.job("go-failed").is_none(), "the Go-Failed stream is not restarted");
+    assert_eq!(
+        env.cronjob("go-scheduled").expect("CronJob")["metadata"]["uid"],
+        cron_uid
+    );
+    assert!(
+        env.job("go-failed").is_none(),
+        "the Go-Failed stream is not restarted"
+    );
     assert!(
         requests_for(&env, "go-suspended").is_empty() && requests_for(&env, "go-failed").is_empty(),
         "no backfill for streams the Go operator had seen"
     );
     let failed = stream_obj_kind(&env, Kind::V1, "go-failed");
-    let conditions = failed["status"]["conditions"].as_array().cloned().unwrap_or_default();
-    assert_eq!(conditions.len(), 1, "the Go condition is replaced: {conditions:?}");
+    let conditions = failed["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        conditions.len(),
+        1,
+        "the Go condition is replaced: {conditions:?}"
+    );
 
     // Then the adopted workloads follow the definition.
     let (v1, v1_name) = running[1].clone();
@@ -484,7 +542,10 @@ async fn switching_from_the_go_operator_restarts_nothing() {
     })
     .await;
     env.set_suspended(Kind::V2, "go-scheduled", true).await;
-    wait_until("the suspension removed the CronJob", t, || env.cronjob("go-scheduled").is_none()).await;
+    wait_until("the suspension removed the CronJob", t, || {
+        env.cronjob("go-scheduled").is_none()
+    })
+    .await;
     harness_wait(&env, Kind::V2, "go-scheduled", "Suspended", "StreamSuspended").await;
     // The Go-Failed stream recovers by suspend and resume.
     env.set_suspended(Kind::V1, "go-failed", true).await;

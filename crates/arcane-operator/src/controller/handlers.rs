@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{
     ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, Preconditions,
@@ -21,7 +22,7 @@ use super::context::Context;
 use super::error::{Error, api_code};
 use super::events::{Event, EventType as KubeEventType, cut};
 use super::fanout::trim_managed_fields;
-use crate::crd::BackfillRequest;
+use crate::crd::{BackfillRequest, BackfillRequestState};
 use crate::stream::decide::is_new_stream;
 use crate::stream::names::label_value;
 use crate::stream::{
@@ -208,7 +209,7 @@ fn failure_reason(command: &Command) -> &'static str {
         Command::DeleteWorkload { .. } => "FailedDeleteJob",
         Command::AdoptWorkload { .. } => "FailedAdoptJob",
         Command::CreateBackfillRequest(_) => "FailedCreateBackfillRequest",
-        Command::CompleteBackfillRequest { .. } | Command::RejectBackfillRequest { .. } => {
+        Command::CompleteBackfillRequest { .. } | Command::SetRequestState { .. } => {
             "FailedUpdateBackfillRequest"
         }
         Command::PatchStatus(_) => "FailedUpdateStatus",
@@ -257,11 +258,12 @@ async fn run(ctx: &Context, target: &Target<'_>, command: &Command) -> Result<Ra
         }
         Command::CreateBackfillRequest(request) => create_request(ctx, target, request).await?,
         Command::CompleteBackfillRequest { name, uid } => complete_request(ctx, ns, name, uid).await?,
-        Command::RejectBackfillRequest { name, uid, message } => {
-            let condition = condition("Completed", "False", "BackfillRejected", message);
-            let status = json!({"status": {"phase": "Failed", "conditions": [condition]}});
-            patch_request_status(ctx, ns, name, uid, status).await?
-        }
+        Command::SetRequestState {
+            name,
+            uid,
+            state,
+            message,
+        } => set_request_state(ctx, ns, (name, uid), *state, message).await?,
         Command::PatchStatus(status) => return patch_status(ctx, target, status).await,
         Command::RemoveLegacyAnnotation => return remove_legacy_annotation(ctx, target).await,
         Command::PublishEvent(note) => {
@@ -486,7 +488,8 @@ async fn complete_request(ctx: &Context, ns: &str, name: &str, uid: &str) -> Res
     let api: Api<BackfillRequest> = Api::namespaced(ctx.client.clone(), ns);
     let patch: json_patch::Patch = serde_json::from_value(json!([
         {"op": "test", "path": "/metadata/uid", "value": uid},
-        {"op": "replace", "path": "/spec/completed", "value": true},
+        // `add` replaces the member, or adds it where a request was created without one.
+        {"op": "add", "path": "/spec/completed", "value": true},
     ]))
     .map_err(|source| Error::Serialize {
         what: "completion patch",
@@ -498,15 +501,53 @@ async fn complete_request(ctx: &Context, ns: &str, name: &str, uid: &str) -> Res
         Err(error) if matches!(api_code(&error), Some(404 | 422)) => return Ok(false),
         Err(error) => return Err(error.into()),
     }
-    let condition = condition(
-        "Completed",
-        "True",
-        "BackfillCompleted",
-        "The backfill Job succeeded",
-    );
-    let status = json!({"status": {"conditions": [condition]}});
-    patch_request_status(ctx, ns, name, uid, status).await?;
+    let message = "The backfill Job succeeded";
+    set_request_state(ctx, ns, (name, uid), BackfillRequestState::Completed, message).await?;
     Ok(true)
+}
+
+/// Writes the request's state on its status (the phase of the `arcane-crd` enum and the
+/// `Completed` condition, [`BackfillRequestState`]) and says it in an Event on the request.
+async fn set_request_state(
+    ctx: &Context,
+    ns: &str,
+    (name, uid): (&str, &str),
+    state: BackfillRequestState,
+    message: &str,
+) -> Result<bool, Error> {
+    let status = state.status(message, now(), None);
+    let patch = json!({"status": status});
+    let wrote = patch_request_status(ctx, ns, name, uid, patch).await?;
+    if wrote {
+        let event = Event {
+            type_: if state == BackfillRequestState::Invalid {
+                KubeEventType::Warning
+            } else {
+                KubeEventType::Normal
+            },
+            reason: state.reason().to_string(),
+            note: message.to_string(),
+            action: "Backfill".to_string(),
+        };
+        let regarding = ObjectReference {
+            api_version: Some(BackfillRequest::api_version(&()).into_owned()),
+            kind: Some(BackfillRequest::kind(&()).into_owned()),
+            name: Some(name.to_string()),
+            namespace: Some(ns.to_string()),
+            uid: Some(uid.to_string()),
+            ..ObjectReference::default()
+        };
+        ctx.recorder.post(event, regarding).await;
+        tracing::info!(
+            namespace = ns,
+            request = name,
+            state = state.reason(),
+            message,
+            "backfill request {}",
+            state.reason().to_lowercase()
+        );
+    }
+    Ok(wrote)
 }
 
 async fn patch_request_status(
@@ -527,16 +568,6 @@ async fn patch_request_status(
         Err(error) if matches!(api_code(&error), Some(404 | 409)) => Ok(false),
         Err(error) => Err(error.into()),
     }
-}
-
-fn condition(type_: &str, status: &str, reason: &str, message: &str) -> Value {
-    json!({
-        "type": type_,
-        "status": status,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": jiff::Timestamp::now().to_string(),
-    })
 }
 
 /// Writes the stream's status subresource: the `Ready` condition replaces ours, other conditions stay

@@ -9,7 +9,7 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use serde_json::Value;
 
-use crate::crd::{BackfillRequest, StreamingJobTemplate};
+use crate::crd::{BackfillRequest, BackfillRequestState, StreamingJobTemplate};
 
 /// Labels the operator puts on every workload.
 pub const LABEL_STREAM_ID: &str = "arcane/stream-id";
@@ -264,11 +264,13 @@ pub enum Command {
     CreateBackfillRequest(Box<BackfillRequest>),
     /// Set `spec.completed: true` on the request with this name and UID.
     CompleteBackfillRequest { name: String, uid: String },
-    /// Record on the request's status (phase `Failed`, a condition) why it cannot be served, for
-    /// example a stream without a backfill template.
-    RejectBackfillRequest {
+    /// Record where the request stands on its status (phase and `Completed` condition, see
+    /// [`BackfillRequestState`]) and in an Event on it: waiting, running, or refused for good (for
+    /// example a stream without a backfill template). Completion is [`Self::CompleteBackfillRequest`].
+    SetRequestState {
         name: String,
         uid: String,
+        state: BackfillRequestState,
         message: String,
     },
     /// Write the stream's status subresource.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::batch::v1::JobCondition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
 
-use crate::crd::{BackfillRequest, StreamClassPhase};
+use crate::crd::{BackfillRequest, BackfillRequestState};
 use crate::stream::model::{
     ANNOTATION_BACKFILL_REQUEST, ANNOTATION_CONFIGURATION_HASH, ANNOTATION_RESTARTS,
     ANNOTATION_STREAM_GENERATION, LABEL_BACKFILLING, Observed, Phase, StreamStatus, Workload, WorkloadKind,
@@ -136,16 +136,25 @@ pub(super) fn requests_for_stream(observed: &Observed) -> impl Iterator<Item = &
     })
 }
 
-/// A request the operator already refused (status phase `Failed`); refusing is final, so it is
-/// never served nor refused again.
-fn rejected(request: &BackfillRequest) -> bool {
-    request.status.as_ref().and_then(|s| s.phase) == Some(StreamClassPhase::Failed)
+/// Where the request stands by its status, as the operator last wrote it.
+pub(super) fn request_state(request: &BackfillRequest) -> Option<BackfillRequestState> {
+    request.status.as_ref().and_then(BackfillRequestState::of)
+}
+
+/// A request the operator refused, or whose backfill completed: final, whatever `spec.completed`
+/// says. A GitOps tool that keeps a request in git with `completed: false` rewrites the spec on
+/// every sync, never the status subresource, so a completed backfill is not run again.
+fn finished(request: &BackfillRequest) -> bool {
+    matches!(
+        request_state(request),
+        Some(BackfillRequestState::Invalid | BackfillRequestState::Completed)
+    )
 }
 
 /// Requests waiting to be served, oldest first (creation time, then name).
 pub(super) fn active_requests(observed: &Observed) -> Vec<&BackfillRequest> {
     let mut active: Vec<&BackfillRequest> = requests_for_stream(observed)
-        .filter(|r| !r.spec.completed && r.metadata.deletion_timestamp.is_none() && !rejected(r))
+        .filter(|r| !r.spec.completed && r.metadata.deletion_timestamp.is_none() && !finished(r))
         .collect();
     active.sort_by(|a, b| {
         let key = |r: &BackfillRequest| (r.metadata.creation_timestamp.clone(), r.metadata.name.clone());

@@ -21,6 +21,7 @@ mod backfill;
 mod facts;
 mod outcome;
 pub mod reasons;
+mod requests;
 mod rules;
 mod status;
 mod streaming;
@@ -49,6 +50,10 @@ pub fn decide(observed: &Observed) -> Decision {
                 .or_else(|| rules::initial_backfill(&ctx))
                 .or_else(|| backfill::backfill(&ctx))
                 .unwrap_or_else(|| streaming::streaming(&ctx));
+            let mut outcome = outcome;
+            if !outcome.hold {
+                requests::record_states(&ctx, &mut outcome);
+            }
             (preamble, outcome)
         }
     };
@@ -66,7 +71,12 @@ fn finish(observed: &Observed, preamble: Preamble, outcome: Outcome) -> Decision
     }
     let desired = status::desired(observed, &outcome);
     let write = status::needs_write(&observed.status, &desired);
-    let announce = !outcome.actions.is_empty() || status::is_transition(&observed.status, &desired);
+    // A request's state is said on the request itself: not a reason to announce the stream's state.
+    let acts = outcome
+        .actions
+        .iter()
+        .any(|c| !matches!(c, Command::SetRequestState { .. }));
+    let announce = acts || status::is_transition(&observed.status, &desired);
 
     let mut commands = preamble.actions;
     commands.extend(outcome.actions);

@@ -3,6 +3,8 @@
 
 use k8s_openapi::api::batch::v1::JobCondition;
 
+use crate::crd::BackfillRequestState;
+use crate::stream::builder;
 use crate::stream::go_hash;
 use crate::stream::model::{Backend, Command, EventType, InvalidSpec, Observed, Phase};
 
@@ -51,18 +53,31 @@ pub(super) fn legacy_reload(ctx: &mut Ctx<'_>, preamble: &mut Preamble) {
     ctx.request_pending = true;
 }
 
-/// A stream without a backfill template can never serve a request: refuse each one once (a refused
-/// request is not active any more) instead of leaving it pending forever.
+/// Requests that can never be served are refused once (a refused request is not active any more)
+/// instead of waiting forever: every request of a stream without a backfill template, and a request
+/// whose payload cannot be passed to a container (over the kernel's per-string limit).
 pub(super) fn refuse_unservable(ctx: &mut Ctx<'_>, preamble: &mut Preamble) {
-    if ctx.definition.backfill_template.is_some() {
-        return;
-    }
-    for request in ctx.active.drain(..) {
+    let no_template = ctx.definition.backfill_template.is_none();
+    let stream = ctx.observed.identity.name.clone();
+    let (refused, servable): (Vec<_>, Vec<_>) = std::mem::take(&mut ctx.active)
+        .into_iter()
+        .map(|request| {
+            let why = if no_template {
+                Some(format!("Stream {stream} has no backfill template"))
+            } else {
+                builder::check_request(request).err().map(|e| e.to_string())
+            };
+            (request, why)
+        })
+        .partition(|(_, why)| why.is_some());
+    ctx.active = servable.into_iter().map(|(request, _)| request).collect();
+    for (request, why) in refused {
         let name = request_name(request);
-        let message = format!("Stream {} has no backfill template", ctx.observed.identity.name);
-        preamble.actions.push(Command::RejectBackfillRequest {
+        let message = why.unwrap_or_default();
+        preamble.actions.push(Command::SetRequestState {
             name: name.clone(),
             uid: request_uid(request),
+            state: BackfillRequestState::Invalid,
             message: message.clone(),
         });
         preamble.events.push(note(

@@ -220,3 +220,68 @@ fn a_stream_without_a_written_phase_is_new_only_at_its_first_generation() {
         ),
     ]);
 }
+
+/// Where each active request stands is recorded on it once: `Running` while its Job runs,
+/// `Pending` with the reason it waits, and nothing more while nothing changes.
+#[test]
+fn request_states_follow_the_stream() {
+    use super::support::request_states;
+    use crate::crd::BackfillRequestState::{Pending, Running};
+    let rows = [
+        (
+            "served: Running",
+            Scenario::job().phase(Phase::Running).request("bf", 10),
+            vec![Act::RequestState("bf".into(), Running)],
+        ),
+        (
+            "two requests: the older served, the other waits",
+            Scenario::job()
+                .phase(Phase::Running)
+                .request("old", 20)
+                .request("new", 10),
+            vec![
+                Act::RequestState("old".into(), Running),
+                Act::RequestState("new".into(), Pending),
+            ],
+        ),
+        (
+            "stream suspended: Pending",
+            Scenario::job()
+                .suspended()
+                .phase(Phase::Running)
+                .request("bf", 10),
+            vec![Act::RequestState("bf".into(), Pending)],
+        ),
+        (
+            "already recorded: nothing",
+            Scenario::job()
+                .phase(Phase::Backfilling)
+                .request("bf", 10)
+                .backfill_workload("bf")
+                .settled(),
+            vec![],
+        ),
+    ];
+    for (name, scenario, expected) in rows {
+        assert_eq!(request_states(&scenario.decide()), expected, "{name}");
+    }
+}
+
+/// A completed request kept in git with `completed: false` is rewritten by every sync; its status
+/// says it completed, so it is not served again.
+#[test]
+fn a_completed_request_reset_by_a_gitops_sync_is_not_run_again() {
+    let reset = Scenario::job()
+        .phase(Phase::Running)
+        .streaming_workload()
+        .request_with("bf", |r| {
+            r.spec.completed = false;
+            r.status = Some(crate::crd::BackfillRequestState::Completed.status(
+                "The backfill Job succeeded",
+                Time(at(-60)),
+                None,
+            ));
+        })
+        .settled();
+    assert_eq!(summary(&reset.decide()), vec![]);
+}

@@ -3,7 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::crd::{BackfillRequestStatus, StreamClassPhase};
+use crate::crd::BackfillRequestState;
 use crate::stream::model::{
     Command, Decision, DesiredStatus, Observed, StreamStatus, Workload, WorkloadKind,
 };
@@ -123,16 +123,16 @@ impl World {
                 self.observed.backfill_requests.push(created);
             }
             Command::CompleteBackfillRequest { name, uid } => {
+                let status = BackfillRequestState::Completed.status("", Time(now), None);
                 for r in self.requests_named(name, uid) {
                     r.spec.completed = true;
+                    r.status = Some(status.clone());
                 }
             }
-            Command::RejectBackfillRequest { name, uid, .. } => {
+            Command::SetRequestState { name, uid, state, .. } => {
+                let status = state.status("", Time(now), None);
                 for r in self.requests_named(name, uid) {
-                    r.status = Some(BackfillRequestStatus {
-                        phase: Some(StreamClassPhase::Failed),
-                        conditions: None,
-                    });
+                    r.status = Some(status.clone());
                 }
             }
             Command::PatchStatus(desired) => write_status(&mut self.observed.status, desired, self.prune),

@@ -10,8 +10,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time
 use serde_json::json;
 
 use crate::crd::{
-    BackfillRequest, BackfillRequestSpec, BackfillRequestStatus, StreamClassPhase, StreamingJobTemplate,
-    StreamingJobTemplateSpec,
+    BackfillRequest, BackfillRequestSpec, BackfillRequestState, BackfillRequestStatus, StreamClassPhase,
+    StreamingJobTemplate, StreamingJobTemplateSpec,
 };
 use crate::stream::builder::{self, BuildInput, Mode};
 use crate::stream::fixtures;
@@ -373,8 +373,17 @@ impl Scenario {
         let decision = decide(&self.observed);
         self.with(|s| {
             for command in decision.commands {
-                if let Command::PatchStatus(desired) = command {
-                    super::sim::write_status(&mut s.observed.status, &desired, false);
+                match command {
+                    Command::PatchStatus(desired) => {
+                        super::sim::write_status(&mut s.observed.status, &desired, false);
+                    }
+                    Command::SetRequestState { name, state, .. } => {
+                        let requests = s.observed.backfill_requests.iter_mut();
+                        for r in requests.filter(|r| r.metadata.name.as_deref() == Some(name.as_str())) {
+                            r.status = Some(state.status("", Time(now()), None));
+                        }
+                    }
+                    _ => {}
                 }
             }
         })
@@ -411,6 +420,8 @@ pub enum Act {
     NewRequest(String),
     Complete(String),
     Reject(String),
+    /// Record a request's state (other than `Invalid`, which is `Reject`).
+    RequestState(String, BackfillRequestState),
     /// Write the status: phase and `Ready` reason.
     Status(Phase, String),
     RemoveAnnotation,
@@ -438,7 +449,24 @@ pub fn new_request(prefix: &str) -> Act {
     Act::NewRequest(format!("{NAME}-{prefix}-"))
 }
 
+/// The commands of a decision, without the request states other than `Invalid` (see
+/// [`request_states`]): the rule tables are about the stream.
 pub fn summary(decision: &Decision) -> Vec<Act> {
+    full_summary(decision)
+        .into_iter()
+        .filter(|act| !matches!(act, Act::RequestState(..)))
+        .collect()
+}
+
+/// The request states a decision records, with `Invalid` as `Reject`.
+pub fn request_states(decision: &Decision) -> Vec<Act> {
+    full_summary(decision)
+        .into_iter()
+        .filter(|act| matches!(act, Act::RequestState(..) | Act::Reject(_)))
+        .collect()
+}
+
+fn full_summary(decision: &Decision) -> Vec<Act> {
     decision
         .commands
         .iter()
@@ -461,7 +489,12 @@ pub fn summary(decision: &Decision) -> Vec<Act> {
                 Act::NewRequest(r.metadata.generate_name.clone().unwrap_or_default())
             }
             Command::CompleteBackfillRequest { name, .. } => Act::Complete(name.clone()),
-            Command::RejectBackfillRequest { name, .. } => Act::Reject(name.clone()),
+            Command::SetRequestState {
+                name,
+                state: BackfillRequestState::Invalid,
+                ..
+            } => Act::Reject(name.clone()),
+            Command::SetRequestState { name, state, .. } => Act::RequestState(name.clone(), *state),
             Command::PatchStatus(s) => Act::Status(s.phase, s.ready.reason.clone()),
             Command::RemoveLegacyAnnotation => Act::RemoveAnnotation,
             Command::PublishEvent(note) => Act::Event(note.reason.clone()),

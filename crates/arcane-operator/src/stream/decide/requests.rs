@@ -1,0 +1,64 @@
+//! Where each active BackfillRequest stands, recorded on the request (its status and an Event), so
+//! `kubectl get bfr` and `kubectl describe bfr` tell whether a request waits, runs or is done.
+
+use crate::crd::BackfillRequestState;
+use crate::stream::model::{Command, Phase, WorkloadKind};
+use crate::stream::names::workload_name;
+
+use super::facts::{request_name, request_state, request_uid};
+use super::outcome::{Ctx, Outcome};
+
+/// Adds a state command for every active request whose recorded state is not the one the outcome
+/// gives it: the served request `Running` while the stream backfills, the others `Pending` with
+/// the reason they wait. A request `Running` stays so while its Job is being replaced.
+pub(super) fn record_states(ctx: &Ctx<'_>, outcome: &mut Outcome) {
+    let stream = &ctx.observed.identity.name;
+    for (position, request) in ctx.active.iter().enumerate() {
+        let name = request_name(request);
+        let current = request_state(request);
+        let completing = outcome.actions.iter().any(
+            |c| matches!(c, Command::CompleteBackfillRequest { name: completed, .. } if *completed == name),
+        );
+        if completing {
+            continue;
+        }
+        let served = position == 0
+            && outcome.phase == Phase::Backfilling
+            && outcome.backfill_request.as_deref() == Some(name.as_str());
+        let (state, message) = if served {
+            let job = workload_name(stream, WorkloadKind::Job);
+            let message = format!("Backfill Job {job} of stream {stream} runs this request");
+            (BackfillRequestState::Running, message)
+        } else if current == Some(BackfillRequestState::Running) && outcome.phase == Phase::Pending {
+            continue;
+        } else {
+            (BackfillRequestState::Pending, waiting(ctx, outcome, position))
+        };
+        if current == Some(state) {
+            continue;
+        }
+        outcome.actions.push(Command::SetRequestState {
+            name,
+            uid: request_uid(request),
+            state,
+            message,
+        });
+    }
+}
+
+/// Why the request at `position` of the active requests waits.
+fn waiting(ctx: &Ctx<'_>, outcome: &Outcome, position: usize) -> String {
+    let stream = &ctx.observed.identity.name;
+    if position > 0 {
+        let first = ctx.active.first().map(|r| request_name(r)).unwrap_or_default();
+        return format!("Waiting for the earlier BackfillRequest {first} of stream {stream}");
+    }
+    match outcome.phase {
+        Phase::Suspended => format!("Waiting: stream {stream} is suspended"),
+        Phase::Failed => format!("Waiting: stream {stream} has failed ({})", outcome.message),
+        _ if outcome.reason != super::reasons::ready::STREAM_PENDING => {
+            format!("Waiting: stream {stream}: {}", outcome.message)
+        }
+        _ => format!("Waiting for stream {stream} to start the backfill"),
+    }
+}
