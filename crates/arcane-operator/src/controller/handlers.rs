@@ -261,9 +261,17 @@ async fn run(ctx: &Context, target: &Target<'_>, command: &Command) -> Result<Ra
         Command::SetRequestState {
             name,
             uid,
+            resource_version,
             state,
             message,
-        } => set_request_state(ctx, ns, (name, uid), *state, message).await?,
+        } => {
+            let request = RequestRef {
+                name,
+                uid,
+                resource_version: Some(resource_version),
+            };
+            set_request_state(ctx, ns, request, *state, message).await?
+        }
         Command::PatchStatus(status) => return patch_status(ctx, target, status).await,
         Command::RemoveLegacyAnnotation => return remove_legacy_annotation(ctx, target).await,
         Command::PublishEvent(note) => {
@@ -502,8 +510,20 @@ async fn complete_request(ctx: &Context, ns: &str, name: &str, uid: &str) -> Res
         Err(error) => return Err(error.into()),
     }
     let message = "The backfill Job succeeded";
-    set_request_state(ctx, ns, (name, uid), BackfillRequestState::Completed, message).await?;
+    let request = RequestRef {
+        name,
+        uid,
+        resource_version: None,
+    };
+    set_request_state(ctx, ns, request, BackfillRequestState::Completed, message).await?;
     Ok(true)
+}
+
+/// The request a status write is for; with a resource version, only that version of it.
+struct RequestRef<'a> {
+    name: &'a str,
+    uid: &'a str,
+    resource_version: Option<&'a str>,
 }
 
 /// Writes the request's state on its status (the phase of the `arcane-crd` enum and the
@@ -511,12 +531,17 @@ async fn complete_request(ctx: &Context, ns: &str, name: &str, uid: &str) -> Res
 async fn set_request_state(
     ctx: &Context,
     ns: &str,
-    (name, uid): (&str, &str),
+    request: RequestRef<'_>,
     state: BackfillRequestState,
     message: &str,
 ) -> Result<bool, Error> {
+    let RequestRef { name, uid, .. } = request;
     let status = state.status(message, now(), None);
-    let patch = json!({"status": status});
+    let mut patch = json!({"status": status});
+    if let Some(version) = request.resource_version.filter(|v| !v.is_empty()) {
+        // Someone else's status write since the decision (a 409) wins; the change triggers another.
+        patch["metadata"] = json!({"resourceVersion": version});
+    }
     let wrote = patch_request_status(ctx, ns, name, uid, patch).await?;
     if wrote {
         let event = Event {
@@ -559,7 +584,7 @@ async fn patch_request_status(
 ) -> Result<bool, Error> {
     let api: Api<BackfillRequest> = Api::namespaced(ctx.client.clone(), ns);
     let mut patch = status;
-    patch["metadata"] = json!({"uid": uid});
+    patch["metadata"]["uid"] = json!(uid);
     match api
         .patch_status(name, &patch_params(), &Patch::Merge(&patch))
         .await

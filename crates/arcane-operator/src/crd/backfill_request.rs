@@ -156,8 +156,10 @@ impl BackfillRequestState {
         }
     }
 
-    /// The state a status records: the condition's reason when present, else the phase. `None`
-    /// for a status the operator has not written (another writer's reason, no phase).
+    /// The state a status records: the condition's reason when present and consistent with the
+    /// phase, else the phase. Another writer that sets only the phase (e.g. `Failed` to withdraw a
+    /// request, Arcane #240) is believed over the condition the operator wrote before. `None` for
+    /// a status the operator has not written (another writer's reason, no phase).
     pub fn of(status: &BackfillRequestStatus) -> Option<Self> {
         let by_reason = status
             .conditions
@@ -165,10 +167,13 @@ impl BackfillRequestState {
             .flatten()
             .find(|c| c.type_ == Self::CONDITION_TYPE)
             .and_then(|c| Self::ALL.into_iter().find(|s| s.reason() == c.reason));
-        by_reason.or_else(|| {
-            let phase = status.phase?;
-            Self::ALL.into_iter().find(|s| s.phase() == phase)
-        })
+        let by_phase = status
+            .phase
+            .and_then(|phase| Self::ALL.into_iter().find(|s| s.phase() == phase));
+        match (by_reason, by_phase) {
+            (Some(reason), Some(phase)) if reason.phase() != phase.phase() => Some(phase),
+            (reason, phase) => reason.or(phase),
+        }
     }
 }
 
@@ -209,5 +214,17 @@ mod tests {
             assert_eq!(BackfillRequestState::of(&pruned), Some(state));
         }
         assert_eq!(BackfillRequestState::of(&BackfillRequestStatus::default()), None);
+    }
+
+    /// Another writer that changes only the phase over the operator's status is believed: a
+    /// request withdrawn with phase `Failed` is not served because its old condition says Pending.
+    #[test]
+    fn a_phase_set_by_another_writer_wins_over_the_operators_condition() {
+        let mut status = BackfillRequestState::Pending.status("waiting", now(), None);
+        status.phase = Some(StreamClassPhase::Failed);
+        assert_eq!(
+            BackfillRequestState::of(&status),
+            Some(BackfillRequestState::Invalid)
+        );
     }
 }

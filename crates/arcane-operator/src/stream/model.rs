@@ -270,6 +270,8 @@ pub enum Command {
     SetRequestState {
         name: String,
         uid: String,
+        /// The request as decided on: a status written by someone else since wins (a 409).
+        resource_version: String,
         state: BackfillRequestState,
         message: String,
     },

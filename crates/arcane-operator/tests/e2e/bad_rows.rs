@@ -121,7 +121,11 @@ async fn b9_duplicates_oldest_first_and_failed_requests_ignored() {
     assert_eq!(
         backfills_started(&env, "b9-dup"),
         2,
-        "one BackfillStarted per request"
+        "one BackfillStarted per request: {:#?}",
+        events(&env, "b9-dup")
+            .iter()
+            .map(|e| format!("{} {} x{}", e["reason"], e["note"], e["series"]["count"]))
+            .collect::<Vec<_>>()
     );
     let failed = request(&env, "b9-failed").unwrap();
     assert_eq!(failed["spec"]["completed"], false);

@@ -40,6 +40,7 @@ pub(super) fn record_states(ctx: &Ctx<'_>, outcome: &mut Outcome) {
         outcome.actions.push(Command::SetRequestState {
             name,
             uid: request_uid(request),
+            resource_version: request.metadata.resource_version.clone().unwrap_or_default(),
             state,
             message,
         });

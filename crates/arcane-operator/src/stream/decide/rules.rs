@@ -77,6 +77,7 @@ pub(super) fn refuse_unservable(ctx: &mut Ctx<'_>, preamble: &mut Preamble) {
         preamble.actions.push(Command::SetRequestState {
             name: name.clone(),
             uid: request_uid(request),
+            resource_version: request.metadata.resource_version.clone().unwrap_or_default(),
             state: BackfillRequestState::Invalid,
             message: message.clone(),
         });
