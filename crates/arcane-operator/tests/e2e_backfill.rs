@@ -358,6 +358,12 @@ async fn legacy_suspended_annotation_suspends() {
     obj["metadata"]["annotations"] = json!({"arcane/state": "suspended"});
     env.create(Kind::V1, obj).await;
     wait_stream(&env, &v1, "old-style", "Suspended", "StreamSuspended", secs(10)).await;
+    let ready = scenario::ready_of(&stream_obj(&env, &v1, "old-style").unwrap()).unwrap();
+    let message = ready["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("legacy annotation arcane/state: suspended"),
+        "the status says why: {message}"
+    );
     assert!(env.job("old-style").is_none());
     assert!(
         env.requests().is_empty(),

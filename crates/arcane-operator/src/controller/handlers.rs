@@ -68,10 +68,14 @@ pub async fn execute(ctx: &Context, target: &Target<'_>, commands: &[Command]) -
     let mut executed = Executed::default();
     for command in commands {
         match run(ctx, target, command).await {
-            Ok(Ran::Wrote) => executed.writes += 1,
+            Ok(Ran::Wrote) => {
+                executed.writes += 1;
+                log_done(target, command);
+            }
             Ok(Ran::WroteStream(stream)) => {
                 executed.writes += 1;
                 executed.stream = Some(*stream);
+                log_done(target, command);
             }
             Ok(Ran::Nothing) => executed.skipped += 1,
             Ok(Ran::StatusRefused(message)) => {
@@ -98,6 +102,67 @@ pub async fn execute(ctx: &Context, target: &Target<'_>, commands: &[Command]) -
         }
     }
     Ok(executed)
+}
+
+/// One info line per change an on-call engineer reads back: phase transitions, workloads created,
+/// deleted or adopted, backfills requested and completed. The stream's identity (namespace, name,
+/// kind, class) comes from the reconcile span, in text and JSON alike.
+fn log_done(target: &Target<'_>, command: &Command) {
+    match command {
+        Command::CreateWorkload(workload) => {
+            let (kind, meta) = match workload {
+                Workload::Job(job) => ("Job", &job.metadata),
+                Workload::CronJob(cronjob) => ("CronJob", &cronjob.metadata),
+            };
+            let request = meta
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(ANNOTATION_BACKFILL_REQUEST));
+            let mode = if request.is_some() { "backfill" } else { "streaming" };
+            let workload = meta.name.as_deref().unwrap_or_default();
+            tracing::info!(kind, workload, mode, request = request.map(String::as_str), "{kind} created");
+        }
+        Command::DeleteWorkload { kind, name, .. } => {
+            tracing::info!(kind = kind.as_str(), workload = %name, "{} deleted", kind.as_str());
+        }
+        Command::AdoptWorkload { kind, name, .. } => {
+            tracing::info!(
+                kind = kind.as_str(),
+                workload = %name,
+                "{} adopted (built by the previous operator from the current definition)",
+                kind.as_str()
+            );
+        }
+        Command::CreateBackfillRequest(request) => {
+            let prefix = request.metadata.generate_name.as_deref().unwrap_or_default();
+            tracing::info!(request = prefix, "backfill requested");
+        }
+        Command::CompleteBackfillRequest { name, .. } => {
+            tracing::info!(request = %name, "backfill completed");
+        }
+        Command::PatchStatus(desired) => {
+            let observed = super::observe::status(target.object.data.get("status"));
+            let from = observed.phase.as_deref().unwrap_or("(none)");
+            let old_reason = observed
+                .conditions
+                .iter()
+                .find(|c| c.type_ == desired.ready.type_)
+                .map(|c| c.reason.as_str());
+            if from != desired.phase.as_str() || old_reason != Some(desired.ready.reason.as_str()) {
+                tracing::info!(
+                    from,
+                    to = desired.phase.as_str(),
+                    reason = %desired.ready.reason,
+                    message = %desired.ready.message,
+                    "phase {from} → {}",
+                    desired.phase.as_str()
+                );
+            }
+        }
+        Command::SetRequestState { .. }
+        | Command::RemoveLegacyAnnotation
+        | Command::PublishEvent(_) => {}
+    }
 }
 
 /// A status write the plugin's schema refused: a Warning Event naming the field (the API server's

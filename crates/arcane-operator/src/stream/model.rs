@@ -125,6 +125,9 @@ pub struct StreamDefinition {
     pub layout: Layout,
     /// The spec flag, or the legacy `arcane/state: suspended` annotation.
     pub suspended: bool,
+    /// Suspended by the legacy annotation alone (the spec's flag is not set): the status says so,
+    /// or a user reading `suspended: false` in the spec would not know why nothing runs.
+    pub suspended_by_annotation: bool,
     pub backend: Backend,
     /// Template of the streaming Job or of the CronJob's job.
     pub streaming_template: TemplateRef,

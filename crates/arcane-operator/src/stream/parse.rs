@@ -79,6 +79,7 @@ pub fn parse(object: &DynamicObject, secret_ref_fields: &[String]) -> Result<Str
     Ok(StreamDefinition {
         layout,
         suspended: execution.suspended || legacy_state == Some(LEGACY_STATE_SUSPENDED),
+        suspended_by_annotation: !execution.suspended && legacy_state == Some(LEGACY_STATE_SUSPENDED),
         backend: execution.backend,
         streaming_template: execution.streaming_template,
         backfill_template: execution.backfill_template,

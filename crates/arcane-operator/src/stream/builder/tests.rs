@@ -36,6 +36,7 @@ pub(super) fn definition(backend: Backend) -> StreamDefinition {
     StreamDefinition {
         layout: Layout::V1,
         suspended: false,
+        suspended_by_annotation: false,
         backend,
         streaming_template: TemplateRef {
             namespace: NS.into(),

@@ -94,12 +94,14 @@ pub(super) fn suspended(ctx: &Ctx<'_>) -> Option<Outcome> {
     if !ctx.definition.suspended {
         return None;
     }
+    let message = if ctx.definition.suspended_by_annotation {
+        "The stream is suspended by the legacy annotation arcane/state: suspended (its spec does not \
+         say suspended); remove the annotation to resume it."
+    } else {
+        "The stream is suspended."
+    };
     let mut outcome = ctx
-        .outcome(
-            Phase::Suspended,
-            ready::STREAM_SUSPENDED,
-            "The stream is suspended.",
-        )
+        .outcome(Phase::Suspended, ready::STREAM_SUSPENDED, message)
         .event(
             EventType::Normal,
             event::STREAM_SUSPENDED,

@@ -40,6 +40,7 @@ fn expected(
     StreamDefinition {
         layout,
         suspended,
+        suspended_by_annotation: false,
         backend,
         streaming_template: template(streaming),
         backfill_template: backfill.map(template),
@@ -362,6 +363,14 @@ fn suspension_flag_and_legacy_annotations() {
         assert_eq!(definition.suspended, suspended, "{case}");
         assert_eq!(definition.reload_requested, reload_requested, "{case}");
     }
+    // Suspended by the annotation alone only where the spec's flag is not set.
+    let by_annotation = |value| parse_ok(value).suspended_by_annotation;
+    assert!(by_annotation(fixtures::with_legacy_state(v1_job(), "suspended")));
+    assert!(!by_annotation(fixtures::with_legacy_state(
+        fixtures::stream_v0("s", true),
+        "suspended"
+    )));
+    assert!(!by_annotation(fixtures::stream_v2_job("s", true)));
 }
 
 #[test]

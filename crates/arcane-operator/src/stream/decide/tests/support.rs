@@ -68,6 +68,7 @@ pub fn definition(backend: Backend) -> StreamDefinition {
     StreamDefinition {
         layout: Layout::V1,
         suspended: false,
+        suspended_by_annotation: false,
         backend,
         streaming_template: template_ref(streaming),
         backfill_template: Some(template_ref(fixtures::BACKFILL_TEMPLATE)),
