@@ -49,7 +49,7 @@ async fn failed_stream(env: &Env, name: &str) {
 }
 
 /// A failed streaming Job pins the stream in `Failed` (reason `CrashLoopDetected`, Warning Event
-/// `StreamingJobFailed`); the failed Job is kept and nothing is restarted (SPEC §4 rule 2;
+/// `CrashLoopDetected`, the same reason as the status); the failed Job is kept and nothing is restarted (SPEC §4 rule 2;
 /// arcane-behavior §6.6 item 71, whose deletion of the Job is deliberately not reproduced).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_job_is_kept_and_not_restarted() {
@@ -65,7 +65,7 @@ async fn failed_job_is_kept_and_not_restarted() {
             .contains("BackoffLimitExceeded"),
         "the message gives the Job's failure reason: {ready}"
     );
-    wait_event(&env, "crashy", "Warning", "StreamingJobFailed").await;
+    wait_event(&env, "crashy", "Warning", "CrashLoopDetected").await;
     let job = env.job("crashy").expect("the failed Job is kept for its logs");
     assert!(job_condition(&job, "Failed"));
 
@@ -170,7 +170,7 @@ async fn failed_backfill_keeps_its_request_until_it_succeeds() {
     env.create(Kind::V1, v1_stream("refill", "streaming-job", "failing-backfill"))
         .await;
     wait_stream(&env, &v1, "refill", "Failed", "CrashLoopDetected", secs(10)).await;
-    wait_event(&env, "refill", "Warning", "StreamingJobFailed").await;
+    wait_event(&env, "refill", "Warning", "CrashLoopDetected").await;
     let requests = env.requests();
     assert_eq!(requests.len(), 1);
     let name = requests[0]["metadata"]["name"].as_str().unwrap().to_string();

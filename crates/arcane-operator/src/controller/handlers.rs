@@ -118,9 +118,19 @@ fn log_done(target: &Target<'_>, command: &Command) {
                 .annotations
                 .as_ref()
                 .and_then(|a| a.get(ANNOTATION_BACKFILL_REQUEST));
-            let mode = if request.is_some() { "backfill" } else { "streaming" };
+            let mode = if request.is_some() {
+                "backfill"
+            } else {
+                "streaming"
+            };
             let workload = meta.name.as_deref().unwrap_or_default();
-            tracing::info!(kind, workload, mode, request = request.map(String::as_str), "{kind} created");
+            tracing::info!(
+                kind,
+                workload,
+                mode,
+                request = request.map(String::as_str),
+                "{kind} created"
+            );
         }
         Command::DeleteWorkload { kind, name, .. } => {
             tracing::info!(kind = kind.as_str(), workload = %name, "{} deleted", kind.as_str());
@@ -159,9 +169,7 @@ fn log_done(target: &Target<'_>, command: &Command) {
                 );
             }
         }
-        Command::SetRequestState { .. }
-        | Command::RemoveLegacyAnnotation
-        | Command::PublishEvent(_) => {}
+        Command::SetRequestState { .. } | Command::RemoveLegacyAnnotation | Command::PublishEvent(_) => {}
     }
 }
 

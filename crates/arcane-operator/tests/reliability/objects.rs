@@ -241,7 +241,7 @@ async fn f13_job_deleted_out_of_band_is_recreated_once() {
     env.stop().await;
 }
 
-/// F14: a stream whose Job fails every time: Failed with `StreamingJobFailed` (condition and Warning
+/// F14: a stream whose Job fails every time: Failed with `CrashLoopDetected` (condition and Warning
 /// Event), one create per failure — the operator waits for the user (suspend/resume) rather than
 /// restarting it in a loop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,7 +266,7 @@ async fn f14_failing_job_is_not_hot_looped() {
     for round in 1..=failures {
         env.set_suspended(Kind::V1, "f14", false).await;
         env.wait_phase(Kind::V1, "f14", "Failed", secs(15)).await;
-        assert_failure_visible(&env, Kind::V1, "f14", "CrashLoopDetected", "StreamingJobFailed").await;
+        assert_failure_visible(&env, Kind::V1, "f14", "CrashLoopDetected", "CrashLoopDetected").await;
         // Failed stays Failed: no new Job while nobody touches the stream.
         let since = last_seq(&env);
         tokio::time::sleep(secs(2)).await;

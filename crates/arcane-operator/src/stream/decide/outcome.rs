@@ -230,7 +230,7 @@ impl<'a> Ctx<'a> {
         let message = format!("Cannot build the workload: {error}");
         self.outcome(Phase::Pending, ready::INVALID_TEMPLATE, message.clone())
             .hash(self.current_hash())
-            .event(EventType::Warning, event::FAILED_CREATE_JOB, message)
+            .event(EventType::Warning, ready::INVALID_TEMPLATE, message)
     }
 }
 

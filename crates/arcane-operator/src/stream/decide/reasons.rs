@@ -17,7 +17,8 @@ pub mod ready {
     pub const INVALID_TEMPLATE: &str = "InvalidTemplate";
 }
 
-/// Reasons of the Events published on the stream definition.
+/// Reasons of the Events published on the stream definition for what the operator did. An Event
+/// that reports a state (failed, suspended, waiting for a template, …) carries the status's reason.
 pub mod event {
     pub const STREAM_CREATED: &str = "StreamCreated";
     pub const STREAM_STARTED: &str = "StreamStarted";
@@ -28,7 +29,6 @@ pub mod event {
     pub const STREAM_SCHEDULED: &str = "StreamScheduled";
     pub const STREAM_BACKFILLING: &str = "StreamBackfilling";
     pub const STREAM_PENDING: &str = "StreamPending";
-    pub const STREAMING_JOB_FAILED: &str = "StreamingJobFailed";
     pub const CONFIGURATION_CHANGED: &str = "ConfigurationChanged";
     pub const BACKEND_CHANGED: &str = "BackendChanged";
     /// A workload the previous (Go) operator built from the current definition was taken over.
@@ -39,6 +39,5 @@ pub mod event {
     pub const BACKFILL_NOT_REQUESTED: &str = "BackfillNotRequested";
     pub const BACKFILL_REJECTED: &str = "BackfillRejected";
     pub const TEMPLATE_NOT_FOUND: &str = "TemplateNotFound";
-    pub const FAILED_CREATE_JOB: &str = "FailedCreateJob";
     pub const INVALID_SPEC: &str = "InvalidSpec";
 }

@@ -168,7 +168,7 @@ pub(super) fn failed(ctx: &Ctx<'_>) -> Option<Outcome> {
         let message = format!("The stream failed under the previous operator. {RECOVERY_HINT}");
         ctx.outcome(Phase::Failed, ready::CRASH_LOOP_DETECTED, message.clone())
             .hash(recorded)
-            .event(EventType::Warning, event::STREAMING_JOB_FAILED, message)
+            .event(EventType::Warning, ready::CRASH_LOOP_DETECTED, message)
     })
 }
 
@@ -204,7 +204,7 @@ fn failed_job(ctx: &Ctx<'_>, workload: &WorkloadFacts<'_>, condition: &JobCondit
     let message = format!("{what} {name} failed: {failure}. {RECOVERY_HINT}");
     ctx.outcome(Phase::Failed, ready::CRASH_LOOP_DETECTED, message.clone())
         .hash(ctx.current_hash())
-        .event(EventType::Warning, event::STREAMING_JOB_FAILED, message)
+        .event(EventType::Warning, ready::CRASH_LOOP_DETECTED, message)
 }
 
 /// Rule 4: a new Job-backend stream starts with a backfill of everything.

@@ -171,7 +171,7 @@ fn a_stream_the_go_operator_left_failed_stays_failed_until_changed_or_suspended(
             go_failed(),
             vec![
                 status(Phase::Failed, ready::CRASH_LOOP_DETECTED),
-                event(ev::STREAMING_JOB_FAILED),
+                event(ready::CRASH_LOOP_DETECTED),
             ],
         ),
         ("Go Failed, settled: nothing more", go_failed().settled(), vec![]),

@@ -279,7 +279,7 @@ fn go_scenarios_36_to_46() {
                 .failed("BackoffLimitExceeded", "x"),
             vec![
                 status(Phase::Failed, ready::CRASH_LOOP_DETECTED),
-                event(ev::STREAMING_JOB_FAILED),
+                event(ready::CRASH_LOOP_DETECTED),
             ],
         ),
         (

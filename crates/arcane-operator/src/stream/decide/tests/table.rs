@@ -239,7 +239,7 @@ fn rule2_suspended() {
 fn rule3_failed() {
     let failed = vec![
         status(Phase::Failed, ready::CRASH_LOOP_DETECTED),
-        event(ev::STREAMING_JOB_FAILED),
+        event(ready::CRASH_LOOP_DETECTED),
     ];
     let gone = |s: Scenario| s.with(|s| s.observed.workload = None);
     check(vec![

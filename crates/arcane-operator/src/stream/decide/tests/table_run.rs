@@ -135,7 +135,7 @@ fn rule5_backfill() {
             }),
             vec![
                 status(Phase::Pending, ready::INVALID_TEMPLATE),
-                event(ev::FAILED_CREATE_JOB),
+                event(ready::INVALID_TEMPLATE),
             ],
         ),
         (
@@ -378,7 +378,7 @@ fn rule6_streaming() {
             Scenario::job().phase(Phase::Pending).broken_streaming_template(),
             vec![
                 status(Phase::Pending, ready::INVALID_TEMPLATE),
-                event(ev::FAILED_CREATE_JOB),
+                event(ready::INVALID_TEMPLATE),
             ],
         ),
         (
