@@ -260,6 +260,11 @@ const EXPECTED: [Expected; 3] = [
             ("StreamId", "string", ".spec.streamId"),
             ("Completed", "boolean", ".spec.completed"),
             ("Phase", "string", ".status.phase"),
+            (
+                "State",
+                "string",
+                ".status.conditions[?(@.type==\"Completed\")].reason",
+            ),
             AGE,
         ],
         selectable: &[".spec.completed", ".spec.streamId"],
@@ -325,8 +330,29 @@ fn resolve(schema: &Value, json_path: &str) -> Lands {
     if json_path == ".metadata.creationTimestamp" {
         return Lands::Typed("date".to_string());
     }
+    // A filter (`[?(@.type=="Completed")]`) selects array items: keep only that it indexes.
+    let mut path = String::new();
+    let mut depth = 0;
+    for c in json_path.chars() {
+        match c {
+            '[' => {
+                depth += 1;
+                if depth == 1 {
+                    path.push('[');
+                }
+            }
+            ']' => {
+                depth -= 1;
+                if depth == 0 {
+                    path.push(']');
+                }
+            }
+            c if depth == 0 => path.push(c),
+            _ => {}
+        }
+    }
     let mut node = schema;
-    for step in json_path.trim_start_matches('.').split('.') {
+    for step in path.trim_start_matches('.').split('.') {
         if node.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
             return Lands::Opaque;
         }

@@ -24,6 +24,11 @@ use super::StreamClassPhase;
     printcolumn(name = "StreamId", type_ = "string", json_path = ".spec.streamId"),
     printcolumn(name = "Completed", type_ = "boolean", json_path = ".spec.completed"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(
+        name = "State",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Completed\")].reason"
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     selectable = ".spec.completed",
     selectable = ".spec.streamId"
