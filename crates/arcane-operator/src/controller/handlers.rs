@@ -592,6 +592,27 @@ async fn complete_request(ctx: &Context, ns: &str, name: &str, uid: &str) -> Res
     Ok(true)
 }
 
+/// Runs a command about a BackfillRequest that no stream reconcile carries (a request naming a
+/// stream that does not exist): only [`Command::SetRequestState`] is such a command.
+pub async fn execute_for_request(ctx: &Context, namespace: &str, command: &Command) -> Result<bool, Error> {
+    let Command::SetRequestState {
+        name,
+        uid,
+        resource_version,
+        state,
+        message,
+    } = command
+    else {
+        return Ok(false);
+    };
+    let request = RequestRef {
+        name,
+        uid,
+        resource_version: Some(resource_version),
+    };
+    set_request_state(ctx, namespace, request, *state, message).await
+}
+
 /// The request a status write is for; with a resource version, only that version of it.
 struct RequestRef<'a> {
     name: &'a str,

@@ -9,6 +9,7 @@ pub mod events;
 pub mod fanout;
 pub mod handlers;
 pub mod observe;
+mod orphans;
 pub mod stream_controller;
 mod written;
 

@@ -78,6 +78,12 @@ pub async fn run(ctx: Arc<Context>, class: ClassInfo, resource: ApiResource, shu
         streams.clone(),
         listing,
     ));
+    let orphans = tokio::spawn(super::orphans::report(
+        ctx.clone(),
+        class_name.clone(),
+        resource.clone(),
+        streams.clone(),
+    ));
     let runtime = Arc::new(StreamClassRuntime {
         ctx: ctx.clone(),
         class,
@@ -120,6 +126,7 @@ pub async fn run(ctx: Arc<Context>, class: ClassInfo, resource: ApiResource, shu
         _ = ctx.halt.cancelled() => {}
     }
     gauge.abort();
+    orphans.abort();
     ctx.metrics.forget_class(&metrics_class);
     ctx.metrics.forget_controller(&label);
 }

@@ -23,8 +23,8 @@ fn backfills_started(env: &Env, stream: &str) -> u64 {
         .sum()
 }
 
-/// B9 (decided): a request for a stream that does not exist waits harmlessly (no Job, no write) and
-/// is served when the stream appears, instead of an initial backfill; a request naming an unknown
+/// B9 (decided): a request for a stream that does not exist waits harmlessly (no Job; its status
+/// says why, written once) and is served when the stream appears, instead of an initial backfill; a request naming an unknown
 /// class is never served and changes nothing; a request created `completed: true` is ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b9_requests_for_unknown_targets_wait_harmlessly() {
@@ -42,11 +42,18 @@ async fn b9_requests_for_unknown_targets_wait_harmlessly() {
         job_uid,
         "no backfill for the healthy stream"
     );
-    for name in ["b9-ghost-request", "b9-unknown-class"] {
-        let r = request(&env, name).unwrap();
-        assert_eq!(r["spec"]["completed"], false, "{name}");
-        assert!(r["status"].is_null(), "{name} untouched: {r}");
-    }
+    // The request for a missing stream says why it waits (once); the one naming no class stays
+    // untouched (no controller of that class exists to answer it).
+    let ghost = request(&env, "b9-ghost-request").unwrap();
+    assert_eq!(ghost["spec"]["completed"], false);
+    assert_eq!(ghost["status"]["phase"], "Pending", "{ghost}");
+    let why = ghost["status"]["conditions"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("no MockStreamV1 named b9-ghost"), "{why}");
+    let unknown = request(&env, "b9-unknown-class").unwrap();
+    assert_eq!(unknown["spec"]["completed"], false);
+    assert!(unknown["status"].is_null(), "untouched: {unknown}");
     // The stream appears: the waiting request is its backfill.
     env.create(Kind::V1, stream(Kind::V1, "b9-ghost", false, None))
         .await;

@@ -1,7 +1,7 @@
 //! Where each active BackfillRequest stands, recorded on the request (its status and an Event), so
 //! `kubectl get bfr` and `kubectl describe bfr` tell whether a request waits, runs or is done.
 
-use crate::crd::BackfillRequestState;
+use crate::crd::{BackfillRequest, BackfillRequestState};
 use crate::stream::model::{Command, Phase, WorkloadKind};
 use crate::stream::names::workload_name;
 
@@ -62,4 +62,27 @@ fn waiting(ctx: &Ctx<'_>, outcome: &Outcome, position: usize) -> String {
         }
         _ => format!("Waiting for stream {stream} to start the backfill"),
     }
+}
+
+/// A request of this class naming a stream the class's cache does not hold (not created yet, of
+/// another kind, or a typo): recorded once as `Pending` with the reason, so it is not silent. It is
+/// served as soon as such a stream appears; a request already recorded, completed or refused is
+/// left alone.
+pub fn unknown_stream(request: &BackfillRequest, kind: &str) -> Option<Command> {
+    let active = !request.spec.completed && request.metadata.deletion_timestamp.is_none();
+    if !active || request_state(request).is_some() {
+        return None;
+    }
+    let namespace = request.metadata.namespace.as_deref().unwrap_or_default();
+    let message = format!(
+        "Waiting: no {kind} named {} in namespace {namespace} (StreamClass {}); the request is served once it exists",
+        request.spec.stream_id, request.spec.stream_class
+    );
+    Some(Command::SetRequestState {
+        name: request_name(request),
+        uid: request_uid(request),
+        resource_version: request.metadata.resource_version.clone().unwrap_or_default(),
+        state: BackfillRequestState::Pending,
+        message,
+    })
 }
