@@ -708,3 +708,33 @@ async fn the_lifecycle_works_on_the_arcane_crd_charts_crds() {
     env.assert_invariants();
     env.stop().await;
 }
+
+/// A Job the operator cannot see any more (a user removed the label its watch selects on) is found
+/// by its controller owner reference on the one create that meets it (409), labelled again and kept:
+/// never a duplicate, never a 409 loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlabelled_workload_is_found_by_its_owner_and_kept() {
+    let env = Env::start().await;
+    env.create(Kind::V1, stream(Kind::V1, "relabelled", true, None)).await;
+    harness_wait(&env, Kind::V1, "relabelled", "Suspended", "StreamSuspended").await;
+    env.set_suspended(Kind::V1, "relabelled", false).await;
+    harness_wait(&env, Kind::V1, "relabelled", "Running", "StreamRunning").await;
+    let uid = env.job("relabelled").expect("Job")["metadata"]["uid"].clone();
+    let mark = log_mark(&env);
+    let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> = kube::Api::namespaced(env.client.clone(), NS);
+    let unlabel = json!({"metadata": {"labels": {"arcane/stream-id": null}}});
+    jobs.patch("relabelled", &Default::default(), &kube::api::Patch::Merge(unlabel))
+        .await
+        .expect("unlabel");
+    wait_until("the label restored", secs(20), || {
+        env.job("relabelled")
+            .is_some_and(|j| j["metadata"]["labels"]["arcane/stream-id"] == "relabelled")
+    })
+    .await;
+    env.assert_invariants_and_settled(std::time::Duration::from_secs(1)).await;
+    let since = log_since(&env, mark);
+    let conflicts = since.iter().filter(|r| r.status == 409).count();
+    assert!(conflicts <= 1, "at most the one create that found it: {since:#?}");
+    assert_eq!(env.job("relabelled").expect("Job")["metadata"]["uid"], uid, "the same Job");
+    env.stop().await;
+}
