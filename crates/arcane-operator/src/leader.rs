@@ -149,6 +149,8 @@ pub fn default_identity() -> Option<String> {
 /// a caller that cannot resume cleanly should stop on the first `true → false`.
 pub struct LeaderElection<S: LeaseStore = KubeLeaseStore> {
     leading: watch::Receiver<bool>,
+    /// Why the Lease cannot be read or written right now (see [`LeaderElection::trouble`]).
+    trouble: watch::Receiver<Option<String>>,
     stop: DropGuard,
     task: JoinHandle<Elector<S>>,
 }
@@ -160,12 +162,7 @@ impl LeaderElection<KubeLeaseStore> {
         config: LeaderConfig,
         metrics: Option<Metrics>,
     ) -> Result<Self, LeaderError> {
-        let store = KubeLeaseStore::new(
-            client,
-            &config.lease_namespace,
-            &config.lease_name,
-            metrics.clone(),
-        );
+        let store = KubeLeaseStore::new(client, &config.lease_namespace, &config.lease_name);
         LeaderElection::start_with(store, config, metrics)
     }
 }
@@ -178,12 +175,15 @@ impl<S: LeaseStore> LeaderElection<S> {
             m.set_leader(&config.lease_name, false);
         }
         let (tx, leading) = watch::channel(false);
+        let (trouble_tx, trouble) = watch::channel(None);
         let stop = CancellationToken::new();
         let elector = Elector {
             store,
             config,
             metrics,
             tx,
+            trouble: trouble_tx,
+            trouble_logged: None,
             observed: None,
             leading_since_renew: None,
             attempts: 0,
@@ -191,6 +191,7 @@ impl<S: LeaseStore> LeaderElection<S> {
         let task = tokio::spawn(elector.run(stop.clone()));
         Ok(LeaderElection {
             leading,
+            trouble,
             stop: stop.drop_guard(),
             task,
         })
@@ -199,6 +200,12 @@ impl<S: LeaseStore> LeaderElection<S> {
     /// A receiver of the "is leader" state.
     pub fn subscribe(&self) -> watch::Receiver<bool> {
         self.leading.clone()
+    }
+
+    /// Why the last attempt at the Lease failed (None once an attempt succeeds): a replica that
+    /// cannot reach its Lease can never lead, and readiness says so.
+    pub fn trouble(&self) -> watch::Receiver<Option<String>> {
+        self.trouble.clone()
     }
 
     pub fn is_leader(&self) -> bool {
@@ -210,6 +217,7 @@ impl<S: LeaseStore> LeaderElection<S> {
     pub async fn release(self) -> Result<(), LeaderError> {
         let LeaderElection {
             leading: _,
+            trouble: _,
             stop,
             task,
         } = self;
@@ -306,6 +314,9 @@ struct Elector<S> {
     config: LeaderConfig,
     metrics: Option<Metrics>,
     tx: watch::Sender<bool>,
+    trouble: watch::Sender<Option<String>>,
+    /// When the current trouble was last logged.
+    trouble_logged: Option<Instant>,
     observed: Option<Observed>,
     /// When leading: the time of the last successful renewal.
     leading_since_renew: Option<Instant>,
@@ -325,11 +336,11 @@ impl<S: LeaseStore> Elector<S> {
                     r.unwrap_or(Err(LeaderError::Timeout))
                 }
             };
+            self.report(&outcome);
             match outcome {
                 Ok(true) => self.renewed(),
                 Ok(false) => self.lost("another replica holds the Lease"),
-                Err(error) => {
-                    tracing::debug!(lease = %self.config.lease_name, %error, "Lease attempt failed");
+                Err(_) => {
                     if self
                         .leading_since_renew
                         .is_some_and(|r| Instant::now() >= r + self.config.renew_deadline)
@@ -348,6 +359,37 @@ impl<S: LeaseStore> Elector<S> {
                 .is_some_and(|r| Instant::now() >= r + self.config.renew_deadline)
             {
                 self.lost("could not renew the Lease within the renew deadline");
+            }
+        }
+    }
+
+    /// Publishes and logs why the Lease cannot be used: WARN with the fix when it starts or
+    /// changes, again at most once a minute while it lasts, INFO when it is over.
+    fn report(&mut self, outcome: &Result<bool, LeaderError>) {
+        let trouble = match outcome {
+            Err(LeaderError::Conflict) | Ok(_) => None,
+            Err(error) => Some(lease_trouble(&self.config, error)),
+        };
+        let now = Instant::now();
+        match trouble {
+            None => {
+                if self.trouble.send_replace(None).is_some() {
+                    tracing::info!(lease = %self.config.lease_name, namespace = %self.config.lease_namespace, "the Lease is reachable again");
+                }
+                self.trouble_logged = None;
+            }
+            Some(text) => {
+                let changed = self.trouble.borrow().as_deref() != Some(text.as_str());
+                let due = self
+                    .trouble_logged
+                    .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60));
+                if changed || due {
+                    tracing::warn!(lease = %self.config.lease_name, namespace = %self.config.lease_namespace, error = %text, "cannot use the leader election Lease");
+                    self.trouble_logged = Some(now);
+                }
+                if changed {
+                    self.trouble.send_replace(Some(text));
+                }
             }
         }
     }
@@ -515,6 +557,29 @@ impl<S: LeaseStore> Elector<S> {
         }
         Err(last)
     }
+}
+
+/// What is wrong with the Lease and how to fix it, in one line.
+fn lease_trouble(config: &LeaderConfig, error: &LeaderError) -> String {
+    let (ns, name) = (&config.lease_namespace, &config.lease_name);
+    let code = match error {
+        LeaderError::Api(kube::Error::Api(status)) => Some(status.code),
+        _ => None,
+    };
+    let detail = match error {
+        LeaderError::Api(e) => crate::telemetry::watch::describe_kube_error(e),
+        other => other.to_string(),
+    };
+    let fix = match code {
+        Some(404) => format!(
+            "namespace \"{ns}\" probably does not exist: create it, or set --lease-namespace (or POD_NAMESPACE) to an existing one"
+        ),
+        Some(403) => format!(
+            "grant the operator's ServiceAccount verbs [get, create, update] on resource \"leases\" in apiGroup \"coordination.k8s.io\" in namespace \"{ns}\""
+        ),
+        _ => "retrying; check that the API server is reachable".to_string(),
+    };
+    format!("Lease {ns}/{name}: {detail}; {fix}")
 }
 
 /// Now, shifted by `skew` (unshifted in the impossible case that this leaves jiff's range).

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Display;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -114,10 +115,30 @@ struct ApiErrorLabels {
     code: String,
 }
 
+/// client-go's `rest_client_requests_total` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RestLabels {
+    code: String,
+    method: String,
+    host: String,
+}
+
 type HistogramFamily = Family<ControllerLabels, Histogram, fn() -> Histogram>;
+type QueueHistogramFamily = Family<QueueLabels, Histogram, fn() -> Histogram>;
+type FloatGauge = Gauge<f64, AtomicU64>;
 
 fn reconcile_histogram() -> Histogram {
     Histogram::new(RECONCILE_TIME_BUCKETS)
+}
+
+fn workqueue_histogram() -> Histogram {
+    Histogram::new(workqueue::WORKQUEUE_BUCKETS)
+}
+
+fn queue_histogram(registry: &mut Registry, name: &str, help: &str) -> QueueHistogramFamily {
+    let f: QueueHistogramFamily = Family::new_with_constructor(workqueue_histogram);
+    registry.register(name, help, f.clone());
+    f
 }
 
 struct Inner {
@@ -132,6 +153,13 @@ struct Inner {
     queue_depth: Family<QueueLabels, Gauge>,
     queue_adds: Family<QueueLabels, Counter>,
     queue_retries: Family<QueueLabels, Counter>,
+    queue_duration: QueueHistogramFamily,
+    work_duration: QueueHistogramFamily,
+    unfinished: Family<QueueLabels, FloatGauge>,
+    longest: Family<QueueLabels, FloatGauge>,
+    /// The derived queue of each registered controller (see [`workqueue`]).
+    queues: Mutex<HashMap<String, Arc<workqueue::QueueTracker>>>,
+    rest_requests: Family<RestLabels, Counter>,
     leader: Family<NameLabels, Gauge>,
     streams: Family<StreamLabels, Gauge>,
     created: Family<CreatedLabels, Counter>,
@@ -217,6 +245,32 @@ impl Metrics {
                 "workqueue_retries",
                 "Total number of retries handled by workqueue",
             ),
+            queue_duration: queue_histogram(
+                &mut registry,
+                "workqueue_queue_duration_seconds",
+                "How long in seconds an item stays in workqueue before being requested",
+            ),
+            work_duration: queue_histogram(
+                &mut registry,
+                "workqueue_work_duration_seconds",
+                "How long in seconds processing an item from workqueue takes",
+            ),
+            unfinished: family(
+                &mut registry,
+                "workqueue_unfinished_work_seconds",
+                "How many seconds of work has been done that is in progress and hasn't been observed by work_duration. Large values indicate stuck threads. One can deduce the number of stuck threads by observing the rate at which this increases.",
+            ),
+            longest: family(
+                &mut registry,
+                "workqueue_longest_running_processor_seconds",
+                "How many seconds has the longest running processor for workqueue been running.",
+            ),
+            queues: Mutex::new(HashMap::new()),
+            rest_requests: family(
+                &mut registry,
+                "rest_client_requests",
+                "Number of HTTP requests, partitioned by status code, method, and host",
+            ),
             leader: family(
                 &mut registry,
                 "leader_election_master_status",
@@ -281,10 +335,18 @@ impl Metrics {
         i.active_workers.get_or_create(&c).set(0);
         i.max_concurrent.get_or_create(&c).set(i64::from(max_concurrent));
         let q = queue_labels(controller);
-        // No depth series until someone measures it: kube-runtime exposes no queue, and a constant 0
-        // would read as "idle" on a dashboard.
         drop(i.queue_adds.get_or_create(&q));
         drop(i.queue_retries.get_or_create(&q));
+        drop(i.queue_duration.get_or_create(&q));
+        drop(i.work_duration.get_or_create(&q));
+        i.queue_depth.get_or_create(&q).set(0);
+        i.unfinished.get_or_create(&q).set(0.0);
+        i.longest.get_or_create(&q).set(0.0);
+        i.queues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(controller.to_string())
+            .or_default();
     }
 
     /// Removes the gauges of a controller that stopped (a deleted StreamClass); its counters stay,
@@ -293,7 +355,7 @@ impl Metrics {
         let c = controller_labels(controller);
         self.inner.active_workers.remove(&c);
         self.inner.max_concurrent.remove(&c);
-        self.inner.queue_depth.remove(&queue_labels(controller));
+        self.forget_queue(controller);
     }
 
     /// Starts timing one reconcile of `controller` and counts it as an active worker until the
@@ -308,7 +370,17 @@ impl Metrics {
             controller: controller.to_string(),
             started: Instant::now(),
             finished: false,
+            run: None,
         }
+    }
+
+    /// [`Self::reconcile_guard`] for the object `key` taken from the controller's queue: also
+    /// feeds the `workqueue_*` series (see [`workqueue`]).
+    pub fn reconcile_item(&self, controller: &str, key: &str) -> ReconcileGuard {
+        let run = self.workqueue_start(controller, key);
+        let mut guard = self.reconcile_guard(controller);
+        guard.run = Some(run);
+        guard
     }
 
     fn record_result(&self, controller: &str, result: ReconcileResult) {
@@ -327,30 +399,6 @@ impl Metrics {
             }
             ReconcileResult::Success | ReconcileResult::Requeue | ReconcileResult::RequeueAfter => {}
         }
-    }
-
-    /// An object was queued for reconciliation by `controller`.
-    pub fn workqueue_add(&self, controller: &str) {
-        self.inner
-            .queue_adds
-            .get_or_create(&queue_labels(controller))
-            .inc();
-    }
-
-    /// A failed object was queued again by `controller`.
-    pub fn workqueue_retry(&self, controller: &str) {
-        self.inner
-            .queue_retries
-            .get_or_create(&queue_labels(controller))
-            .inc();
-    }
-
-    /// Objects waiting for a worker of `controller`.
-    pub fn set_workqueue_depth(&self, controller: &str, depth: usize) {
-        self.inner
-            .queue_depth
-            .get_or_create(&queue_labels(controller))
-            .set(saturating_i64(depth));
     }
 
     /// Whether this replica holds the lease `name`.
@@ -437,16 +485,26 @@ impl Metrics {
         self.inner.api_errors.get_or_create(&labels).inc();
     }
 
-    /// Counts a failed call from a [`kube::Error`]: the API status code, else `transport`.
-    pub fn kube_error(&self, verb: &str, error: &kube::Error) {
-        match error {
-            kube::Error::Api(status) => self.api_error(verb, status.code),
-            _ => self.api_error(verb, "transport"),
+    /// One Kubernetes API call ended with HTTP `status` (None: no answer). Counted by the client
+    /// layer ([`super::api::ApiMetricsLayer`]) for every call the operator makes.
+    pub fn api_call(&self, verb: &str, method: &str, host: &str, status: Option<u16>) {
+        let code = status.map_or_else(|| "<error>".to_string(), |s| s.to_string());
+        let labels = RestLabels {
+            code,
+            method: method.to_string(),
+            host: host.to_string(),
+        };
+        self.inner.rest_requests.get_or_create(&labels).inc();
+        match status {
+            Some(s) if s >= 400 => self.api_error(verb, s),
+            Some(_) => {}
+            None => self.api_error(verb, "transport"),
         }
     }
 
     /// The registry in the OpenMetrics text format (what `/metrics` serves to Prometheus).
     pub fn encode(&self) -> String {
+        self.refresh_workqueues();
         let mut out = String::new();
         // Writing to a String cannot fail, and no metric here returns an encoding error.
         if prometheus_client::encoding::text::encode(&mut out, &self.inner.registry).is_err() {
@@ -458,6 +516,7 @@ impl Metrics {
     /// The registry in the Prometheus text format 0.0.4, for scrapers that do not ask for
     /// OpenMetrics.
     pub fn encode_prometheus(&self) -> String {
+        self.refresh_workqueues();
         let mut out = String::new();
         if prometheus_client::encoding::prometheus_text::encode(&mut out, &self.inner.registry).is_err() {
             out.clear();
@@ -476,6 +535,8 @@ pub struct ReconcileGuard {
     controller: String,
     started: Instant,
     finished: bool,
+    /// The queue run of [`Metrics::reconcile_item`].
+    run: Option<u64>,
 }
 
 impl ReconcileGuard {
@@ -491,10 +552,14 @@ impl Drop for ReconcileGuard {
         let inner = &self.metrics.inner;
         let c = controller_labels(&self.controller);
         inner.active_workers.get_or_create(&c).dec();
+        let worked = self.started.elapsed();
         inner
             .reconcile_time
             .get_or_create(&c)
-            .observe(self.started.elapsed().as_secs_f64());
+            .observe(worked.as_secs_f64());
+        if let Some(run) = self.run {
+            self.metrics.workqueue_done(&self.controller, run, worked);
+        }
         if !self.finished && std::thread::panicking() {
             inner.panics.get_or_create(&c).inc();
             self.metrics
@@ -549,9 +614,8 @@ fn workload_labels(class: &str, kind: &str) -> WorkloadLabels {
     }
 }
 
-fn saturating_i64(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
+#[path = "workqueue.rs"]
+pub mod workqueue;
 
 #[cfg(test)]
 #[path = "metrics_tests.rs"]
