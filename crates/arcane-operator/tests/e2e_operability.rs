@@ -16,6 +16,8 @@ mod harness;
 mod prom;
 #[path = "e2e/scenario.rs"]
 mod scenario;
+// Shared with tests/production.rs, which uses the helpers this file does not.
+#[allow(dead_code)]
 #[path = "production/support.rs"]
 mod support;
 
