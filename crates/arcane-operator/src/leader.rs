@@ -57,7 +57,7 @@ pub enum LeaderError {
     Config(String),
     #[error("the Lease was changed concurrently")]
     Conflict,
-    #[error("Kubernetes API error on the Lease: {0}")]
+    #[error("Kubernetes API error on the Lease: {}", crate::telemetry::watch::describe_kube_error(.0))]
     Api(#[source] kube::Error),
     #[error("the Lease call did not finish within the renew deadline")]
     Timeout,

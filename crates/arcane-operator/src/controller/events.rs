@@ -142,7 +142,14 @@ impl Recorder {
             tokio::select! {
                 _ = halt.cancelled() => {}
                 sent = inner.publish(&event, &regarding) => if let Err(error) = sent {
-                    tracing::warn!(%error, reason = %event.reason, "cannot publish event");
+                    tracing::warn!(
+                        error = %crate::telemetry::watch::describe_kube_error(&error),
+                        reason = %event.reason,
+                        kind = regarding.kind.as_deref().unwrap_or_default(),
+                        namespace = regarding.namespace.as_deref().unwrap_or_default(),
+                        name = regarding.name.as_deref().unwrap_or_default(),
+                        "cannot publish event"
+                    );
                 },
             }
             drop(slot);
