@@ -396,3 +396,51 @@ async fn a_lease_that_cannot_be_created_is_a_warning_and_unready() {
     );
     setup.stop().await;
 }
+
+/// RBAC forbids Events: every Event is refused, for every class and stream, yet the log has one
+/// WARN naming the rule to grant (then one a minute at most), and the streams still run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_events_are_logged_once_with_the_rule() {
+    let setup = Setup::start("events").await;
+    setup
+        .env
+        .sandbox
+        .add_fault(FaultSpec {
+            matcher: FaultMatch {
+                method: Some("POST".into()),
+                path: Some("/apis/events.k8s.io/v1/namespaces/*/events".into()),
+                ..FaultMatch::default()
+            },
+            count: None,
+            probability: None,
+            action: FaultAction::Status {
+                code: 403,
+                retry_after_seconds: None,
+                message: Some("events.events.k8s.io is forbidden".into()),
+            },
+        })
+        .unwrap();
+    let op = Operator::spawn(&setup, "events-0", &[]);
+    for (kind, name) in [(Kind::V0, "e0"), (Kind::V1, "e1"), (Kind::V2, "e2")] {
+        setup.create(kind, stream(kind, name, false, None)).await;
+    }
+    for (kind, name) in [(Kind::V0, "e0"), (Kind::V1, "e1"), (Kind::V2, "e2")] {
+        setup.env.wait_phase(kind, name, "Running", secs(30)).await;
+    }
+    eventually("4 refused Events", secs(20), || async {
+        let n = requests_to(&setup, &op, "POST", "/apis/events.k8s.io/");
+        (n >= 4).then_some(()).ok_or(format!("{n} Events"))
+    })
+    .await;
+    let log = op.logs();
+    assert_no_debug_text("the log", &log);
+    let refused = lines_with(&log, &["WARN", "cannot publish event"]);
+    assert_eq!(refused.len(), 1, "{log}");
+    assert!(
+        refused[0].contains("code=403")
+            && refused[0].contains(r#"resource "events" in apiGroup "events.k8s.io""#),
+        "{}",
+        refused[0]
+    );
+    setup.stop().await;
+}

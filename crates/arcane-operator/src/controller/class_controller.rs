@@ -431,8 +431,9 @@ async fn write_status(ctx: &Context, class: &StreamClass, state: &ClassState) ->
         note: state.message.clone(),
         action: "Reconcile".to_string(),
     };
-    if let Err(error) = ctx.recorder.publish(&event, &class.object_ref(&())).await {
-        tracing::warn!(class = %class.name_any(), error = %describe_kube_error(&error), "cannot publish event");
+    let regarding = class.object_ref(&());
+    if let Err(error) = ctx.recorder.publish(&event, &regarding).await {
+        super::events::log_refused(&error, &event, &regarding);
     }
     Ok(true)
 }

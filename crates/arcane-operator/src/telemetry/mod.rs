@@ -5,6 +5,7 @@ pub mod api;
 pub mod health;
 pub mod metrics;
 pub mod process;
+pub mod ratelimit;
 pub mod server;
 pub mod watch;
 
