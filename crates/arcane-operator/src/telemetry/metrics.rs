@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Display;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -124,21 +123,9 @@ struct RestLabels {
 }
 
 type HistogramFamily = Family<ControllerLabels, Histogram, fn() -> Histogram>;
-type QueueHistogramFamily = Family<QueueLabels, Histogram, fn() -> Histogram>;
-type FloatGauge = Gauge<f64, AtomicU64>;
 
 fn reconcile_histogram() -> Histogram {
     Histogram::new(RECONCILE_TIME_BUCKETS)
-}
-
-fn workqueue_histogram() -> Histogram {
-    Histogram::new(workqueue::WORKQUEUE_BUCKETS)
-}
-
-fn queue_histogram(registry: &mut Registry, name: &str, help: &str) -> QueueHistogramFamily {
-    let f: QueueHistogramFamily = Family::new_with_constructor(workqueue_histogram);
-    registry.register(name, help, f.clone());
-    f
 }
 
 struct Inner {
@@ -153,12 +140,8 @@ struct Inner {
     queue_depth: Family<QueueLabels, Gauge>,
     queue_adds: Family<QueueLabels, Counter>,
     queue_retries: Family<QueueLabels, Counter>,
-    queue_duration: QueueHistogramFamily,
-    work_duration: QueueHistogramFamily,
-    unfinished: Family<QueueLabels, FloatGauge>,
-    longest: Family<QueueLabels, FloatGauge>,
-    /// The derived queue of each registered controller (see [`workqueue`]).
-    queues: Mutex<HashMap<String, Arc<workqueue::QueueTracker>>>,
+    /// The derived `workqueue_*` series (see [`workqueue`]).
+    queue: workqueue::QueueFamilies,
     rest_requests: Family<RestLabels, Counter>,
     leader: Family<NameLabels, Gauge>,
     streams: Family<StreamLabels, Gauge>,
@@ -245,27 +228,7 @@ impl Metrics {
                 "workqueue_retries",
                 "Total number of retries handled by workqueue",
             ),
-            queue_duration: queue_histogram(
-                &mut registry,
-                "workqueue_queue_duration_seconds",
-                "How long in seconds an item stays in workqueue before being requested",
-            ),
-            work_duration: queue_histogram(
-                &mut registry,
-                "workqueue_work_duration_seconds",
-                "How long in seconds processing an item from workqueue takes",
-            ),
-            unfinished: family(
-                &mut registry,
-                "workqueue_unfinished_work_seconds",
-                "How many seconds of work has been done that is in progress and hasn't been observed by work_duration. Large values indicate stuck threads. One can deduce the number of stuck threads by observing the rate at which this increases.",
-            ),
-            longest: family(
-                &mut registry,
-                "workqueue_longest_running_processor_seconds",
-                "How many seconds has the longest running processor for workqueue been running.",
-            ),
-            queues: Mutex::new(HashMap::new()),
+            queue: workqueue::QueueFamilies::register(&mut registry),
             rest_requests: family(
                 &mut registry,
                 "rest_client_requests",
@@ -337,16 +300,8 @@ impl Metrics {
         let q = queue_labels(controller);
         drop(i.queue_adds.get_or_create(&q));
         drop(i.queue_retries.get_or_create(&q));
-        drop(i.queue_duration.get_or_create(&q));
-        drop(i.work_duration.get_or_create(&q));
         i.queue_depth.get_or_create(&q).set(0);
-        i.unfinished.get_or_create(&q).set(0.0);
-        i.longest.get_or_create(&q).set(0.0);
-        i.queues
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(controller.to_string())
-            .or_default();
+        i.queue.add_controller(controller, &q);
     }
 
     /// Removes the gauges of a controller that stopped (a deleted StreamClass); its counters stay,

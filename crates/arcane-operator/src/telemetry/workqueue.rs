@@ -21,9 +21,79 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use tokio::time::Instant;
 
-use super::Metrics;
+use super::{Metrics, QueueLabels};
+
+type QueueHistogramFamily = Family<QueueLabels, Histogram, fn() -> Histogram>;
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
+/// The series only this view feeds, and the queue of each registered controller.
+pub(super) struct QueueFamilies {
+    duration: QueueHistogramFamily,
+    work: QueueHistogramFamily,
+    unfinished: Family<QueueLabels, FloatGauge>,
+    longest: Family<QueueLabels, FloatGauge>,
+    queues: Mutex<HashMap<String, Arc<QueueTracker>>>,
+}
+
+fn workqueue_histogram() -> Histogram {
+    Histogram::new(WORKQUEUE_BUCKETS)
+}
+
+impl QueueFamilies {
+    pub(super) fn register(registry: &mut Registry) -> Self {
+        let mut histogram = |name: &str, help: &str| {
+            let f: QueueHistogramFamily = Family::new_with_constructor(workqueue_histogram);
+            registry.register(name, help, f.clone());
+            f
+        };
+        let duration = histogram(
+            "workqueue_queue_duration_seconds",
+            "How long in seconds an item stays in workqueue before being requested",
+        );
+        let work = histogram(
+            "workqueue_work_duration_seconds",
+            "How long in seconds processing an item from workqueue takes",
+        );
+        let unfinished = Family::default();
+        registry.register(
+            "workqueue_unfinished_work_seconds",
+            "How many seconds of work has been done that is in progress and hasn't been observed by work_duration. Large values indicate stuck threads. One can deduce the number of stuck threads by observing the rate at which this increases.",
+            unfinished.clone(),
+        );
+        let longest = Family::default();
+        registry.register(
+            "workqueue_longest_running_processor_seconds",
+            "How many seconds has the longest running processor for workqueue been running.",
+            longest.clone(),
+        );
+        QueueFamilies {
+            duration,
+            work,
+            unfinished,
+            longest,
+            queues: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Creates a controller's queue and its series at 0.
+    pub(super) fn add_controller(&self, controller: &str, q: &QueueLabels) {
+        drop(self.duration.get_or_create(q));
+        drop(self.work.get_or_create(q));
+        self.unfinished.get_or_create(q).set(0.0);
+        self.longest.get_or_create(q).set(0.0);
+        self.queues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(controller.to_string())
+            .or_default();
+    }
+}
 
 /// controller-runtime's workqueue latency buckets: 10 ns × 10^k, k = 0…11 (up to 1000 s).
 pub const WORKQUEUE_BUCKETS: [f64; 12] = [
@@ -143,7 +213,7 @@ pub fn queue_key(namespace: Option<&str>, name: &str) -> String {
 
 impl Metrics {
     fn queue(&self, controller: &str) -> Arc<QueueTracker> {
-        let mut queues = self.inner.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queues = self.inner.queue.queues.lock().unwrap_or_else(|e| e.into_inner());
         queues.entry(controller.to_string()).or_default().clone()
     }
 
@@ -186,7 +256,8 @@ impl Metrics {
         }
         if let Some(waited) = waited {
             self.inner
-                .queue_duration
+                .queue
+                .duration
                 .get_or_create(&q)
                 .observe(waited.as_secs_f64());
         }
@@ -196,7 +267,8 @@ impl Metrics {
     pub(super) fn workqueue_done(&self, controller: &str, id: u64, worked: Duration) {
         self.queue(controller).finish(id);
         self.inner
-            .work_duration
+            .queue
+            .work
             .get_or_create(&super::queue_labels(controller))
             .observe(worked.as_secs_f64());
     }
@@ -211,7 +283,7 @@ impl Metrics {
     /// Sets the scrape-time gauges of every queue (called before encoding).
     pub(super) fn refresh_workqueues(&self) {
         let queues: Vec<(String, Arc<QueueTracker>)> = {
-            let queues = self.inner.queues.lock().unwrap_or_else(|e| e.into_inner());
+            let queues = self.inner.queue.queues.lock().unwrap_or_else(|e| e.into_inner());
             queues.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         let now = Instant::now();
@@ -225,22 +297,23 @@ impl Metrics {
                 .queue_depth
                 .get_or_create(&q)
                 .set(i64::try_from(s.depth).unwrap_or(i64::MAX));
-            self.inner.unfinished.get_or_create(&q).set(s.unfinished_s);
-            self.inner.longest.get_or_create(&q).set(s.longest_s);
+            self.inner.queue.unfinished.get_or_create(&q).set(s.unfinished_s);
+            self.inner.queue.longest.get_or_create(&q).set(s.longest_s);
         }
     }
 
     /// Drops the queue of a stopped controller.
     pub(super) fn forget_queue(&self, controller: &str) {
         self.inner
+            .queue
             .queues
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(controller);
         let q = super::queue_labels(controller);
         self.inner.queue_depth.remove(&q);
-        self.inner.unfinished.remove(&q);
-        self.inner.longest.remove(&q);
+        self.inner.queue.unfinished.remove(&q);
+        self.inner.queue.longest.remove(&q);
     }
 }
 
