@@ -21,6 +21,7 @@
 mod store;
 #[cfg(test)]
 mod tests;
+mod trouble;
 
 use std::hash::BuildHasher;
 use std::time::Duration;
@@ -57,7 +58,7 @@ pub enum LeaderError {
     Config(String),
     #[error("the Lease was changed concurrently")]
     Conflict,
-    #[error("Kubernetes API error on the Lease: {0}")]
+    #[error("Kubernetes API error on the Lease: {}", crate::telemetry::watch::describe_kube_error(.0))]
     Api(#[source] kube::Error),
     #[error("the Lease call did not finish within the renew deadline")]
     Timeout,
@@ -149,6 +150,8 @@ pub fn default_identity() -> Option<String> {
 /// a caller that cannot resume cleanly should stop on the first `true → false`.
 pub struct LeaderElection<S: LeaseStore = KubeLeaseStore> {
     leading: watch::Receiver<bool>,
+    /// Why the Lease cannot be read or written right now (see [`LeaderElection::trouble`]).
+    trouble: watch::Receiver<Option<String>>,
     stop: DropGuard,
     task: JoinHandle<Elector<S>>,
 }
@@ -160,12 +163,7 @@ impl LeaderElection<KubeLeaseStore> {
         config: LeaderConfig,
         metrics: Option<Metrics>,
     ) -> Result<Self, LeaderError> {
-        let store = KubeLeaseStore::new(
-            client,
-            &config.lease_namespace,
-            &config.lease_name,
-            metrics.clone(),
-        );
+        let store = KubeLeaseStore::new(client, &config.lease_namespace, &config.lease_name);
         LeaderElection::start_with(store, config, metrics)
     }
 }
@@ -178,12 +176,15 @@ impl<S: LeaseStore> LeaderElection<S> {
             m.set_leader(&config.lease_name, false);
         }
         let (tx, leading) = watch::channel(false);
+        let (trouble_tx, trouble) = watch::channel(None);
         let stop = CancellationToken::new();
         let elector = Elector {
             store,
             config,
             metrics,
             tx,
+            trouble: trouble_tx,
+            trouble_logged: None,
             observed: None,
             leading_since_renew: None,
             attempts: 0,
@@ -191,6 +192,7 @@ impl<S: LeaseStore> LeaderElection<S> {
         let task = tokio::spawn(elector.run(stop.clone()));
         Ok(LeaderElection {
             leading,
+            trouble,
             stop: stop.drop_guard(),
             task,
         })
@@ -199,6 +201,12 @@ impl<S: LeaseStore> LeaderElection<S> {
     /// A receiver of the "is leader" state.
     pub fn subscribe(&self) -> watch::Receiver<bool> {
         self.leading.clone()
+    }
+
+    /// Why the last attempt at the Lease failed (None once an attempt succeeds): a replica that
+    /// cannot reach its Lease can never lead, and readiness says so.
+    pub fn trouble(&self) -> watch::Receiver<Option<String>> {
+        self.trouble.clone()
     }
 
     pub fn is_leader(&self) -> bool {
@@ -210,6 +218,7 @@ impl<S: LeaseStore> LeaderElection<S> {
     pub async fn release(self) -> Result<(), LeaderError> {
         let LeaderElection {
             leading: _,
+            trouble: _,
             stop,
             task,
         } = self;
@@ -306,6 +315,9 @@ struct Elector<S> {
     config: LeaderConfig,
     metrics: Option<Metrics>,
     tx: watch::Sender<bool>,
+    trouble: watch::Sender<Option<String>>,
+    /// When the current trouble was last logged.
+    trouble_logged: Option<Instant>,
     observed: Option<Observed>,
     /// When leading: the time of the last successful renewal.
     leading_since_renew: Option<Instant>,
@@ -325,11 +337,11 @@ impl<S: LeaseStore> Elector<S> {
                     r.unwrap_or(Err(LeaderError::Timeout))
                 }
             };
+            self.report(&outcome);
             match outcome {
                 Ok(true) => self.renewed(),
                 Ok(false) => self.lost("another replica holds the Lease"),
-                Err(error) => {
-                    tracing::debug!(lease = %self.config.lease_name, %error, "Lease attempt failed");
+                Err(_) => {
                     if self
                         .leading_since_renew
                         .is_some_and(|r| Instant::now() >= r + self.config.renew_deadline)

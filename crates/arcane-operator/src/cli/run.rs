@@ -1,6 +1,7 @@
 //! `arcane-operator run`: the operator against a real cluster.
 
 use axum::http::{HeaderValue, header};
+use kube::client::ClientBuilder;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use tokio::sync::watch;
@@ -9,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::RunArgs;
 use crate::controller::{self, Operator};
 use crate::leader::{self, LeaderConfig, LeaderElection};
+use crate::telemetry::api::ApiMetricsLayer;
 use crate::telemetry::{Metrics, Readiness, Telemetry, TelemetryConfig};
 
 /// Errors that stop the operator.
@@ -30,8 +32,10 @@ pub enum RunError {
     LeadershipLost,
 }
 
-/// A client for the cluster named by `--kubeconfig`, or inferred from the environment.
-pub async fn client(args: &RunArgs) -> Result<Client, RunError> {
+/// A client for the cluster named by `--kubeconfig`, or inferred from the environment. Every call
+/// through it (requests, watches, Events, the Lease) is counted in `metrics` by one layer:
+/// `rest_client_requests_total` and `arcane_api_errors_total`.
+pub async fn client(args: &RunArgs, metrics: &Metrics) -> Result<Client, RunError> {
     let mut config = match &args.kubeconfig {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path)?;
@@ -40,7 +44,8 @@ pub async fn client(args: &RunArgs) -> Result<Client, RunError> {
         None => Config::infer().await?,
     };
     config.headers.push((header::USER_AGENT, user_agent()));
-    Ok(Client::try_from(config)?)
+    let counted = ApiMetricsLayer::new(metrics.clone(), &ApiMetricsLayer::host_of(&config.cluster_url));
+    Ok(ClientBuilder::try_from(config)?.with_layer(&counted).build())
 }
 
 /// `arcane-operator/<version> (<identity>)`: kube sends no User-Agent of its own, and with one per
@@ -80,33 +85,46 @@ fn leader_config(args: &RunArgs) -> LeaderConfig {
 /// What the readiness probe reports: the operator's watches once it runs; a replica waiting for
 /// leadership is ready as a standby (so rolling updates of several replicas complete), and
 /// `leader_election_master_status` tells which one leads.
+/// A replica whose Lease calls fail (namespace missing, RBAC) is not ready: it can never lead.
 #[derive(Clone)]
 struct ProbeState {
     operator: watch::Receiver<Option<ReadyFn>>,
     standby: bool,
+    lease: watch::Receiver<Option<watch::Receiver<Option<String>>>>,
 }
 
-type ReadyFn = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+/// What the operator still waits for (empty: ready).
+type ReadyFn = std::sync::Arc<dyn Fn() -> Vec<String> + Send + Sync>;
 
 impl ProbeState {
     fn readiness(&self) -> Readiness {
-        match self.operator.borrow().as_ref() {
-            Some(ready) => Readiness::from_conditions([("initial lists of every watch", ready())]),
-            None if self.standby => Readiness::Ready,
-            None => Readiness::NotReady("waiting for: the operator to start".to_string()),
+        let mut missing = match self.operator.borrow().as_ref() {
+            Some(not_ready) => not_ready(),
+            None if self.standby => Vec::new(),
+            None => vec!["the operator to start".to_string()],
+        };
+        if let Some(trouble) = self.lease.borrow().as_ref().and_then(|t| t.borrow().clone()) {
+            missing.push(format!("leader election: {trouble}"));
+        }
+        if missing.is_empty() {
+            Readiness::Ready
+        } else {
+            Readiness::NotReady(format!("waiting for: {}", missing.join("; ")))
         }
     }
 }
 
 /// Runs the operator until SIGTERM or Ctrl-C, then shuts down gracefully.
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
-    let client = client(&args).await?;
     let metrics = Metrics::new();
+    let client = client(&args, &metrics).await?;
     let shutdown = CancellationToken::new();
     let (publish_ready, ready_rx) = watch::channel::<Option<ReadyFn>>(None);
+    let (publish_lease, lease_rx) = watch::channel(None);
     let probes = ProbeState {
         operator: ready_rx,
         standby: args.leader_elect,
+        lease: lease_rx,
     };
     let telemetry_config = TelemetryConfig {
         health_addr: args.health_addr,
@@ -129,6 +147,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             tracing::warn!(skew = %config.clock_skew, "fault injection: Lease times are written with a skewed clock");
         }
         let election = LeaderElection::start(client.clone(), config, Some(metrics.clone()))?;
+        publish_lease.send_replace(Some(election.trouble()));
         let mut leading = election.subscribe();
         tracing::info!("waiting for leadership");
         tokio::select! {
@@ -147,7 +166,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     };
 
     let operator = Operator::start_with_metrics(client, controller_config(&args), metrics);
-    let ready: ReadyFn = std::sync::Arc::new(operator.readiness());
+    let ctx = operator.ctx.clone();
+    let ready: ReadyFn = std::sync::Arc::new(move || ctx.not_ready());
     publish_ready.send_replace(Some(ready));
     tracing::info!(namespace = ?args.namespace, "arcane-operator started");
 

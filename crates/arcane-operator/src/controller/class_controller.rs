@@ -22,15 +22,24 @@ use super::events::{Event, EventType};
 use super::stream_controller::{self, SHUTDOWN_GRACE};
 use crate::crd::{StreamClass, StreamClassPhase, StreamClassSpec};
 use crate::stream::{CONTROLLER_NAME, ClassInfo};
+use crate::telemetry::metrics::STREAMCLASS_CONTROLLER;
+use crate::telemetry::watch::describe_kube_error;
+use crate::telemetry::{ProblemKind, ReconcileResult, WatchHealth, WatchTarget, format_gvk};
 
 /// How often classes waiting for their stream CRD look again.
 const CRD_RECHECK: Duration = Duration::from_secs(5);
+
+/// How long a stream watch may fail for a passing reason (server errors, connection loss) before
+/// its class stops saying Ready. Forbidden and not-found count at once.
+const WATCH_FAILING_AFTER: Duration = Duration::from_secs(30);
 
 struct Running {
     uid: String,
     spec: StreamClassSpec,
     token: CancellationToken,
     task: JoinHandle<()>,
+    /// The health of the stream controller's watch.
+    health: Arc<WatchHealth>,
 }
 
 /// What a class should look like after a sync.
@@ -66,8 +75,12 @@ fn cache_behind_own_write(class: &StreamClass, state: &ClassState, written: Opti
 pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
     let api: Api<StreamClass> = Api::all(ctx.client.clone());
     let (store, writer) = reflector::store();
+    // Registered now, so every series exists (at 0) before the first class is seen.
+    ctx.metrics.register_controller(STREAMCLASS_CONTROLLER, 1);
+    let health = ctx.class_watch.clone();
     let events = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
+        .inspect(move |item| health.observe(item))
         .reflect(writer);
     let mut events = std::pin::pin!(events);
     let mut running: HashMap<String, Running> = HashMap::new();
@@ -80,13 +93,13 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
             event = events.next() => match event {
                 Some(Ok(event)) if !store_complete(&event) => continue,
                 Some(Ok(_)) => {}
-                Some(Err(error)) => {
-                    tracing::warn!(%error, "StreamClass watch error, retrying");
-                    continue;
-                }
+                // Logged by the watch's health: once, with the fix, then rate-limited.
+                Some(Err(_)) => continue,
                 None => break,
             },
             _ = tick.tick() => {}
+            // A stream controller's watch listed, failed or recovered.
+            _ = ctx.class_events.notified() => {}
         }
         sync(&ctx, &store, &mut running, &mut written).await;
     }
@@ -118,35 +131,57 @@ async fn sync(
     let gone: Vec<String> = running.keys().filter(|n| !names.contains(n)).cloned().collect();
     for name in gone {
         if let Some(r) = running.remove(&name) {
-            tracing::info!(class = %name, "StreamClass deleted, stopping its stream controller");
-            stop(r).await;
+            stop_logged(&name, r, "StreamClassDeleted").await;
         }
+    }
+    // Every class is looked at in this pass: queued now, taken in order.
+    for class in &classes {
+        ctx.metrics
+            .workqueue_add(STREAMCLASS_CONTROLLER, &class.name_any());
     }
     let mut claimed: BTreeMap<(String, String, String), String> = BTreeMap::new();
     for class in classes {
         let name = class.name_any();
+        let guard = ctx.metrics.reconcile_item(STREAMCLASS_CONTROLLER, &name);
         let key = gvk_key(&class.spec);
         let state = match claimed.get(&key) {
             Some(owner) => {
                 if let Some(r) = running.remove(&name) {
-                    stop(r).await;
+                    stop_logged(&name, r, "Conflict").await;
                 }
-                conflict(owner)
+                Some(conflict(owner))
             }
             None => {
                 claimed.insert(key, name.clone());
                 ensure_running(ctx, &class, running).await
             }
         };
-        if !cache_behind_own_write(&class, &state, written.get(&name))
-            && write_status(ctx, &class, &state).await
-        {
-            let record = Written {
-                before: class.metadata.resource_version.clone(),
-                generation: class.metadata.generation,
-                state,
-            };
-            written.insert(name, record);
+        // Undecided (the stream watch has not listed yet): its watch wakes this loop when it has.
+        let Some(state) = state else {
+            guard.finish(ReconcileResult::Success);
+            continue;
+        };
+        let result = if state.ready {
+            ReconcileResult::Success
+        } else {
+            ReconcileResult::RequeueAfter
+        };
+        if cache_behind_own_write(&class, &state, written.get(&name)) {
+            guard.finish(result);
+            continue;
+        }
+        match write_status(ctx, &class, &state).await {
+            Ok(true) => {
+                let record = Written {
+                    before: class.metadata.resource_version.clone(),
+                    generation: class.metadata.generation,
+                    state,
+                };
+                written.insert(name, record);
+                guard.finish(result);
+            }
+            Ok(false) => guard.finish(result),
+            Err(()) => guard.finish(ReconcileResult::Error),
         }
     }
 }
@@ -168,33 +203,53 @@ fn conflict(owner: &str) -> ClassState {
     }
 }
 
+/// Starts the class's stream controller if needed; the class's state, or None while its watch has
+/// not listed yet and nothing is known to be wrong.
 async fn ensure_running(
     ctx: &Arc<Context>,
     class: &StreamClass,
     running: &mut HashMap<String, Running>,
-) -> ClassState {
+) -> Option<ClassState> {
     let name = class.name_any();
     let uid = class.uid().unwrap_or_default();
     if let Some(r) = running.get(&name) {
         if r.uid == uid && r.spec == class.spec && !r.task.is_finished() {
-            return ready_state();
+            let state = watch_state(&r.health);
+            // The kind is gone (CRD deleted): stop, and resolve it again on the next passes.
+            if state.as_ref().is_some_and(|s| s.reason == "CrdNotFound")
+                && let Some(r) = running.remove(&name)
+            {
+                stop_logged(&name, r, "CrdNotFound").await;
+            }
+            return state;
         }
-        tracing::info!(class = %name, "StreamClass changed, restarting its stream controller");
         if let Some(r) = running.remove(&name) {
-            stop(r).await;
+            stop_logged(&name, r, "StreamClassChanged").await;
         }
     }
     let resource = match resolve(ctx, &class.spec).await {
         Ok(resource) => resource,
-        Err(state) => return state,
+        Err(state) => return Some(state),
     };
     let info = ClassInfo {
         name: name.clone(),
         secret_refs: class.spec.secret_refs.clone().unwrap_or_default(),
     };
+    let health = WatchHealth::new(stream_target(&name, &resource), Some(ctx.class_events.clone()));
     let token = CancellationToken::new();
-    let task = tokio::spawn(stream_controller::run(ctx.clone(), info, resource, token.clone()));
-    tracing::info!(class = %name, kind = %class.spec.kind_ref, "stream controller started");
+    let task = tokio::spawn(stream_controller::run(
+        ctx.clone(),
+        info,
+        resource.clone(),
+        health.clone(),
+        token.clone(),
+    ));
+    tracing::info!(
+        class = %name,
+        gvk = %format_gvk(&resource.group, &resource.version, &resource.kind),
+        resource = %resource.plural,
+        "StreamClass started"
+    );
     running.insert(
         name,
         Running {
@@ -202,9 +257,50 @@ async fn ensure_running(
             spec: class.spec.clone(),
             token,
             task,
+            health,
         },
     );
-    ready_state()
+    None
+}
+
+/// The watch of a class's stream kind, for messages.
+fn stream_target(class: &str, resource: &ApiResource) -> WatchTarget {
+    WatchTarget {
+        name: format!("stream/{class}"),
+        class: Some(class.to_string()),
+        group: resource.group.clone(),
+        version: resource.version.clone(),
+        kind: resource.kind.clone(),
+        plural: resource.plural.clone(),
+        fix_not_found: "install the stream plugin's CustomResourceDefinition, or delete this StreamClass"
+            .to_string(),
+    }
+}
+
+/// A running class's state from its stream watch: Ready only while the watch works.
+fn watch_state(health: &WatchHealth) -> Option<ClassState> {
+    match health.problem() {
+        Some(p) if p.kind == ProblemKind::NotFound => Some(ClassState {
+            phase: StreamClassPhase::Pending,
+            ready: false,
+            reason: "CrdNotFound",
+            message: p.message,
+        }),
+        Some(p) if p.kind == ProblemKind::Forbidden => Some(ClassState {
+            phase: StreamClassPhase::Failed,
+            ready: false,
+            reason: "Forbidden",
+            message: p.message,
+        }),
+        Some(p) if p.since.elapsed() >= WATCH_FAILING_AFTER => Some(ClassState {
+            phase: StreamClassPhase::Pending,
+            ready: false,
+            reason: "WatchFailing",
+            message: p.message,
+        }),
+        _ if health.listed() => Some(ready_state()),
+        _ => None,
+    }
 }
 
 fn ready_state() -> ClassState {
@@ -236,26 +332,36 @@ async fn resolve(ctx: &Context, spec: &StreamClassSpec) -> Result<ApiResource, C
             reason: "UnsupportedScope",
             message: format!(
                 "{} is cluster-scoped; stream definitions must be namespaced",
-                gvk.kind
+                format_gvk(&gvk.group, &gvk.version, &gvk.kind)
             ),
         }),
         Ok((resource, _)) => Ok(resource),
-        Err(kube::Error::Api(status)) if status.code == 404 => Err(pending(format!(
-            "kind {} of {}/{} is not served by the API server",
-            gvk.kind, gvk.group, gvk.version
-        ))),
-        Err(kube::Error::Discovery(error)) => Err(pending(error.to_string())),
+        // kube's discovery error names the kind with Rust `Debug` text: say it ourselves.
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(pending(not_served(&gvk))),
+        Err(kube::Error::Discovery(_)) => Err(pending(not_served(&gvk))),
         Err(error) => Err(ClassState {
             phase: StreamClassPhase::Pending,
             ready: false,
             reason: "DiscoveryFailed",
-            message: error.to_string(),
+            message: format!(
+                "cannot look up {}: {}",
+                format_gvk(&gvk.group, &gvk.version, &gvk.kind),
+                describe_kube_error(&error)
+            ),
         }),
     }
 }
 
-/// Writes the class status and publishes an Event, only when the state changed; true when it wrote.
-async fn write_status(ctx: &Context, class: &StreamClass, state: &ClassState) -> bool {
+fn not_served(gvk: &GroupVersionKind) -> String {
+    format!(
+        "{} is not served by the API server: install the stream plugin's CustomResourceDefinition, or fix this StreamClass",
+        format_gvk(&gvk.group, &gvk.version, &gvk.kind)
+    )
+}
+
+/// Writes the class status and publishes an Event, only when the state changed: `Ok(true)` when it
+/// wrote, `Err` when the write failed.
+async fn write_status(ctx: &Context, class: &StreamClass, state: &ClassState) -> Result<bool, ()> {
     let status = class.status.clone().unwrap_or_default();
     let current = status
         .conditions
@@ -269,7 +375,7 @@ async fn write_status(ctx: &Context, class: &StreamClass, state: &ClassState) ->
             c.status == condition_status && c.reason == state.reason && c.message == state.message
         });
     if unchanged {
-        return false;
+        return Ok(false);
     }
     let last_transition = match current {
         Some(c) if c.status == condition_status => c.last_transition_time.clone(),
@@ -293,8 +399,23 @@ async fn write_status(ctx: &Context, class: &StreamClass, state: &ClassState) ->
         .patch_status(&class.name_any(), &params, &Patch::Merge(&patch))
         .await
     {
-        tracing::warn!(class = %class.name_any(), %error, "cannot write StreamClass status");
-        return false;
+        tracing::warn!(
+            class = %class.name_any(),
+            error = %describe_kube_error(&error),
+            "cannot write StreamClass status; retrying on the next pass"
+        );
+        return Err(());
+    }
+    if state.ready {
+        tracing::info!(class = %class.name_any(), phase = ?state.phase, reason = state.reason, "StreamClass ready");
+    } else {
+        tracing::warn!(
+            class = %class.name_any(),
+            phase = ?state.phase,
+            reason = state.reason,
+            detail = %state.message,
+            "StreamClass not ready"
+        );
     }
     let event = Event {
         type_: if state.ready {
@@ -310,10 +431,11 @@ async fn write_status(ctx: &Context, class: &StreamClass, state: &ClassState) ->
         note: state.message.clone(),
         action: "Reconcile".to_string(),
     };
-    if let Err(error) = ctx.recorder.publish(&event, &class.object_ref(&())).await {
-        tracing::warn!(class = %class.name_any(), %error, "cannot publish event");
+    let regarding = class.object_ref(&());
+    if let Err(error) = ctx.recorder.publish(&event, &regarding).await {
+        super::events::log_refused(&error, &event, &regarding);
     }
-    true
+    Ok(true)
 }
 
 async fn stop(running: Running) {
@@ -324,8 +446,17 @@ async fn stop(running: Running) {
     }
 }
 
+/// Stops a class's stream controller with one INFO line saying why.
+async fn stop_logged(class: &str, running: Running, reason: &str) {
+    tracing::info!(class, reason, "StreamClass stopped");
+    stop(running).await;
+}
+
 async fn stop_all(running: HashMap<String, Running>) {
-    futures::future::join_all(running.into_values().map(stop)).await;
+    let stops = running
+        .into_iter()
+        .map(|(name, r)| async move { stop_logged(&name, r, "Shutdown").await });
+    futures::future::join_all(stops).await;
 }
 
 #[cfg(test)]

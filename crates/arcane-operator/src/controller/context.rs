@@ -1,7 +1,8 @@
 //! The one context every controller and handler works through.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use kube::runtime::watcher;
 use kube::{Api, Client};
@@ -10,9 +11,10 @@ use tokio::sync::Notify;
 use super::cached::{CachedCronJob, CachedJob};
 use super::events::{Recorder, Reporter};
 use super::fanout::SharedWatch;
+use crate::crd::StreamClass;
 use crate::crd::{BackfillRequest, StreamingJobTemplate};
 use crate::stream::{CONTROLLER_NAME, LABEL_STREAM_ID};
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, WatchHealth, WatchTarget};
 
 /// Operator settings that shape the controllers.
 #[derive(Debug, Clone)]
@@ -100,7 +102,7 @@ impl SharedWatches {
         )
     }
 
-    /// Whether every shared watch has finished its initial list.
+    /// Whether every shared watch has finished its initial list and none is misconfigured.
     pub fn is_ready(&self) -> bool {
         self.jobs.is_ready()
             && self.cronjobs.is_ready()
@@ -119,8 +121,15 @@ pub struct Context {
     /// Cancelled when the operator must stop at once (leadership lost): reconciles are dropped
     /// mid-flight rather than finished.
     pub halt: tokio_util::sync::CancellationToken,
-    /// Stream controllers whose initial list of stream definitions has not completed yet.
-    unlisted: AtomicUsize,
+    /// The StreamClass watch (run by the class controller).
+    pub class_watch: Arc<WatchHealth>,
+    /// Woken when a stream controller's watch lists, fails or recovers: the class controller then
+    /// updates that class's status at once.
+    pub class_events: Arc<Notify>,
+    /// Stream controllers whose initial list of stream definitions has not completed yet, with
+    /// the health of their watch.
+    unlisted: Mutex<HashMap<u64, Arc<WatchHealth>>>,
+    next_listing: AtomicU64,
 }
 
 impl Context {
@@ -130,35 +139,94 @@ impl Context {
             instance: config.instance.clone(),
         };
         let halt = tokio_util::sync::CancellationToken::new();
+        let class_events = Arc::new(Notify::new());
         Context {
+            class_watch: WatchHealth::new(class_target(), Some(class_events.clone())),
+            class_events,
             recorder: Recorder::new(client.clone(), reporter, halt.clone()),
             client,
             config,
             shared,
             metrics,
             halt,
-            unlisted: AtomicUsize::new(0),
+            unlisted: Mutex::new(HashMap::new()),
+            next_listing: AtomicU64::new(0),
         }
     }
 
     /// Records that a stream controller started and has not listed its streams yet; the returned
     /// guard marks it listed (or gone) when called or dropped.
-    pub fn listing(self: &Arc<Self>) -> ListingGuard {
-        self.unlisted.fetch_add(1, Ordering::SeqCst);
+    pub fn listing(self: &Arc<Self>, health: Arc<WatchHealth>) -> ListingGuard {
+        let id = self.next_listing.fetch_add(1, Ordering::SeqCst);
+        self.lock_unlisted().insert(id, health);
         ListingGuard {
             ctx: Some(self.clone()),
+            id,
         }
     }
 
-    /// Whether every shared watch and every running stream controller has finished its initial list.
+    fn lock_unlisted(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<WatchHealth>>> {
+        self.unlisted.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the operator's own watches (StreamClasses and the shared ones) have listed and none
+    /// is misconfigured, and every running stream controller has listed its streams. A stream
+    /// controller whose watch is forbidden or whose kind is gone does not count: its StreamClass
+    /// says so, and one plugin's missing RBAC must not keep the whole Deployment unready.
     pub fn is_ready(&self) -> bool {
-        self.shared.is_ready() && self.unlisted.load(Ordering::SeqCst) == 0
+        self.not_ready().is_empty()
+    }
+
+    /// What readiness waits for, for the probe's answer.
+    pub fn not_ready(&self) -> Vec<String> {
+        let mut missing = Vec::new();
+        let watches = [
+            &self.class_watch,
+            self.shared.jobs.health(),
+            self.shared.cronjobs.health(),
+            self.shared.requests.health(),
+            self.shared.templates.health(),
+        ];
+        for health in watches {
+            if let Some(problem) = health.problem().filter(|p| p.kind.is_configuration()) {
+                missing.push(problem.message);
+            } else if !health.listed() {
+                missing.push(format!("initial list of {}", health.target().resource()));
+            }
+        }
+        let unlisted = self
+            .lock_unlisted()
+            .values()
+            .filter(|h| !h.misconfigured())
+            .count();
+        if unlisted > 0 {
+            missing.push(format!("initial list of streams of {unlisted} StreamClass(es)"));
+        }
+        missing
     }
 }
+
+/// The StreamClass watch, for messages.
+fn class_target() -> WatchTarget {
+    use kube::Resource;
+    WatchTarget {
+        name: "streamclasses".to_string(),
+        class: None,
+        group: StreamClass::group(&()).to_string(),
+        version: StreamClass::version(&()).to_string(),
+        kind: StreamClass::kind(&()).to_string(),
+        plural: StreamClass::plural(&()).to_string(),
+        fix_not_found: OWN_CRDS_FIX.to_string(),
+    }
+}
+
+/// How to install the CRDs the operator owns.
+pub const OWN_CRDS_FIX: &str = "install the operator's CRDs: `arcane-operator crd | kubectl apply -f -`";
 
 /// Pending initial list of one stream controller; see [`Context::listing`].
 pub struct ListingGuard {
     ctx: Option<Arc<Context>>,
+    id: u64,
 }
 
 impl ListingGuard {
@@ -168,7 +236,7 @@ impl ListingGuard {
 
     fn release(&mut self) {
         if let Some(ctx) = self.ctx.take() {
-            ctx.unlisted.fetch_sub(1, Ordering::SeqCst);
+            ctx.lock_unlisted().remove(&self.id);
         }
     }
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 /// An error while observing or acting on one object.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("Kubernetes API error: {0}")]
+    // kube's own Display of an API error appends a `Debug` dump of the Status.
+    #[error("Kubernetes API error: {}", crate::telemetry::watch::describe_kube_error(.0))]
     Kube(#[from] kube::Error),
     #[error("a {kind} named {name} exists but is not owned by this stream")]
     ForeignWorkload { kind: &'static str, name: String },

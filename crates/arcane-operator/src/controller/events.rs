@@ -142,7 +142,7 @@ impl Recorder {
             tokio::select! {
                 _ = halt.cancelled() => {}
                 sent = inner.publish(&event, &regarding) => if let Err(error) = sent {
-                    tracing::warn!(%error, reason = %event.reason, "cannot publish event");
+                    log_refused(&error, &event, &regarding);
                 },
             }
             drop(slot);
@@ -263,6 +263,33 @@ impl Inner {
 }
 
 /// What makes two Events the same: the object, the type, reason, note and action.
+/// Logs an Event the API refused: once per status code, then at most once a minute with the
+/// count (a forbidden Event recurs for every stream), naming the object and, for a 403, the rule.
+pub(crate) fn log_refused(error: &kube::Error, event: &Event, regarding: &ObjectReference) {
+    static LIMIT: std::sync::LazyLock<crate::telemetry::ratelimit::LogLimiter> =
+        std::sync::LazyLock::new(|| crate::telemetry::ratelimit::LogLimiter::new(Duration::from_secs(60)));
+    let code = api_code(error).map(|c| c.to_string()).unwrap_or_default();
+    let Some(suppressed) = LIMIT.admit(&code) else {
+        return;
+    };
+    let hint = if code == "403" {
+        r#"grant the operator's ServiceAccount verbs [create, patch] on resource "events" in apiGroup "events.k8s.io""#
+    } else {
+        ""
+    };
+    tracing::warn!(
+        error = %crate::telemetry::watch::describe_kube_error(error),
+        code = %code,
+        reason = %event.reason,
+        kind = regarding.kind.as_deref().unwrap_or_default(),
+        namespace = regarding.namespace.as_deref().unwrap_or_default(),
+        name = regarding.name.as_deref().unwrap_or_default(),
+        hint = %hint,
+        suppressed,
+        "cannot publish event"
+    );
+}
+
 fn key(event: &Event, regarding: &ObjectReference) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     event.hash(&mut hasher);

@@ -13,6 +13,8 @@ use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
+use crate::telemetry::{WatchHealth, WatchTarget};
+
 /// A cached, shared watch of one type: a store for lookups and subscriptions for triggers.
 pub struct SharedWatch<K: Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<K>,
@@ -21,6 +23,8 @@ pub struct SharedWatch<K: Resource<DynamicType = ()> + Clone + 'static> {
     changed: Arc<Notify>,
     ready: AtomicBool,
     name: &'static str,
+    /// Failures of this watch, logged once and rate-limited; readiness reads it.
+    health: Arc<WatchHealth>,
 }
 
 /// Drops `managedFields`: half of a served object's size, and the operator never reads them.
@@ -41,12 +45,26 @@ where
         changed: Arc<Notify>,
     ) -> (Arc<Self>, impl std::future::Future<Output = ()> + Send + 'static) {
         let (store, writer) = reflector::store();
+        let target = WatchTarget {
+            name: name.to_string(),
+            class: None,
+            group: K::group(&()).to_string(),
+            version: K::version(&()).to_string(),
+            kind: K::kind(&()).to_string(),
+            plural: K::plural(&()).to_string(),
+            fix_not_found: if K::group(&()) == "streaming.sneaksanddata.com" {
+                super::context::OWN_CRDS_FIX.to_string()
+            } else {
+                "the API server must serve it".to_string()
+            },
+        };
         let shared = Arc::new(SharedWatch {
             store,
             subscribers: Mutex::new(Vec::new()),
             changed,
             ready: AtomicBool::new(false),
             name,
+            health: WatchHealth::new(target, None),
         });
         let driver = {
             let shared = shared.clone();
@@ -62,6 +80,7 @@ where
     async fn drive(&self, events: impl Stream<Item = watcher::Result<Event<K>>>) {
         let mut events = std::pin::pin!(events);
         while let Some(event) = events.next().await {
+            self.health.observe(&event);
             match event {
                 Ok(Event::Apply(obj) | Event::Delete(obj) | Event::InitApply(obj)) => self.publish(obj),
                 Ok(Event::InitDone) => {
@@ -70,7 +89,8 @@ where
                     }
                 }
                 Ok(Event::Init) => {}
-                Err(error) => tracing::warn!(watch = self.name, %error, "watch error, retrying"),
+                // Logged by `health`: once, with the fix, then rate-limited.
+                Err(_) => {}
             }
         }
     }
@@ -98,9 +118,15 @@ where
         &self.store
     }
 
-    /// Whether the initial list has completed.
+    /// Whether the initial list has completed and the watch is not misconfigured (forbidden,
+    /// or its kind no longer served).
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        self.ready.load(Ordering::SeqCst) && !self.health.misconfigured()
+    }
+
+    /// The health of this watch.
+    pub fn health(&self) -> &Arc<WatchHealth> {
+        &self.health
     }
 
     pub fn name(&self) -> &'static str {

@@ -25,8 +25,9 @@ use crate::stream::decide::decide;
 use crate::stream::{
     ANNOTATION_CONFIGURATION_HASH, ClassInfo, Command, Phase, Workload, WorkloadKind, parse,
 };
-use crate::telemetry::ReconcileResult;
 use crate::telemetry::metrics::stream_controller as controller_label;
+use crate::telemetry::metrics::workqueue::{QueueHook, queue_key};
+use crate::telemetry::{ReconcileResult, WatchHealth};
 
 /// One class's controller state, shared by its reconciles.
 pub struct StreamClassRuntime {
@@ -43,10 +44,16 @@ pub struct StreamClassRuntime {
 /// How often the `arcane_streams{stream_class,phase}` gauge is refreshed from the cache.
 const PHASE_GAUGE_PERIOD: Duration = Duration::from_secs(10);
 
-/// Runs the stream controller of `class` until `shutdown` is cancelled.
-pub async fn run(ctx: Arc<Context>, class: ClassInfo, resource: ApiResource, shutdown: CancellationToken) {
+/// Runs the stream controller of `class` until `shutdown` is cancelled; its watch reports to `health`.
+pub async fn run(
+    ctx: Arc<Context>,
+    class: ClassInfo,
+    resource: ApiResource,
+    health: Arc<WatchHealth>,
+    shutdown: CancellationToken,
+) {
     // Counted as unlisted from the start, so readiness cannot flip while this waits.
-    let listing = ctx.listing();
+    let listing = ctx.listing(health.clone());
     if !shared_caches_listed(&ctx, &shutdown).await {
         return;
     }
@@ -57,11 +64,18 @@ pub async fn run(ctx: Arc<Context>, class: ClassInfo, resource: ApiResource, shu
     // The stream cache drops managedFields, which the operator never reads (memory per stream).
     let writer = kube::runtime::reflector::store::Writer::new(resource.clone());
     let streams = writer.as_reader();
+    let label = controller_label(&class.name);
+    let queue = QueueHook::new(&ctx.metrics, &label);
     let trigger = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
+        .inspect(move |item| health.observe(item))
         .modify(trim_managed_fields)
         .reflect(writer)
-        .applied_objects();
+        .applied_objects()
+        .inspect({
+            let queue = queue.clone();
+            move |item| item.iter().for_each(|o| queue.object(o))
+        });
     let controller = Controller::for_stream_with(trigger, streams.clone(), resource.clone())
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency));
     let class_name = class.name.clone();
@@ -69,7 +83,6 @@ pub async fn run(ctx: Arc<Context>, class: ClassInfo, resource: ApiResource, shu
     let templates_resource = resource.clone();
     let templates_store = streams.clone();
     let secret_refs = class.secret_refs.clone();
-    let label = controller_label(&class_name);
     ctx.metrics
         .register_controller(&label, u32::from(ctx.config.concurrency));
     let gauge = tokio::spawn(report_phases(
@@ -94,29 +107,41 @@ pub async fn run(ctx: Arc<Context>, class: ClassInfo, resource: ApiResource, shu
     });
     let span = tracing::info_span!("stream_controller", class = %class_name);
     let metrics_class = class_name.clone();
+    let owner = (&runtime.resource.api_version, &runtime.resource.kind);
+    let (requests_queue, templates_queue, forget) = (queue.clone(), queue.clone(), queue.clone());
     let controller = controller
-        .owns_shared_stream(ctx.shared.jobs.subscribe())
-        .owns_shared_stream(ctx.shared.cronjobs.subscribe())
+        .owns_shared_stream(ctx.shared.jobs.subscribe().inspect(queue.owners_of(owner)))
+        .owns_shared_stream(ctx.shared.cronjobs.subscribe().inspect(queue.owners_of(owner)))
         .watches_shared_stream(
             ctx.shared.requests.subscribe(),
             move |request: Arc<BackfillRequest>| {
-                (request.spec.stream_class == class_name).then(|| {
-                    ObjectRef::new_with(&request.spec.stream_id, requests_resource.clone())
-                        .within(&request.namespace().unwrap_or_default())
-                })
+                (request.spec.stream_class == class_name)
+                    .then(|| {
+                        ObjectRef::new_with(&request.spec.stream_id, requests_resource.clone())
+                            .within(&request.namespace().unwrap_or_default())
+                    })
+                    .inspect(|r| requests_queue.reference(r))
             },
         )
         .watches_shared_stream(
             ctx.shared.templates.subscribe(),
             move |template: Arc<StreamingJobTemplate>| {
-                streams_using(&templates_store, &templates_resource, &secret_refs, &template)
+                let refs = streams_using(&templates_store, &templates_resource, &secret_refs, &template);
+                refs.iter().for_each(|r| templates_queue.reference(r));
+                refs
             },
         )
         .graceful_shutdown_on(shutdown.cancelled_owned())
         .run(reconcile, error_policy, runtime)
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "reconcile not completed");
+        .for_each(move |result| {
+            // kube drops a trigger whose object is not in its cache: so does the queue view.
+            if let Err(kube::runtime::controller::Error::ObjectNotFound(r)) = &result {
+                forget.forget(r);
+            }
+            async move {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "reconcile not completed");
+                }
             }
         })
         .instrument(span);
@@ -209,6 +234,8 @@ fn streams_using(
 
 async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>) -> Result<Action, Error> {
     let ctx = &runtime.ctx;
+    let queued = queue_key(cached.metadata.namespace.as_deref(), &cached.name_any());
+    let guard = ctx.metrics.reconcile_item(&runtime.label, &queued);
     let key = runtime.key(&cached);
     let object = runtime.written.freshest(&key, cached);
     let observed = observe(
@@ -226,8 +253,6 @@ async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
         kind = %observed.identity.kind,
         class = %runtime.class.name,
     );
-    let guard = ctx.metrics.reconcile_guard(&runtime.label);
-    ctx.metrics.workqueue_add(&runtime.label);
     let result = async {
         let decision = decide(&observed);
         if !decision.commands.is_empty() {
@@ -254,6 +279,7 @@ async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
     match result {
         Ok(Some(after)) => {
             guard.finish(ReconcileResult::RequeueAfter);
+            ctx.metrics.workqueue_add_after(&runtime.label, &queued, after);
             Ok(Action::requeue(after))
         }
         Ok(None) => {
@@ -445,7 +471,11 @@ fn count_commands(runtime: &StreamClassRuntime, commands: &[Command]) {
 fn error_policy(object: Arc<DynamicObject>, error: &Error, runtime: Arc<StreamClassRuntime>) -> Action {
     let failures = runtime.count_failure(&object);
     let delay = backoff(failures);
-    runtime.ctx.metrics.workqueue_retry(&runtime.label);
+    let queued = queue_key(object.metadata.namespace.as_deref(), &object.name_any());
+    runtime
+        .ctx
+        .metrics
+        .workqueue_retry(&runtime.label, &queued, delay);
     tracing::warn!(
         namespace = %object.namespace().unwrap_or_default(),
         name = %object.name_any(),

@@ -7,7 +7,6 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
 
 use super::LeaderError;
-use crate::telemetry::Metrics;
 
 /// Reads and writes one Lease with optimistic concurrency.
 pub trait LeaseStore: Send + Sync + 'static {
@@ -25,22 +24,18 @@ pub trait LeaseStore: Send + Sync + 'static {
 pub struct KubeLeaseStore {
     api: Api<Lease>,
     name: String,
-    metrics: Option<Metrics>,
 }
 
 impl KubeLeaseStore {
-    pub fn new(client: Client, namespace: &str, name: &str, metrics: Option<Metrics>) -> Self {
+    /// Its calls are counted, like every other, by the client's metrics layer.
+    pub fn new(client: Client, namespace: &str, name: &str) -> Self {
         KubeLeaseStore {
             api: Api::namespaced(client, namespace),
             name: name.to_string(),
-            metrics,
         }
     }
 
-    fn failed(&self, verb: &str, error: kube::Error) -> LeaderError {
-        if let Some(metrics) = &self.metrics {
-            metrics.kube_error(verb, &error);
-        }
+    fn failed(&self, _verb: &str, error: kube::Error) -> LeaderError {
         match error {
             kube::Error::Api(status) if status.code == 409 => LeaderError::Conflict,
             other => LeaderError::Api(other),

@@ -114,6 +114,14 @@ struct ApiErrorLabels {
     code: String,
 }
 
+/// client-go's `rest_client_requests_total` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RestLabels {
+    code: String,
+    method: String,
+    host: String,
+}
+
 type HistogramFamily = Family<ControllerLabels, Histogram, fn() -> Histogram>;
 
 fn reconcile_histogram() -> Histogram {
@@ -132,6 +140,9 @@ struct Inner {
     queue_depth: Family<QueueLabels, Gauge>,
     queue_adds: Family<QueueLabels, Counter>,
     queue_retries: Family<QueueLabels, Counter>,
+    /// The derived `workqueue_*` series (see [`workqueue`]).
+    queue: workqueue::QueueFamilies,
+    rest_requests: Family<RestLabels, Counter>,
     leader: Family<NameLabels, Gauge>,
     streams: Family<StreamLabels, Gauge>,
     created: Family<CreatedLabels, Counter>,
@@ -218,6 +229,12 @@ impl Metrics {
                 "workqueue_retries",
                 "Total number of retries handled by workqueue",
             ),
+            queue: workqueue::QueueFamilies::register(&mut registry),
+            rest_requests: family(
+                &mut registry,
+                "rest_client_requests",
+                "Number of HTTP requests, partitioned by status code, method, and host",
+            ),
             leader: family(
                 &mut registry,
                 "leader_election_master_status",
@@ -287,10 +304,10 @@ impl Metrics {
         i.active_workers.get_or_create(&c).set(0);
         i.max_concurrent.get_or_create(&c).set(i64::from(max_concurrent));
         let q = queue_labels(controller);
-        // No depth series until someone measures it: kube-runtime exposes no queue, and a constant 0
-        // would read as "idle" on a dashboard.
         drop(i.queue_adds.get_or_create(&q));
         drop(i.queue_retries.get_or_create(&q));
+        i.queue_depth.get_or_create(&q).set(0);
+        i.queue.add_controller(controller, &q);
     }
 
     /// Removes the gauges of a controller that stopped (a deleted StreamClass); its counters stay,
@@ -299,7 +316,7 @@ impl Metrics {
         let c = controller_labels(controller);
         self.inner.active_workers.remove(&c);
         self.inner.max_concurrent.remove(&c);
-        self.inner.queue_depth.remove(&queue_labels(controller));
+        self.forget_queue(controller);
     }
 
     /// Starts timing one reconcile of `controller` and counts it as an active worker until the
@@ -314,7 +331,17 @@ impl Metrics {
             controller: controller.to_string(),
             started: Instant::now(),
             finished: false,
+            run: None,
         }
+    }
+
+    /// [`Self::reconcile_guard`] for the object `key` taken from the controller's queue: also
+    /// feeds the `workqueue_*` series (see [`workqueue`]).
+    pub fn reconcile_item(&self, controller: &str, key: &str) -> ReconcileGuard {
+        let run = self.workqueue_start(controller, key);
+        let mut guard = self.reconcile_guard(controller);
+        guard.run = Some(run);
+        guard
     }
 
     fn record_result(&self, controller: &str, result: ReconcileResult) {
@@ -333,30 +360,6 @@ impl Metrics {
             }
             ReconcileResult::Success | ReconcileResult::Requeue | ReconcileResult::RequeueAfter => {}
         }
-    }
-
-    /// An object was queued for reconciliation by `controller`.
-    pub fn workqueue_add(&self, controller: &str) {
-        self.inner
-            .queue_adds
-            .get_or_create(&queue_labels(controller))
-            .inc();
-    }
-
-    /// A failed object was queued again by `controller`.
-    pub fn workqueue_retry(&self, controller: &str) {
-        self.inner
-            .queue_retries
-            .get_or_create(&queue_labels(controller))
-            .inc();
-    }
-
-    /// Objects waiting for a worker of `controller`.
-    pub fn set_workqueue_depth(&self, controller: &str, depth: usize) {
-        self.inner
-            .queue_depth
-            .get_or_create(&queue_labels(controller))
-            .set(saturating_i64(depth));
     }
 
     /// Whether this replica holds the lease `name`.
@@ -451,16 +454,26 @@ impl Metrics {
         self.inner.api_errors.get_or_create(&labels).inc();
     }
 
-    /// Counts a failed call from a [`kube::Error`]: the API status code, else `transport`.
-    pub fn kube_error(&self, verb: &str, error: &kube::Error) {
-        match error {
-            kube::Error::Api(status) => self.api_error(verb, status.code),
-            _ => self.api_error(verb, "transport"),
+    /// One Kubernetes API call ended with HTTP `status` (None: no answer). Counted by the client
+    /// layer ([`super::api::ApiMetricsLayer`]) for every call the operator makes.
+    pub fn api_call(&self, verb: &str, method: &str, host: &str, status: Option<u16>) {
+        let code = status.map_or_else(|| "<error>".to_string(), |s| s.to_string());
+        let labels = RestLabels {
+            code,
+            method: method.to_string(),
+            host: host.to_string(),
+        };
+        self.inner.rest_requests.get_or_create(&labels).inc();
+        match status {
+            Some(s) if s >= 400 => self.api_error(verb, s),
+            Some(_) => {}
+            None => self.api_error(verb, "transport"),
         }
     }
 
     /// The registry in the OpenMetrics text format (what `/metrics` serves to Prometheus).
     pub fn encode(&self) -> String {
+        self.refresh_workqueues();
         let mut out = String::new();
         // Writing to a String cannot fail, and no metric here returns an encoding error.
         if prometheus_client::encoding::text::encode(&mut out, &self.inner.registry).is_err() {
@@ -472,6 +485,7 @@ impl Metrics {
     /// The registry in the Prometheus text format 0.0.4, for scrapers that do not ask for
     /// OpenMetrics.
     pub fn encode_prometheus(&self) -> String {
+        self.refresh_workqueues();
         let mut out = String::new();
         if prometheus_client::encoding::prometheus_text::encode(&mut out, &self.inner.registry).is_err() {
             out.clear();
@@ -490,6 +504,8 @@ pub struct ReconcileGuard {
     controller: String,
     started: Instant,
     finished: bool,
+    /// The queue run of [`Metrics::reconcile_item`].
+    run: Option<u64>,
 }
 
 impl ReconcileGuard {
@@ -505,10 +521,14 @@ impl Drop for ReconcileGuard {
         let inner = &self.metrics.inner;
         let c = controller_labels(&self.controller);
         inner.active_workers.get_or_create(&c).dec();
+        let worked = self.started.elapsed();
         inner
             .reconcile_time
             .get_or_create(&c)
-            .observe(self.started.elapsed().as_secs_f64());
+            .observe(worked.as_secs_f64());
+        if let Some(run) = self.run {
+            self.metrics.workqueue_done(&self.controller, run, worked);
+        }
         if !self.finished && std::thread::panicking() {
             inner.panics.get_or_create(&c).inc();
             self.metrics
@@ -563,9 +583,8 @@ fn workload_labels(class: &str, kind: &str) -> WorkloadLabels {
     }
 }
 
-fn saturating_i64(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
+#[path = "workqueue.rs"]
+pub mod workqueue;
 
 #[cfg(test)]
 #[path = "metrics_tests.rs"]

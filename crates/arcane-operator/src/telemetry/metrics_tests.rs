@@ -83,14 +83,17 @@ fn registered_controller_has_every_controller_runtime_series_at_zero() {
         assert_eq!(value(&text, name, &c), Some(v), "{name}\n{text}");
     }
     let q = [("name", C), ("controller", C)];
-    for name in ["workqueue_adds_total", "workqueue_retries_total"] {
+    for name in [
+        "workqueue_adds_total",
+        "workqueue_retries_total",
+        "workqueue_depth",
+        "workqueue_unfinished_work_seconds",
+        "workqueue_longest_running_processor_seconds",
+        "workqueue_queue_duration_seconds_count",
+        "workqueue_work_duration_seconds_count",
+    ] {
         assert_eq!(value(&text, name, &q), Some(0.0), "{name}\n{text}");
     }
-    assert_eq!(
-        value(&text, "workqueue_depth", &q),
-        None,
-        "depth is not invented\n{text}"
-    );
     assert!(text.ends_with("# EOF\n"), "OpenMetrics needs its terminator");
 }
 
@@ -214,16 +217,33 @@ fn errors_terminal_errors_panics_and_cancellation() {
 #[test]
 fn workqueue_and_leader_hooks() {
     let m = Metrics::new();
-    m.workqueue_add(C);
-    m.workqueue_add(C);
-    m.workqueue_retry(C);
-    m.set_workqueue_depth(C, 5);
+    m.register_controller(C, 2);
+    m.workqueue_add(C, "ns/a");
+    m.workqueue_add(C, "ns/a");
+    m.workqueue_add(C, "ns/b");
+    m.workqueue_retry(C, "ns/c", std::time::Duration::from_secs(3600));
+    m.workqueue_add(C, "ns/gone");
+    m.workqueue_forget(C, "ns/gone");
     m.set_leader("arcane-operator", true);
     let text = m.encode();
     let q = [("name", C), ("controller", C)];
-    assert_eq!(value(&text, "workqueue_adds_total", &q), Some(2.0));
+    assert_eq!(value(&text, "workqueue_adds_total", &q), Some(3.0), "{text}");
     assert_eq!(value(&text, "workqueue_retries_total", &q), Some(1.0));
-    assert_eq!(value(&text, "workqueue_depth", &q), Some(5.0));
+    assert_eq!(value(&text, "workqueue_depth", &q), Some(2.0), "c is not due yet");
+    let guard = m.reconcile_item(C, "ns/a");
+    let text = m.encode();
+    assert_eq!(value(&text, "workqueue_depth", &q), Some(1.0));
+    assert_eq!(
+        value(&text, "workqueue_queue_duration_seconds_count", &q),
+        Some(1.0)
+    );
+    guard.finish(ReconcileResult::Success);
+    let text = m.encode();
+    assert_eq!(
+        value(&text, "workqueue_work_duration_seconds_count", &q),
+        Some(1.0)
+    );
+    assert_eq!(value(&text, "workqueue_unfinished_work_seconds", &q), Some(0.0));
     let lease = [("name", "arcane-operator")];
     assert_eq!(value(&text, "leader_election_master_status", &lease), Some(1.0));
     m.set_leader("arcane-operator", false);
@@ -296,7 +316,8 @@ fn arcane_counters_carry_their_labels() {
     m.workload_deleted("kafka", "Job");
     m.backfill_completed("kafka");
     m.api_error("patch", 409);
-    m.kube_error("create", &kube::Error::LinesCodecMaxLineLengthExceeded);
+    m.api_call("create", "POST", "h:443", None);
+    m.api_call("get", "GET", "h:443", Some(200));
     let text = m.encode();
     type Case = (&'static str, &'static [(&'static str, &'static str)], f64);
     let cases: [Case; 7] = [

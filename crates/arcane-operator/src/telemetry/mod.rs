@@ -1,10 +1,13 @@
 //! The operator's production surface: Prometheus metrics, process metrics, and the probe and
 //! metrics HTTP servers.
 
+pub mod api;
 pub mod health;
 pub mod metrics;
 pub mod process;
+pub mod ratelimit;
 pub mod server;
+pub mod watch;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 pub use health::{HealthState, Heartbeat, Readiness, ReadinessCheck};
 pub use metrics::{Metrics, ReconcileGuard, ReconcileResult};
 pub use server::{ServerHandle, serve_health, serve_metrics};
+pub use watch::{ProblemKind, WatchHealth, WatchProblem, WatchTarget, format_gvk};
 
 /// Errors of the telemetry servers.
 #[derive(Debug, thiserror::Error)]
