@@ -330,12 +330,18 @@ async fn requests_for_other_classes_streams_or_namespaces_are_ignored() {
     assert!(recorder.created("jobs", "target").is_empty(), "no backfill Job");
     assert_eq!(uid_of(&live_job(&env, "target").unwrap()), uid_of(&job));
     assert_eq!(scenario::stream_state(&env, &v1, "target").0, "Running");
-    for name in ["other-class", "other-stream"] {
+    // Neither is served; each says why it waits (its class has no such stream).
+    for (name, why) in [
+        ("other-class", "no MockStreamV0 named target"),
+        ("other-stream", "no MockStreamV1 named nobody"),
+    ] {
         let request = stored_request(&env, name).unwrap();
-        assert!(
-            !completed(&request) && request.get("status").is_none(),
-            "{name} untouched"
-        );
+        assert!(!completed(&request), "{name} not served");
+        assert_eq!(request["status"]["phase"], "Pending", "{name}: {request}");
+        let message = request["status"]["conditions"][0]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(message.contains(why), "{name}: {message}");
     }
     let gvr = scenario::backfill_requests();
     let foreign = scenario::stored(&env, &gvr, Some("elsewhere"), "other-namespace").unwrap();

@@ -317,7 +317,7 @@ async fn b12_unicode_and_uppercase_labels_are_sanitised() {
         Kind::V1,
         "b12-bad-key",
         "InvalidTemplate",
-        "FailedCreateJob",
+        "InvalidTemplate",
     )
     .await;
     let message = condition["message"].as_str().unwrap();
