@@ -1,6 +1,9 @@
 //! The Helm chart: `helm lint --strict`, and `helm template` output parsed and checked for the
-//! restricted security context, the probes, the flags the operator understands, and least-privilege
-//! RBAC (no Secrets, exactly the verbs the operator uses).
+//! restricted security context, the probes, the flags the operator understands, least-privilege
+//! RBAC (no Secrets, exactly the verbs the operator uses), the values schema, the PodDisruptionBudget
+//! and anti-affinity of several replicas, the required image repository, and alerts and dashboard
+//! that read only metrics the operator exports. tests/chart/install.rs installs the chart's CRD part
+//! on a sandbox beside CRDs another release owns.
 //!
 //! helm must be on PATH (or named by `HELM`). Without it these tests skip locally and fail in CI
 //! (`CI` set), so a missing install step cannot pass unnoticed.
@@ -14,7 +17,17 @@ use std::process::Command;
 
 use serde_json::Value;
 
+#[path = "chart/install.rs"]
+mod install;
+#[path = "chart/monitoring.rs"]
+mod monitoring;
+#[path = "chart/schema.rs"]
+mod schema;
+
 const CHART: &str = "../../charts/arcane-operator";
+
+/// The image repository every render sets (the chart has no default).
+const IMAGE: &str = "image.repository=registry.example.com/platform/arcane-operator";
 
 /// Every flag of `arcane-operator run` the chart may pass (the CLI implements these names).
 const OPERATOR_FLAGS: [&str; 12] = [
@@ -64,8 +77,15 @@ fn helm() -> Option<PathBuf> {
     }
 }
 
-/// `helm template` with `--set` values; `Err` carries helm's stderr.
+/// `helm template` with the image repository and `--set` values; `Err` carries helm's stderr.
 fn try_render(helm: &Path, sets: &[&str]) -> Result<Vec<Value>, String> {
+    let mut all = vec![IMAGE];
+    all.extend_from_slice(sets);
+    try_render_exactly(helm, &all)
+}
+
+/// `helm template` with only these `--set` values.
+fn try_render_exactly(helm: &Path, sets: &[&str]) -> Result<Vec<Value>, String> {
     let mut cmd = Command::new(helm);
     cmd.args(["template", "t"])
         .arg(chart_dir())
@@ -106,7 +126,10 @@ fn args(docs: &[Value]) -> Vec<String> {
     strings(&one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"])
 }
 
-const ALL_OPTIONS: [&str; 6] = [
+const ALL_OPTIONS: [&str; 9] = [
+    IMAGE,
+    "prometheusRule.enabled=true",
+    "grafanaDashboard.enabled=true",
     "leaderElection.enabled=true",
     "replicaCount=2",
     "serviceMonitor.enabled=true",
@@ -128,7 +151,7 @@ fn chart_copy_of_the_crds_equals_deploy_crds() {
 #[test]
 fn helm_lint_passes_strictly() {
     let Some(helm) = helm() else { return };
-    for sets in [&[][..], &ALL_OPTIONS[..]] {
+    for sets in [&[IMAGE][..], &ALL_OPTIONS[..]] {
         let mut cmd = Command::new(&helm);
         cmd.args(["lint", "--strict"]).arg(chart_dir());
         for set in sets {
@@ -419,4 +442,105 @@ fn metrics_service_and_optional_service_monitor() {
     let sm = one(&monitored, "ServiceMonitor");
     assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
     assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
+}
+
+fn pod_spec(docs: &[Value]) -> &Value {
+    &one(docs, "Deployment")["spec"]["template"]["spec"]
+}
+
+#[test]
+fn rendering_fails_without_image_repository_and_the_tag_defaults_to_app_version() {
+    let Some(helm) = helm() else { return };
+    let refused = try_render_exactly(&helm, &[]);
+    assert!(
+        matches!(&refused, Err(e) if e.contains("image.repository is required")),
+        "{refused:?}"
+    );
+    let chart = std::fs::read_to_string(chart_dir().join("Chart.yaml")).unwrap();
+    let app_version = chart
+        .lines()
+        .find_map(|l| l.strip_prefix("appVersion: "))
+        .unwrap()
+        .trim_matches('"');
+    let image = |sets: &[&str]| pod_spec(&render(&helm, sets))["containers"][0]["image"].clone();
+    assert_eq!(
+        image(&[]),
+        format!("registry.example.com/platform/arcane-operator:{app_version}")
+    );
+    assert_eq!(
+        image(&["image.tag=abc"]),
+        "registry.example.com/platform/arcane-operator:abc"
+    );
+    let digest = format!("sha256:{}", "a".repeat(64));
+    assert_eq!(
+        image(&[&format!("image.digest={digest}")]),
+        format!("registry.example.com/platform/arcane-operator@{digest}")
+    );
+}
+
+#[test]
+fn disruption_budget_and_anti_affinity_only_with_several_replicas() {
+    let Some(helm) = helm() else { return };
+    let single = render(&helm, &[]);
+    assert!(
+        of_kind(&single, "PodDisruptionBudget").is_empty(),
+        "one replica: a PDB would block drains"
+    );
+    assert!(pod_spec(&single)["affinity"].is_null());
+    let single_elected = render(&helm, &["leaderElection.enabled=true"]);
+    assert!(of_kind(&single_elected, "PodDisruptionBudget").is_empty());
+    assert!(pod_spec(&single_elected)["affinity"].is_null());
+
+    let several = ["leaderElection.enabled=true", "replicaCount=3"];
+    let docs = render(&helm, &several);
+    let pdb = one(&docs, "PodDisruptionBudget");
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    let pod_labels = &one(&docs, "Deployment")["spec"]["template"]["metadata"]["labels"];
+    let selects_pods = |selector: &Value| {
+        let labels = selector["matchLabels"].as_object().unwrap();
+        assert!(!labels.is_empty());
+        for (k, v) in labels {
+            assert_eq!(&pod_labels[k], v, "selector {k}");
+        }
+    };
+    selects_pods(&pdb["spec"]["selector"]);
+    let anti = &pod_spec(&docs)["affinity"]["podAntiAffinity"];
+    assert!(
+        anti["requiredDuringSchedulingIgnoredDuringExecution"].is_null(),
+        "soft by default"
+    );
+    let preferred = &anti["preferredDuringSchedulingIgnoredDuringExecution"][0];
+    assert_eq!(preferred["weight"], 100);
+    assert_eq!(
+        preferred["podAffinityTerm"]["topologyKey"],
+        "kubernetes.io/hostname"
+    );
+    selects_pods(&preferred["podAffinityTerm"]["labelSelector"]);
+
+    let hard = render(&helm, &[several[0], several[1], "podAntiAffinity.type=hard"]);
+    let required =
+        &pod_spec(&hard)["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0];
+    assert_eq!(required["topologyKey"], "kubernetes.io/hostname");
+    let none = render(&helm, &[several[0], several[1], "podAntiAffinity.type=none"]);
+    assert!(pod_spec(&none)["affinity"].is_null());
+    let no_pdb = render(
+        &helm,
+        &[several[0], several[1], "podDisruptionBudget.enabled=false"],
+    );
+    assert!(of_kind(&no_pdb, "PodDisruptionBudget").is_empty());
+
+    // The user's affinity is kept, and its own podAntiAffinity wins over the chart's.
+    let node = "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=pool,affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists";
+    let merged = render(&helm, &[several[0], several[1], node]);
+    let affinity = &pod_spec(&merged)["affinity"];
+    assert!(affinity["nodeAffinity"].is_object());
+    assert!(affinity["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"].is_array());
+    let own = "affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey=zone";
+    let replaced = render(&helm, &[several[0], several[1], own]);
+    let anti = &pod_spec(&replaced)["affinity"]["podAntiAffinity"];
+    assert!(anti["preferredDuringSchedulingIgnoredDuringExecution"].is_null());
+    assert_eq!(
+        anti["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"],
+        "zone"
+    );
 }
