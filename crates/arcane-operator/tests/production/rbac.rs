@@ -92,7 +92,8 @@ pub fn chart_rules(sets: &[&str]) -> Option<Vec<Rule>> {
     let mut cmd = Command::new(helm);
     cmd.args(["template", "t"])
         .arg(chart)
-        .args(["--namespace", "arcane"]);
+        .args(["--namespace", "arcane"])
+        .args(["--set", "image.repository=registry.example.com/arcane-operator"]);
     for set in sets {
         cmd.args(["--set", set]);
     }
