@@ -27,7 +27,8 @@ use crate::stream::decide::is_new_stream;
 use crate::stream::names::label_value;
 use crate::stream::{
     ANNOTATION_BACKFILL_REQUEST, ANNOTATION_LEGACY_STATE, CONTROLLER_NAME, Command, DesiredStatus, EventNote,
-    EventType, LABEL_STREAM_ID, LEGACY_STATE_RELOAD_REQUESTED, StreamIdentity, Workload, WorkloadKind,
+    EventType, LABEL_STREAM_ID, LEGACY_STATE_RELOAD_REQUESTED, RequestPurpose, StreamIdentity, Workload,
+    WorkloadKind,
 };
 
 /// The stream a batch of commands acts on.
@@ -132,8 +133,11 @@ fn log_done(target: &Target<'_>, command: &Command) {
                 "{kind} created"
             );
         }
-        Command::DeleteWorkload { kind, name, .. } => {
-            tracing::info!(kind = kind.as_str(), workload = %name, "{} deleted", kind.as_str());
+        Command::DeleteWorkload {
+            kind, name, cause, ..
+        } => {
+            let cause = format!("{cause:?}");
+            tracing::info!(kind = kind.as_str(), workload = %name, %cause, "{} deleted", kind.as_str());
         }
         Command::AdoptWorkload { kind, name, .. } => {
             tracing::info!(
@@ -143,9 +147,10 @@ fn log_done(target: &Target<'_>, command: &Command) {
                 kind.as_str()
             );
         }
-        Command::CreateBackfillRequest(request) => {
+        Command::CreateBackfillRequest { request, purpose } => {
             let prefix = request.metadata.generate_name.as_deref().unwrap_or_default();
-            tracing::info!(request = prefix, "backfill requested");
+            let purpose = format!("{purpose:?}");
+            tracing::info!(request = prefix, %purpose, "backfill requested");
         }
         Command::CompleteBackfillRequest { name, .. } => {
             tracing::info!(request = %name, "backfill completed");
@@ -281,7 +286,7 @@ fn failure_reason(command: &Command) -> &'static str {
         Command::CreateWorkload(_) => "FailedCreateJob",
         Command::DeleteWorkload { .. } => "FailedDeleteJob",
         Command::AdoptWorkload { .. } => "FailedAdoptJob",
-        Command::CreateBackfillRequest(_) => "FailedCreateBackfillRequest",
+        Command::CreateBackfillRequest { .. } => "FailedCreateBackfillRequest",
         Command::CompleteBackfillRequest { .. } | Command::SetRequestState { .. } => {
             "FailedUpdateBackfillRequest"
         }
@@ -307,7 +312,7 @@ async fn run(ctx: &Context, target: &Target<'_>, command: &Command) -> Result<Ra
         Command::CreateWorkload(Workload::CronJob(cronjob)) => {
             create_owned(ctx, ns, cronjob.as_ref(), target.identity).await?
         }
-        Command::DeleteWorkload { kind, name, uid } => match kind {
+        Command::DeleteWorkload { kind, name, uid, .. } => match kind {
             WorkloadKind::Job => delete_workload::<Job>(ctx, ns, name, uid).await?,
             WorkloadKind::CronJob => delete_workload::<CronJob>(ctx, ns, name, uid).await?,
         },
@@ -329,7 +334,9 @@ async fn run(ctx: &Context, target: &Target<'_>, command: &Command) -> Result<Ra
                 WorkloadKind::CronJob => adopt_workload::<CronJob>(ctx, ns, adopt).await?,
             }
         }
-        Command::CreateBackfillRequest(request) => create_request(ctx, target, request).await?,
+        Command::CreateBackfillRequest { request, purpose } => {
+            create_request(ctx, target, request, *purpose).await?
+        }
         Command::CompleteBackfillRequest { name, uid } => complete_request(ctx, ns, name, uid).await?,
         Command::SetRequestState {
             name,
@@ -498,21 +505,12 @@ async fn create_request(
     ctx: &Context,
     target: &Target<'_>,
     request: &BackfillRequest,
+    purpose: RequestPurpose,
 ) -> Result<bool, Error> {
     let ns = target.identity.namespace.as_str();
     let api: Api<BackfillRequest> = Api::namespaced(ctx.client.clone(), ns);
     let stream_label = label_value(&target.identity.name);
-    let initial = request
-        .meta()
-        .generate_name
-        .as_deref()
-        .is_some_and(|g| g.ends_with("-initial-backfill-"));
-    let reload = request
-        .meta()
-        .generate_name
-        .as_deref()
-        .is_some_and(|g| g.ends_with("-reload-"));
-    if reload {
+    if purpose == RequestPurpose::Reload {
         // A reconcile working from a copy of the stream cached before the annotation was removed
         // would turn one reload into two requests: only the live annotation counts.
         let live = stream_api(ctx, target).get_opt(&target.identity.name).await?;
@@ -520,7 +518,7 @@ async fn create_request(
             return Ok(false);
         }
     }
-    if initial {
+    if purpose == RequestPurpose::Initial {
         // Likewise a stale copy of the stream may show it new after its initial request was served
         // and deleted: only a stream whose live status has no phase yet is new.
         let live = stream_api(ctx, target).get_opt(&target.identity.name).await?;

@@ -304,7 +304,7 @@ const READ_YOUR_WRITES: Duration = Duration::from_secs(2);
 async fn await_request_writes(ctx: &Context, observed: &crate::stream::Observed, commands: &[Command]) {
     let created = commands
         .iter()
-        .any(|c| matches!(c, Command::CreateBackfillRequest(_)));
+        .any(|c| matches!(c, Command::CreateBackfillRequest { .. }));
     let completed: Vec<&str> = commands
         .iter()
         .filter_map(|c| match c {
@@ -440,9 +440,6 @@ async fn await_workload_writes(ctx: &Context, namespace: &str, commands: &[Comma
 fn count_commands(runtime: &StreamClassRuntime, commands: &[Command]) {
     let metrics = &runtime.ctx.metrics;
     let class = runtime.class.name.as_str();
-    let replacing = commands.iter().any(|c| {
-        matches!(c, Command::PublishEvent(note) if matches!(note.reason.as_str(), "ConfigurationChanged" | "BackendChanged"))
-    });
     for command in commands {
         match command {
             Command::CreateWorkload(Workload::Job(job)) => {
@@ -456,9 +453,9 @@ fn count_commands(runtime: &StreamClassRuntime, commands: &[Command]) {
             Command::CreateWorkload(Workload::CronJob(_)) => {
                 metrics.workload_created(class, "CronJob", "streaming")
             }
-            Command::DeleteWorkload { kind, .. } => {
+            Command::DeleteWorkload { kind, cause, .. } => {
                 metrics.workload_deleted(class, kind.as_str());
-                if replacing {
+                if cause.replaces() {
                     metrics.workload_replaced(class, kind.as_str());
                 }
             }
@@ -541,6 +538,7 @@ mod tests {
                 kind: WorkloadKind::Job,
                 name: "old".to_string(),
                 uid: "u".to_string(),
+                cause: crate::stream::DeleteCause::Replace,
             },
             Command::CreateWorkload(Workload::Job(Box::new(job))),
             Command::CreateWorkload(Workload::CronJob(Box::new(cronjob))),

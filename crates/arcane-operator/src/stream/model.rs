@@ -253,6 +253,8 @@ pub enum Command {
         kind: WorkloadKind,
         name: String,
         uid: String,
+        /// Why: metrics and logs read this, never an Event's reason.
+        cause: DeleteCause,
     },
     /// Take over a workload another operator (the Go Arcane operator) built from the same
     /// definition: set this operator's labels and annotations on it, leaving it running.
@@ -263,8 +265,12 @@ pub enum Command {
         labels: BTreeMap<String, String>,
         annotations: BTreeMap<String, String>,
     },
-    /// Create this BackfillRequest (built with `generateName` and an owner reference to the stream).
-    CreateBackfillRequest(Box<BackfillRequest>),
+    /// Create this BackfillRequest (built with `generateName` and an owner reference to the stream),
+    /// for this purpose: the handler checks the live stream still wants it.
+    CreateBackfillRequest {
+        request: Box<BackfillRequest>,
+        purpose: RequestPurpose,
+    },
     /// Set `spec.completed: true` on the request with this name and UID.
     CompleteBackfillRequest { name: String, uid: String },
     /// Record where the request stands on its status (phase and `Completed` condition, see
@@ -284,6 +290,41 @@ pub enum Command {
     RemoveLegacyAnnotation,
     /// Publish an Event on the stream definition.
     PublishEvent(EventNote),
+}
+
+/// Why a workload is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeleteCause {
+    /// The configuration changed: the workload is replaced by one built from the new one.
+    Replace,
+    /// The backend changed (Job ↔ CronJob): the old workload goes before the new one is created.
+    BackendSwitch,
+    /// The stream is suspended: nothing runs.
+    Suspend,
+    /// A backfill Job whose request completed, or is not active any more.
+    BackfillDone,
+    /// A streaming workload stopped so that a backfill can run.
+    MakeWayForBackfill,
+    /// A streaming Job that completed, restarted with back-off.
+    Restart,
+    /// A failed Job removed because the configuration changed since it failed.
+    Recover,
+}
+
+impl DeleteCause {
+    /// A replacement: the same workload comes back built from another configuration.
+    pub fn replaces(self) -> bool {
+        matches!(self, DeleteCause::Replace | DeleteCause::BackendSwitch)
+    }
+}
+
+/// Why the operator creates a BackfillRequest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestPurpose {
+    /// The initial backfill of a new stream (only while the live stream is still new).
+    Initial,
+    /// The legacy `arcane/state: reload-requested` annotation (only while the live stream has it).
+    Reload,
 }
 
 /// The outcome of one reconcile decision.

@@ -3,7 +3,7 @@
 use crate::crd::BackfillRequest;
 use crate::stream::builder::{self, Mode};
 use crate::stream::go_hash;
-use crate::stream::model::{Command, EventType, Phase, Workload};
+use crate::stream::model::{Command, DeleteCause, EventType, Phase, Workload};
 
 use super::facts::{WorkloadFacts, request_name, request_uid};
 use super::outcome::{Ctx, Outcome, adopt, create, delete};
@@ -101,11 +101,11 @@ fn changed(ctx: &Ctx<'_>, request: &BackfillRequest, hash: String, desired: Work
             workload.kind.as_str(),
             workload.name()
         );
-        return ctx.pending().hash(Some(hash)).act(delete(&workload)).event(
-            EventType::Normal,
-            event::BACKFILL_REQUESTED,
-            message,
-        );
+        return ctx
+            .pending()
+            .hash(Some(hash))
+            .act(delete(&workload, DeleteCause::MakeWayForBackfill))
+            .event(EventType::Normal, event::BACKFILL_REQUESTED, message);
     }
     // Only a Job labelled as the backfill for this very request completes it.
     if workload.complete().is_some() {
@@ -115,11 +115,10 @@ fn changed(ctx: &Ctx<'_>, request: &BackfillRequest, hash: String, desired: Work
         return ctx.holding(wait);
     }
     let message = format!("The definition or template changed during backfill {name}; restarting it");
-    ctx.pending().hash(Some(hash)).act(delete(&workload)).event(
-        EventType::Normal,
-        event::CONFIGURATION_CHANGED,
-        message,
-    )
+    ctx.pending()
+        .hash(Some(hash))
+        .act(delete(&workload, DeleteCause::Replace))
+        .event(EventType::Normal, event::CONFIGURATION_CHANGED, message)
 }
 
 /// Whether the Go operator built the backfill Job `workload` for `request` from the current
@@ -145,7 +144,7 @@ fn completed(
             name: name.clone(),
             uid: request_uid(request),
         })
-        .act(delete(workload))
+        .act(delete(workload, DeleteCause::BackfillDone))
         .event(
             EventType::Normal,
             event::BACKFILL_COMPLETED,

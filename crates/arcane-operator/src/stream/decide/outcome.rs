@@ -7,7 +7,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Owne
 use crate::crd::{BackfillRequest, BackfillRequestSpec, StreamingJobTemplate};
 use crate::stream::builder::{self, BuildInput, Mode};
 use crate::stream::model::{
-    Command, EventNote, EventType, Observed, Phase, StreamDefinition, TemplateRef, Workload,
+    Command, DeleteCause, EventNote, EventType, Observed, Phase, RequestPurpose, StreamDefinition,
+    TemplateRef, Workload,
 };
 
 use super::facts::{
@@ -235,18 +236,24 @@ impl<'a> Ctx<'a> {
 }
 
 /// Foreground delete of the observed workload, guarded by its UID.
-pub(super) fn delete(workload: &WorkloadFacts<'_>) -> Command {
+pub(super) fn delete(workload: &WorkloadFacts<'_>, cause: DeleteCause) -> Command {
     Command::DeleteWorkload {
         kind: workload.kind,
         name: workload.name().to_owned(),
         uid: workload.uid().to_owned(),
+        cause,
     }
 }
 
-/// A new BackfillRequest for the stream, `generateName: <stream>-<suffix>-`. Owned by the stream so
+/// A new BackfillRequest for the stream, `generateName: <stream>-initial-backfill-` or
+/// `<stream>-reload-`. Owned by the stream so
 /// the garbage collector removes it with the stream, but not as controller: requests are also
 /// created by users, and blocking the owner's deletion would gain nothing.
-pub(super) fn new_request(observed: &Observed, suffix: &str) -> Command {
+pub(super) fn new_request(observed: &Observed, purpose: RequestPurpose) -> Command {
+    let suffix = match purpose {
+        RequestPurpose::Initial => "initial-backfill",
+        RequestPurpose::Reload => "reload",
+    };
     let identity = &observed.identity;
     let owner = OwnerReference {
         api_version: identity.api_version.clone(),
@@ -271,7 +278,10 @@ pub(super) fn new_request(observed: &Observed, suffix: &str) -> Command {
         },
         status: None,
     };
-    Command::CreateBackfillRequest(Box::new(request))
+    Command::CreateBackfillRequest {
+        request: Box::new(request),
+        purpose,
+    }
 }
 
 /// Adopts the observed `workload`, which the Go operator built from the current definition:

@@ -6,7 +6,9 @@ use k8s_openapi::api::batch::v1::JobCondition;
 use crate::crd::BackfillRequestState;
 use crate::stream::builder;
 use crate::stream::go_hash;
-use crate::stream::model::{Backend, Command, EventType, InvalidSpec, Observed, Phase};
+use crate::stream::model::{
+    Backend, Command, DeleteCause, EventType, InvalidSpec, Observed, Phase, RequestPurpose,
+};
 
 use super::facts::{
     WorkloadFacts, crash_loop_condition, is_new, observed_phase, request_name, request_uid,
@@ -43,7 +45,9 @@ pub(super) fn legacy_reload(ctx: &mut Ctx<'_>, preamble: &mut Preamble) {
         return;
     }
     // Create before removing the annotation: a failed create leaves the annotation for a retry.
-    preamble.actions.push(new_request(ctx.observed, "reload"));
+    preamble
+        .actions
+        .push(new_request(ctx.observed, RequestPurpose::Reload));
     preamble.actions.push(Command::RemoveLegacyAnnotation);
     preamble.events.push(note(
         EventType::Normal,
@@ -108,7 +112,7 @@ pub(super) fn suspended(ctx: &Ctx<'_>) -> Option<Outcome> {
             "The stream was suspended; nothing runs",
         );
     if let Some(workload) = ctx.workload.filter(|w| !w.deleting()) {
-        outcome = outcome.act(delete(&workload));
+        outcome = outcome.act(delete(&workload, DeleteCause::Suspend));
     }
     Some(outcome)
 }
@@ -192,7 +196,7 @@ fn failed_job(ctx: &Ctx<'_>, workload: &WorkloadFacts<'_>, condition: &JobCondit
             format!("The configuration changed since {what} {name} failed; starting again"),
         );
         if !workload.deleting() {
-            outcome = outcome.act(delete(workload));
+            outcome = outcome.act(delete(workload, DeleteCause::Recover));
         }
         return outcome;
     }
@@ -220,7 +224,7 @@ pub(super) fn initial_backfill(ctx: &Ctx<'_>) -> Option<Outcome> {
     }
     Some(
         ctx.pending()
-            .act(new_request(ctx.observed, "initial-backfill"))
+            .act(new_request(ctx.observed, RequestPurpose::Initial))
             .event(
                 EventType::Normal,
                 event::STREAM_CREATED,

@@ -7,7 +7,7 @@ use jiff::SignedDuration;
 
 use crate::stream::builder::{self, Mode};
 use crate::stream::go_hash;
-use crate::stream::model::{Backend, EventType, Phase, Workload, WorkloadKind};
+use crate::stream::model::{Backend, DeleteCause, EventType, Phase, Workload, WorkloadKind};
 
 use super::facts::{RESTARTING_PREFIX, WorkloadFacts, observed_phase};
 use super::outcome::{Ctx, Outcome, adopt, create, delete};
@@ -65,11 +65,11 @@ pub(super) fn streaming(ctx: &Ctx<'_>) -> Outcome {
             "No active BackfillRequest any more: stopping backfill Job {}",
             workload.name()
         );
-        return ctx.pending().hash(hash).act(delete(&workload)).event(
-            EventType::Normal,
-            event::BACKFILL_NOT_REQUESTED,
-            message,
-        );
+        return ctx
+            .pending()
+            .hash(hash)
+            .act(delete(&workload, DeleteCause::BackfillDone))
+            .event(EventType::Normal, event::BACKFILL_NOT_REQUESTED, message);
     }
     let Some(input) = input else {
         return ctx.template_not_found(&definition.streaming_template);
@@ -138,11 +138,11 @@ fn changed(ctx: &Ctx<'_>, target: &Target, hash: String, desired: Workload) -> O
             workload.name(),
             target.kind.as_str()
         );
-        return ctx.pending().hash(Some(hash)).act(delete(&workload)).event(
-            EventType::Normal,
-            event::BACKEND_CHANGED,
-            message,
-        );
+        return ctx
+            .pending()
+            .hash(Some(hash))
+            .act(delete(&workload, DeleteCause::BackendSwitch))
+            .event(EventType::Normal, event::BACKEND_CHANGED, message);
     }
     if let Some(wait) = ctx.replace_wait(&workload) {
         return ctx.holding(wait);
@@ -152,11 +152,10 @@ fn changed(ctx: &Ctx<'_>, target: &Target, hash: String, desired: Workload) -> O
         workload.kind.as_str(),
         workload.name()
     );
-    ctx.pending().hash(Some(hash)).act(delete(&workload)).event(
-        EventType::Normal,
-        event::CONFIGURATION_CHANGED,
-        message,
-    )
+    ctx.pending()
+        .hash(Some(hash))
+        .act(delete(&workload, DeleteCause::Replace))
+        .event(EventType::Normal, event::CONFIGURATION_CHANGED, message)
 }
 
 /// Whether the Go operator built `workload` from the current definition: its `configuration-hash`
@@ -201,7 +200,7 @@ fn restart_completed(ctx: &Ctx<'_>, workload: &WorkloadFacts<'_>, running: Outco
             format!("{RESTARTING_PREFIX}{restarts}."),
         )
         .hash(running.configuration_hash)
-        .act(delete(workload))
+        .act(delete(workload, DeleteCause::Restart))
         .event(
             EventType::Normal,
             event::STREAM_RESTARTED,

@@ -2,6 +2,7 @@
 //! properties driven through a small world simulator.
 
 mod backoff;
+mod causes;
 mod flows;
 mod go_migration;
 mod props;

@@ -413,7 +413,7 @@ fn backfill_manager_scenarios_47_to_50() {
         .commands
         .iter()
         .find_map(|c| match c {
-            Command::CreateBackfillRequest(r) => Some(r.clone()),
+            Command::CreateBackfillRequest { request, .. } => Some(request.clone()),
             _ => None,
         })
         .expect("an initial request");

@@ -80,7 +80,7 @@ impl World {
                     self.observed.workload = Some(created);
                 }
             }
-            Command::DeleteWorkload { kind, name, uid } => {
+            Command::DeleteWorkload { kind, name, uid, .. } => {
                 let matches = self.observed.workload.as_ref().is_some_and(|w| {
                     kind_of(w) == *kind
                         && meta(w).name.as_deref() == Some(name.as_str())
@@ -113,7 +113,7 @@ impl World {
                         .extend(annotations.clone());
                 }
             }
-            Command::CreateBackfillRequest(request) => {
+            Command::CreateBackfillRequest { request, .. } => {
                 let serial = self.next();
                 let mut created = request.as_ref().clone();
                 let prefix = created.metadata.generate_name.clone().unwrap_or_default();

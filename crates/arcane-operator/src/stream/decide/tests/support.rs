@@ -486,7 +486,7 @@ fn full_summary(decision: &Decision) -> Vec<Act> {
             }
             Command::DeleteWorkload { kind, .. } => Act::Delete(*kind),
             Command::AdoptWorkload { kind, .. } => Act::Adopt(*kind),
-            Command::CreateBackfillRequest(r) => {
+            Command::CreateBackfillRequest { request: r, .. } => {
                 Act::NewRequest(r.metadata.generate_name.clone().unwrap_or_default())
             }
             Command::CompleteBackfillRequest { name, .. } => Act::Complete(name.clone()),
