@@ -82,6 +82,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
         .default_backoff()
         .inspect(move |item| health.observe(item))
         .reflect(writer);
+    let unknown_classes = tokio::spawn(super::orphans::report_unknown_classes(ctx.clone(), store.clone()));
     let mut events = std::pin::pin!(events);
     let mut running: HashMap<String, Running> = HashMap::new();
     let mut written: HashMap<String, Written> = HashMap::new();
@@ -103,6 +104,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
         }
         sync(&ctx, &store, &mut running, &mut written).await;
     }
+    unknown_classes.abort();
     stop_all(running).await;
 }
 

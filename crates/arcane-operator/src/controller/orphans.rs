@@ -11,8 +11,9 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::context::Context;
 use super::handlers;
-use crate::crd::BackfillRequest;
-use crate::stream::decide::unknown_stream;
+use crate::crd::{BackfillRequest, StreamClass};
+use crate::stream::Command;
+use crate::stream::decide::{unknown_class, unknown_stream};
 
 /// How often the requests of the class are checked besides on every request change: a stream
 /// deleted after its request was recorded is not a request change.
@@ -48,14 +49,50 @@ pub async fn report(ctx: Arc<Context>, class: String, resource: ApiResource, str
             let Some(command) = unknown_stream(request, &resource.kind) else {
                 continue;
             };
-            if let Err(error) = handlers::execute_for_request(&ctx, &namespace, &command).await {
-                tracing::warn!(
-                    %namespace,
-                    request = %request.name_any(),
-                    %error,
-                    "cannot record that the BackfillRequest names no stream of its class"
-                );
+            record(&ctx, request, &command).await;
+        }
+    }
+}
+
+/// Records every active request naming a StreamClass missing from `classes` (the StreamClass
+/// controller's cache) as `Pending` with the reason, until the operator stops.
+pub async fn report_unknown_classes(ctx: Arc<Context>, classes: Store<StreamClass>) {
+    loop {
+        match tokio::time::timeout(Duration::from_millis(200), classes.wait_until_ready()).await {
+            Ok(Ok(())) => break,
+            Ok(Err(_)) => return,
+            Err(_) => continue,
+        }
+    }
+    let mut changes = std::pin::pin!(ctx.shared.requests.subscribe());
+    let mut tick = tokio::time::interval(PERIOD);
+    loop {
+        let requests: Vec<Arc<BackfillRequest>> = tokio::select! {
+            _ = tick.tick() => ctx.shared.requests.store().state(),
+            changed = changes.next() => match changed {
+                Some(request) => vec![request],
+                None => return,
+            },
+        };
+        for request in &requests {
+            if classes.get(&ObjectRef::new(&request.spec.stream_class)).is_some() {
+                continue;
+            }
+            if let Some(command) = unknown_class(request) {
+                record(&ctx, request, &command).await;
             }
         }
+    }
+}
+
+async fn record(ctx: &Context, request: &BackfillRequest, command: &Command) {
+    let namespace = request.namespace().unwrap_or_default();
+    if let Err(error) = handlers::execute_for_request(ctx, &namespace, command).await {
+        tracing::warn!(
+            %namespace,
+            request = %request.name_any(),
+            %error,
+            "cannot record why the BackfillRequest waits"
+        );
     }
 }

@@ -31,7 +31,7 @@ mod tests;
 
 pub use facts::is_new_stream;
 pub use outcome::MIN_REPLACE_INTERVAL;
-pub use requests::unknown_stream;
+pub use requests::{unknown_class, unknown_stream};
 pub use streaming::{HEALTHY_RUN, RESTART_BACKOFF_BASE, RESTART_BACKOFF_CAP, restart_delay};
 
 use super::model::{Command, Decision, Observed};

@@ -69,15 +69,29 @@ fn waiting(ctx: &Ctx<'_>, outcome: &Outcome, position: usize) -> String {
 /// served as soon as such a stream appears; a request already recorded, completed or refused is
 /// left alone.
 pub fn unknown_stream(request: &BackfillRequest, kind: &str) -> Option<Command> {
-    let active = !request.spec.completed && request.metadata.deletion_timestamp.is_none();
-    if !active || request_state(request).is_some() {
-        return None;
-    }
     let namespace = request.metadata.namespace.as_deref().unwrap_or_default();
     let message = format!(
         "Waiting: no {kind} named {} in namespace {namespace} (StreamClass {}); the request is served once it exists",
         request.spec.stream_id, request.spec.stream_class
     );
+    waiting_unserved(request, message)
+}
+
+/// A request naming a StreamClass that does not exist: recorded once as `Pending` with the reason.
+pub fn unknown_class(request: &BackfillRequest) -> Option<Command> {
+    let message = format!(
+        "Waiting: no StreamClass named {}; the request is served once the class exists and has stream {}",
+        request.spec.stream_class, request.spec.stream_id
+    );
+    waiting_unserved(request, message)
+}
+
+/// `Pending` with `message` for an active request on which nothing is recorded yet.
+fn waiting_unserved(request: &BackfillRequest, message: String) -> Option<Command> {
+    let active = !request.spec.completed && request.metadata.deletion_timestamp.is_none();
+    if !active || request_state(request).is_some() {
+        return None;
+    }
     Some(Command::SetRequestState {
         name: request_name(request),
         uid: request_uid(request),
