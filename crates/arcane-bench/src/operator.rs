@@ -139,7 +139,7 @@ fn memory(path: &str) -> Memory {
     }
 }
 
-/// Clock ticks per second of /proc/<pid>/stat times: 100 on every Linux build we run on
+/// Clock ticks per second of `/proc/<pid>/stat` times: 100 on every Linux build we run on
 /// (USER_HZ is fixed at 100 for x86 and arm64 userspace).
 const USER_HZ: f64 = 100.0;
 

@@ -96,7 +96,7 @@ const IN_FLIGHT: usize = 32;
 ///
 /// [`Recorder::post`] sends in the background, as client-go's broadcaster does: a reconcile does
 /// not wait for its Events (best effort, never fatal), so a stream's Job and status are one API
-/// round trip sooner. At most [`IN_FLIGHT`] are sent at once; `post` waits for a free slot, so
+/// round trip sooner. At most `IN_FLIGHT` are sent at once; `post` waits for a free slot, so
 /// nothing queues without bound. Shutdown drains them ([`Recorder::drain`]); a halt (leadership
 /// lost) drops them.
 pub struct Recorder {
