@@ -25,18 +25,7 @@ fn go_typed_crd(kind: &str, phase_enum: Option<&[&str]>) -> Value {
     if let Some(values) = phase_enum {
         phase["enum"] = json!(values);
     }
-    let condition = json!({
-        "type": "object",
-        "required": ["lastTransitionTime", "message", "reason", "status", "type"],
-        "properties": {
-            "lastTransitionTime": {"type": "string", "format": "date-time"},
-            "message": {"type": "string", "maxLength": 32768},
-            "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
-            "reason": {"type": "string", "maxLength": 1024, "minLength": 1},
-            "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
-            "type": {"type": "string", "maxLength": 316},
-        },
-    });
+    let condition = condition_schema();
     let status = json!({
         "type": "object",
         "required": ["conditions", "configurationHash", "phase"],
@@ -66,6 +55,22 @@ fn go_typed_crd(kind: &str, phase_enum: Option<&[&str]>) -> Value {
                 "subresources": {"status": {}},
                 "schema": {"openAPIV3Schema": schema},
             }],
+        },
+    })
+}
+
+/// `metav1.Condition` as controller-gen writes its schema (required fields, lengths, status enum).
+fn condition_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["lastTransitionTime", "message", "reason", "status", "type"],
+        "properties": {
+            "lastTransitionTime": {"type": "string", "format": "date-time"},
+            "message": {"type": "string", "maxLength": 32768},
+            "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
+            "reason": {"type": "string", "maxLength": 1024, "minLength": 1},
+            "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+            "type": {"type": "string", "maxLength": 316},
         },
     })
 }
@@ -591,19 +596,8 @@ async fn harness_wait(env: &Env, kind: Kind, name: &str, phase: &str, reason: &s
 /// `Pending|Ready|Failed|Stopped` and strict `metav1.Condition`s (reason pattern, required
 /// fields); a template whose `spec` is a whole Job.
 fn arcane_crd_chart_crds() -> Vec<Value> {
-    let condition = json!({
-        "type": "object",
-        "required": ["lastTransitionTime", "message", "reason", "status", "type"],
-        "properties": {
-            "lastTransitionTime": {"type": "string", "format": "date-time"},
-            "message": {"type": "string", "maxLength": 32768},
-            "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
-            "reason": {"type": "string", "maxLength": 1024, "minLength": 1,
-                       "pattern": "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},
-            "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
-            "type": {"type": "string", "maxLength": 316},
-        },
-    });
+    let mut condition = condition_schema();
+    condition["properties"]["reason"]["pattern"] = json!("^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$");
     let status = json!({
         "type": "object",
         "properties": {

@@ -15,6 +15,8 @@ use std::fmt::Write as _;
 use md5::{Digest, Md5};
 use serde_json::{Number, Value};
 
+use super::hash::{JsonStyle, write_sorted};
+
 /// The Go hash of a stream spec (no BackfillRequest): lowercase hex MD5 of its Go JSON.
 pub fn spec_hash(spec: &Value) -> String {
     md5_hex(go_json(spec).as_bytes())
@@ -61,41 +63,12 @@ fn hex(bytes: &[u8]) -> String {
 /// `.spec` as Go's `json.Marshal` writes an unstructured map.
 pub fn go_json(value: &Value) -> String {
     let mut out = String::new();
-    write_value(value, &mut out);
+    let style = JsonStyle {
+        number: &write_number,
+        string: &write_string,
+    };
+    write_sorted(value, &mut out, &style);
     out
-}
-
-fn write_value(value: &Value, out: &mut String) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => write_number(n, out),
-        Value::String(s) => write_string(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push('{');
-            for (i, (key, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(key, out);
-                out.push(':');
-                write_value(item, out);
-            }
-            out.push('}');
-        }
-    }
 }
 
 /// Kubernetes' unstructured decoding keeps integers as `int64` and everything else as `float64`;

@@ -40,22 +40,42 @@ pub(crate) fn sha256_hex(data: &[u8]) -> String {
 }
 
 fn write_canonical(value: &Value, out: &mut String) {
+    // serde_json prints integers exactly and floats in shortest round-trip form, which is
+    // deterministic for a given parsed value.
+    let number = |n: &serde_json::Number, out: &mut String| {
+        let _ = write!(out, "{n}");
+    };
+    write_sorted(
+        value,
+        out,
+        &JsonStyle {
+            number: &number,
+            string: &write_string,
+        },
+    );
+}
+
+/// How a [`write_sorted`] writer prints the leaves: numbers and strings are where JSON encoders
+/// differ (this crate's canonical form, Go's `encoding/json`).
+pub(crate) struct JsonStyle<'a> {
+    pub number: &'a dyn Fn(&serde_json::Number, &mut String),
+    pub string: &'a dyn Fn(&str, &mut String),
+}
+
+/// Compact JSON with object keys sorted byte-wise at every level, leaves printed by `style`.
+pub(crate) fn write_sorted(value: &Value, out: &mut String, style: &JsonStyle<'_>) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        // serde_json prints integers exactly and floats in shortest round-trip form, which is
-        // deterministic for a given parsed value.
-        Value::Number(n) => {
-            let _ = write!(out, "{n}");
-        }
-        Value::String(s) => write_string(s, out),
+        Value::Number(n) => (style.number)(n, out),
+        Value::String(s) => (style.string)(s, out),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                write_canonical(item, out);
+                write_sorted(item, out, style);
             }
             out.push(']');
         }
@@ -67,9 +87,9 @@ fn write_canonical(value: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_string(key, out);
+                (style.string)(key, out);
                 out.push(':');
-                write_canonical(item, out);
+                write_sorted(item, out, style);
             }
             out.push('}');
         }
