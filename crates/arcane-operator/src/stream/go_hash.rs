@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use md5::{Digest, Md5};
 use serde_json::{Number, Value};
 
-use super::hash::{JsonStyle, write_sorted};
+use super::hash::{JsonStyle, write_escaped, write_sorted};
 
 /// The Go hash of a stream spec (no BackfillRequest): lowercase hex MD5 of its Go JSON.
 pub fn spec_hash(spec: &Value) -> String {
@@ -100,26 +100,7 @@ fn write_number(n: &Number, out: &mut String) {
 
 /// A string as Go's `encoding/json` escapes it (HTML-safe).
 fn write_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    write_escaped(s, out, true);
 }
 
 #[cfg(test)]

@@ -98,6 +98,12 @@ pub(crate) fn write_sorted(value: &Value, out: &mut String, style: &JsonStyle<'_
 
 /// A JSON string literal with the minimal escaping RFC 8259 requires.
 fn write_string(s: &str, out: &mut String) {
+    write_escaped(s, out, false);
+}
+
+/// A JSON string literal: the minimal escaping RFC 8259 requires, and with `html_safe` also
+/// `<`, `>`, `&`, U+2028 and U+2029 as `\uXXXX` (as Go's `encoding/json` writes them).
+pub(crate) fn write_escaped(s: &str, out: &mut String, html_safe: bool) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -108,6 +114,9 @@ fn write_string(s: &str, out: &mut String) {
             '\t' => out.push_str("\\t"),
             '\u{08}' => out.push_str("\\b"),
             '\u{0c}' => out.push_str("\\f"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' if html_safe => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
             c if u32::from(c) < 0x20 => {
                 let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
