@@ -223,6 +223,25 @@ pub async fn wait_all(env: &Env, streams: &[(Kind, String)], phase: &str, timeou
     }
 }
 
+/// Waits until no request of the operator (watches aside) has been answered for `window`. The
+/// sandbox logs a request when it answers, so a window longer than any injected delay covers
+/// the requests still on their way when the faults were cleared.
+pub async fn wait_operator_quiet(env: &Env, window: Duration, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let since = last_seq(env);
+        tokio::time::sleep(window).await;
+        if op_requests(env, since).iter().all(|r| r.watch) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the operator was still making requests after {timeout:?}:\n{}",
+            dump(env, since)
+        );
+    }
+}
+
 /// N4: deletes the stream; its Jobs and BackfillRequests are garbage-collected.
 pub async fn assert_delete_not_lost(env: &Env, kind: Kind, name: &str, timeout: Duration) {
     env.api(kind)
