@@ -46,7 +46,27 @@ pub async fn start() -> Env {
         ..controller::Config::default()
     };
     env.operator = Some(Operator::start(client, config));
+    wait_classes_ready(&env).await;
     env
+}
+
+/// Waits until the operator has written every StreamClass's status `Ready`: a fault injected
+/// before that also hits those writes, which the class controller retries only on its 5 s
+/// re-check, so a scenario could see that retry as a write of a settled system.
+async fn wait_classes_ready(env: &Env) {
+    let classes = Gvr::new("streaming.sneaksanddata.com", "v1", "streamclasses");
+    env.wait_for(
+        "the StreamClasses to be Ready",
+        Duration::from_secs(30),
+        || async {
+            let (all, _) = env.sandbox.store().list(&classes, None);
+            !all.is_empty()
+                && all
+                    .iter()
+                    .all(|c| c.pointer("/status/phase").and_then(Value::as_str) == Some("Ready"))
+        },
+    )
+    .await;
 }
 
 /// A fault rule for the operator's requests only.
