@@ -293,11 +293,21 @@ pub async fn assert_failure_visible(env: &Env, kind: Kind, name: &str, reason: &
         .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready").cloned())
         .expect("Ready condition");
     assert_eq!(ready["status"], "False", "{name}: Ready=False");
-    let events = env.events_for(name);
-    assert!(
-        events.iter().any(|(t, r)| t == "Warning" && r == event),
-        "{name}: a Warning {event} Event, got {events:?}"
-    );
+    // The Event is posted after the status write that a caller waited for.
+    let posted = || {
+        env.events_for(name)
+            .iter()
+            .any(|(t, r)| t == "Warning" && r == event)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !posted() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name}: a Warning {event} Event, got {:?}",
+            env.events_for(name)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Counts Job creations per stream id from the sandbox's own event stream (every create, however
