@@ -140,10 +140,27 @@ pub fn busiest_second(records: &[RequestRecord]) -> (usize, String) {
 pub fn assert_no_storm(records: &[RequestRecord], what: &str) {
     let (n, at) = busiest_second(records);
     println!("{what}: busiest object saw {n} requests in one second ({at})");
-    assert!(
-        n <= STORM_PER_SECOND,
-        "{what}: request storm: {n} requests to {at}"
-    );
+    if n > STORM_PER_SECOND {
+        let (path, second) = at.split_once(" at ").unwrap_or((at.as_str(), ""));
+        let storm: Vec<String> = records
+            .iter()
+            .filter(|r| !r.watch && r.path.trim_end_matches("/status") == path && r.time.starts_with(second))
+            .map(|r| {
+                format!(
+                    "{} {} {}{} -> {}",
+                    &r.time[11..r.time.len().min(23)],
+                    r.method,
+                    r.path,
+                    r.query,
+                    r.status
+                )
+            })
+            .collect();
+        panic!(
+            "{what}: request storm: {n} requests to {at}:\n{}",
+            storm.join("\n")
+        );
+    }
 }
 
 /// `/api/v1/namespaces/x/kind/name[/sub]` or `/apis/g/v/namespaces/x/kind/name[/sub]`.
