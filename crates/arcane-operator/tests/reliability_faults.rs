@@ -59,14 +59,8 @@ async fn f1_server_errors_on_a_fifth_of_writes() {
         .add_fault(op_fault(Some("write"), None, Some(0.2), status(500, None)))
         .unwrap();
     create_all(&env, &streams).await;
-    tokio::time::sleep(secs(6)).await;
-    env.sandbox.clear_faults();
-    let hits = op_requests(&env, since)
-        .iter()
-        .filter(|r| r.status == 500)
-        .count();
+    let (hits, _) = keep_faults_until_hit(&env, since, 500, 1, secs(6)).await;
     println!("F1: {hits} writes answered 500");
-    assert!(hits > 0, "the fault fired");
     wait_all(&env, &streams, "Running", secs(25)).await;
     assert_converged_once(&env, &streams, &jobs).await;
     assert_no_storm(&op_requests(&env, since), "F1");
@@ -74,6 +68,34 @@ async fn f1_server_errors_on_a_fifth_of_writes() {
     assert_delete_not_lost(&env, streams[0].0, &streams[0].1, secs(10)).await;
     counter.abort();
     env.stop().await;
+}
+
+/// Keeps the injected faults for `window`, and beyond it until the operator has met at least
+/// `min` answers with `code` (bounded), then clears them; returns how many it met and how long
+/// the faults were on. A fixed window alone can end on a loaded machine before the operator made
+/// the requests the fault targets.
+async fn keep_faults_until_hit(
+    env: &harness::Env,
+    since: u64,
+    code: u16,
+    min: usize,
+    window: Duration,
+) -> (usize, Duration) {
+    let hits = || {
+        op_requests(env, since)
+            .iter()
+            .filter(|r| r.status == code)
+            .count()
+    };
+    let started = tokio::time::Instant::now();
+    env.wait_for(
+        &format!("{min} operator requests answered {code}"),
+        window + secs(30),
+        || async { started.elapsed() >= window && hits() >= min },
+    )
+    .await;
+    env.sandbox.clear_faults();
+    (hits(), started.elapsed())
 }
 
 /// Gaps between a 429 answer and the next request to the same path and query (a list's label
@@ -118,11 +140,7 @@ async fn f2_throttled_with_retry_after() {
         .add_fault(op_fault(None, None, None, status(429, Some(2))))
         .unwrap();
     create_all(&env, &streams).await;
-    tokio::time::sleep(secs(4)).await;
-    env.sandbox.clear_faults();
-    let during = op_requests(&env, since);
-    let throttled = during.iter().filter(|r| r.status == 429).count();
-    assert!(throttled > 0, "the fault fired");
+    let (throttled, held) = keep_faults_until_hit(&env, since, 429, 1, secs(4)).await;
     wait_all(&env, &streams, "Running", secs(25)).await;
     let all = op_requests(&env, since);
     let gaps = retry_gaps(&all);
@@ -141,9 +159,11 @@ async fn f2_throttled_with_retry_after() {
     );
     assert_no_storm(&all, "F2");
     let watch_storm = all.iter().filter(|r| r.watch && r.status == 429).count();
+    // At most 5 tries of each of the 8 watches per 4 s of throttling.
+    let limit = 8 * (5.0 * held.as_secs_f64() / 4.0).ceil() as usize;
     assert!(
-        watch_storm <= 8 * 5,
-        "watches re-tried {watch_storm} times in 4 s"
+        watch_storm <= limit,
+        "watches re-tried {watch_storm} times in {held:?}"
     );
     assert_converged_once(&env, &streams, &jobs).await;
     for (kind, name) in &early {
@@ -179,13 +199,7 @@ async fn f3_conflicts_on_status_and_job_create() {
         ))
         .unwrap();
     create_all(&env, &streams).await;
-    tokio::time::sleep(secs(5)).await;
-    env.sandbox.clear_faults();
-    let conflicts = op_requests(&env, since)
-        .iter()
-        .filter(|r| r.status == 409)
-        .count();
-    assert!(conflicts >= 4, "the faults fired ({conflicts})");
+    keep_faults_until_hit(&env, since, 409, 4, secs(5)).await;
     // A stream refused several times in a row waits out its back-off (1, 2, 4, 8 s …) first; on
     // a loaded machine the last retry can come well after the faults end.
     wait_all(&env, &streams, "Running", secs(40)).await;
@@ -237,6 +251,52 @@ async fn f4_edit_made_while_watches_are_down_is_applied() {
     env.stop().await;
 }
 
+/// The resources whose list the operator re-reads after its watches expire (the shared watches
+/// and the stream cache of each demo layout).
+const RELISTED: [&str; 5] = [
+    "/jobs",
+    "/backfillrequests",
+    "/mockstreamv0s",
+    "/mockstreamv1s",
+    "/mockstreamv2s",
+];
+
+/// Expires every resourceVersion the operator's watches hold and cuts the watches, so each must
+/// re-list. Compaction alone does not do it: the sandbox, like the API server, resumes a watch
+/// from the newest resourceVersion (nothing was missed), and the watch that saw the last change
+/// before compaction — say the last status patch of a settled stream — holds exactly that one.
+/// This flaked F5 ("timed out waiting for the operator to re-list"): whichever type changed last
+/// never re-listed. So a change no operator watch sees (a ConfigMap, written straight into the
+/// store, no request in between) first moves the newest version past all of theirs.
+fn expire_every_watch(env: &harness::Env) {
+    let configmaps = kube_sandbox::Gvr::new("", "v1", "configmaps");
+    let bump = json!({"metadata": {"generateName": "f5-bump-", "namespace": harness::NS}});
+    env.sandbox
+        .store()
+        .create(&configmaps, bump)
+        .expect("the bump ConfigMap is created");
+    env.sandbox.expire_resource_versions();
+    env.sandbox
+        .drop_watches(FaultMatch {
+            user_agent: Some(rel::OP_UA.into()),
+            ..FaultMatch::default()
+        })
+        .expect("the operator's watches are cut");
+}
+
+/// Which of [`RELISTED`] have no list, or no watch after their list, among `requests`.
+fn not_relisted(requests: &[kube_sandbox::requestlog::RequestRecord]) -> Vec<&'static str> {
+    RELISTED
+        .into_iter()
+        .filter(|res| {
+            let listed = requests
+                .iter()
+                .position(|r| !r.watch && r.method == "GET" && r.path.ends_with(res));
+            !listed.is_some_and(|at| requests[at..].iter().any(|r| r.watch && r.path.ends_with(res)))
+        })
+        .collect()
+}
+
 /// F5: resourceVersions expire while the operator is settled: resumed watches get 410, the operator
 /// re-lists, and the relist causes no write at all (N5).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,31 +307,24 @@ async fn f5_relist_after_expired_resource_versions_writes_nothing() {
     wait_all(&env, &streams, "Running", secs(20)).await;
     env.assert_invariants_and_settled(secs(2)).await;
     let since = last_seq(&env);
-    env.sandbox.expire_resource_versions();
-    env.sandbox
-        .drop_watches(FaultMatch {
-            user_agent: Some(rel::OP_UA.into()),
-            ..FaultMatch::default()
-        })
-        .unwrap();
-    env.wait_for("the operator to re-list", secs(15), || async {
-        let requests = op_requests(&env, since);
-        [
-            "/jobs",
-            "/backfillrequests",
-            "/mockstreamv0s",
-            "/mockstreamv1s",
-            "/mockstreamv2s",
-        ]
-        .iter()
-        .all(|res| {
-            requests
-                .iter()
-                .any(|r| !r.watch && r.method == "GET" && r.path.ends_with(res))
-        })
-    })
-    .await;
-    tokio::time::sleep(secs(3)).await;
+    expire_every_watch(&env);
+    // Re-listed and watching again from the new list; the watcher's back-off after a 410 is
+    // under a second, so 15 s is only a bound for a loaded machine.
+    let deadline = tokio::time::Instant::now() + secs(15);
+    loop {
+        let missing = not_relisted(&op_requests(&env, since));
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the operator did not re-list {missing:?}; its requests since the expiry:\n{}",
+            rel::dump(&env, since)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The reconciles the re-list triggers run now: settled again, and no write from `since`.
+    env.assert_invariants_and_settled(secs(2)).await;
     let writes: Vec<String> = op_requests(&env, since)
         .into_iter()
         .filter(|r| r.is_write())
@@ -281,7 +334,6 @@ async fn f5_relist_after_expired_resource_versions_writes_nothing() {
     for (kind, name) in &streams {
         assert_running(&env, *kind, name).await;
     }
-    env.assert_invariants_and_settled(secs(1)).await;
     env.stop().await;
 }
 
@@ -305,8 +357,9 @@ async fn f7_slow_api_makes_no_duplicate_creates() {
         .filter(|r| r.fault.is_some())
         .count();
     assert!(delayed > 0, "the delay applied");
-    // A status write may still be on its way: let it land before checking.
-    tokio::time::sleep(secs(3)).await;
+    // Writes delayed before the faults were cleared may still be on their way (each takes 2 s):
+    // wait until no request of the operator has been answered for longer than that.
+    rel::wait_operator_quiet(&env, Duration::from_millis(2500), secs(30)).await;
     assert_converged_once(&env, &streams, &jobs).await;
     let conflicts: Vec<String> = op_requests(&env, since)
         .iter()

@@ -51,9 +51,60 @@ pub fn backoff(failures: u32) -> Duration {
     Duration::from_secs((1u64 << exp).min(300))
 }
 
+/// Consecutive failed reconciles of one object, and when the retry they scheduled is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failures {
+    pub count: u32,
+    pub retry_at: std::time::Instant,
+}
+
+impl Failures {
+    /// Records a failure at `now` after `previous`. A failure before the retry already scheduled
+    /// (a burst of watch events meeting the same outage) is the same failure: only a failed retry
+    /// doubles the delay. Counting each of them let 8 events during a 2 s outage push a stream's
+    /// next attempt 2 minutes out, long after the API had recovered (F3 flaked on it).
+    pub fn record(previous: Option<Failures>, now: std::time::Instant) -> Failures {
+        match previous {
+            Some(p) if p.count > 0 && now < p.retry_at => p,
+            _ => {
+                let count = previous.map_or(0, |p| p.count).saturating_add(1);
+                Failures {
+                    count,
+                    retry_at: now + backoff(count),
+                }
+            }
+        }
+    }
+
+    /// The delay to request now: until the scheduled retry (the controller keeps the earliest).
+    pub fn delay(&self, now: std::time::Instant) -> Duration {
+        self.retry_at.saturating_duration_since(now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_before_the_scheduled_retry_do_not_grow_the_back_off() {
+        let t0 = std::time::Instant::now();
+        let ms = Duration::from_millis;
+        let first = Failures::record(None, t0);
+        assert_eq!((first.count, first.delay(t0)), (1, ms(1000)));
+        // Seven more failures within that second, from watch events: still one failure.
+        let mut burst = first;
+        for i in 1..8 {
+            burst = Failures::record(Some(burst), t0 + ms(100 * i));
+        }
+        assert_eq!(burst, first);
+        assert_eq!(burst.delay(t0 + ms(700)), ms(300));
+        // The retry fails: 2 s, then 4 s.
+        let retried = Failures::record(Some(burst), t0 + ms(1000));
+        assert_eq!((retried.count, retried.delay(t0 + ms(1000))), (2, ms(2000)));
+        let again = Failures::record(Some(retried), t0 + ms(3000));
+        assert_eq!((again.count, again.delay(t0 + ms(3000))), (3, ms(4000)));
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::context::Context;
-use super::error::{Error, backoff};
+use super::error::{Error, Failures};
 use super::fanout::trim_managed_fields;
 use super::handlers::{self, Target};
 use super::observe::observe;
@@ -34,7 +34,7 @@ pub struct StreamClassRuntime {
     pub ctx: Arc<Context>,
     pub class: ClassInfo,
     pub resource: ApiResource,
-    failures: Mutex<HashMap<ObjectRef<DynamicObject>, u32>>,
+    failures: Mutex<HashMap<ObjectRef<DynamicObject>, Failures>>,
     /// Streams written by this controller whose cache has not shown the write yet.
     written: Written,
     /// The `controller` label of this class's metrics.
@@ -466,8 +466,7 @@ fn count_commands(runtime: &StreamClassRuntime, commands: &[Command]) {
 }
 
 fn error_policy(object: Arc<DynamicObject>, error: &Error, runtime: Arc<StreamClassRuntime>) -> Action {
-    let failures = runtime.count_failure(&object);
-    let delay = backoff(failures);
+    let delay = runtime.count_failure(&object);
     let queued = queue_key(object.metadata.namespace.as_deref(), &object.name_any());
     runtime
         .ctx
@@ -490,11 +489,14 @@ impl StreamClassRuntime {
         ObjectRef::from_obj_with(object, self.resource.clone())
     }
 
-    fn count_failure(&self, object: &DynamicObject) -> u32 {
+    /// Records a failed reconcile; returns the delay until its retry.
+    fn count_failure(&self, object: &DynamicObject) -> Duration {
+        let now = std::time::Instant::now();
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let count = failures.entry(self.key(object)).or_insert(0);
-        *count = count.saturating_add(1);
-        *count
+        let key = self.key(object);
+        let recorded = Failures::record(failures.get(&key).copied(), now);
+        failures.insert(key, recorded);
+        recorded.delay(now)
     }
 
     fn reset_failures(&self, object: &DynamicObject) {

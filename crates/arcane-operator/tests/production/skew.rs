@@ -57,10 +57,11 @@ async fn clock_skew_of_ten_seconds_between_replicas_never_gives_two_leaders() {
         .await;
 
     // Four lease durations (3 s each) with replica-b polling every ~0.5 s: both replicas' own
-    // metrics show exactly one leader at every sample.
+    // metrics show exactly one leader at every sample. At least 10 samples however slow the
+    // scrapes are on a loaded machine (a count within a fixed 12 s could fall short).
     let observe = Instant::now();
     let mut samples = 0;
-    while observe.elapsed() < secs(12) {
+    while observe.elapsed() < secs(12) || samples < 10 {
         let (ma, mb) = (a.master_status().await, b.master_status().await);
         assert_eq!(
             (ma, mb),
@@ -77,7 +78,6 @@ async fn clock_skew_of_ten_seconds_between_replicas_never_gives_two_leaders() {
         samples += 1;
         tokio::time::sleep(Duration::from_millis(750)).await;
     }
-    assert!(samples >= 10, "only {samples} samples in 12 s");
     assert_renew_skew(&setup, -10, "replica-a");
 
     kill_leader_and_take_over(&setup, &mut a, &b, "F18").await;

@@ -172,12 +172,13 @@ async fn f12_class_waits_for_its_crd() {
     let env = rel::start().await;
     apply(&env, &[class_doc("mock-stream-v9", "MockStreamV9")]).await;
     wait_class(&env, "mock-stream-v9", "Pending", "CrdNotFound", secs(10)).await;
-    assert!(
+    // The Event is posted after the status write waited for above.
+    env.wait_for("a Warning CrdNotFound Event", secs(10), || async {
         events_about(&env, "mock-stream-v9")
             .iter()
-            .any(|(t, r)| t == "Warning" && r == "CrdNotFound"),
-        "a Warning CrdNotFound Event"
-    );
+            .any(|(t, r)| t == "Warning" && r == "CrdNotFound")
+    })
+    .await;
     apply(&env, &[extra_crd("MockStreamV9")]).await;
     wait_class(
         &env,
