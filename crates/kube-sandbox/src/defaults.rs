@@ -477,6 +477,7 @@ impl Strategy for SandboxStrategy {
             }
             ("batch", "jobs") => prepare_job_create(info, obj),
             ("batch", "cronjobs") => prepare_cronjob(info, obj),
+            (crate::rbac::GROUP, _) => crate::rbac::prepare(info, obj),
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
                 validate_crd(info, obj)?;
                 if let Some(m) = obj_mut(obj, "metadata") {
@@ -508,6 +509,7 @@ impl Strategy for SandboxStrategy {
         }
         match (info.gvr.group.as_str(), info.gvr.resource.as_str()) {
             ("batch", "jobs") => prepare_job_update(info, old, new, sub),
+            (crate::rbac::GROUP, _) => crate::rbac::prepare_update(info, old, new),
             ("batch", "cronjobs") if sub == Subresource::Main => cronjob_schedule(info, new),
             ("apiextensions.k8s.io", "customresourcedefinitions") if sub == Subresource::Main => {
                 validate_crd(info, new)

@@ -16,6 +16,7 @@ pub mod faults;
 pub mod kubeconfig;
 pub mod openapi;
 pub mod patch;
+pub mod rbac;
 pub mod registry;
 pub mod requestlog;
 mod sandbox;

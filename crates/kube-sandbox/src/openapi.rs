@@ -65,6 +65,28 @@ pub fn builtin_resources(gv: &GroupVersionDoc) -> Vec<ResourceDoc> {
         ("coordination.k8s.io", "Lease", "leases", true, false),
         ("batch", "Job", "jobs", true, true),
         ("batch", "CronJob", "cronjobs", true, true),
+        ("rbac.authorization.k8s.io", "Role", "roles", true, false),
+        (
+            "rbac.authorization.k8s.io",
+            "RoleBinding",
+            "rolebindings",
+            true,
+            false,
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "ClusterRole",
+            "clusterroles",
+            false,
+            false,
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            false,
+            false,
+        ),
         (
             "apiextensions.k8s.io",
             "CustomResourceDefinition",

@@ -6,6 +6,7 @@
 
 mod error;
 pub mod meta;
+mod names;
 mod types;
 mod validate;
 pub mod write;

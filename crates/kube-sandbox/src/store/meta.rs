@@ -123,60 +123,10 @@ pub fn base64(data: &[u8]) -> String {
     out
 }
 
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-/// RFC 1123 subdomain: dot-separated labels, at most 253 characters.
-pub fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
-}
-
-/// Checks `metadata.name` the way the type's upstream validation does (label for namespaces, subdomain otherwise).
-pub fn validate_name(info: &ResourceInfo, name: &str) -> Result<(), ApiError> {
-    let group = info.gvr.group.as_str();
-    if name.is_empty() {
-        return Err(ApiError::invalid(
-            &info.kind,
-            group,
-            name,
-            vec![Cause::new(
-                "FieldValueRequired",
-                "metadata.name",
-                "Required value: name or generateName is required",
-            )],
-        ));
-    }
-    let label_only = info.gvr.group.is_empty() && info.gvr.resource == "namespaces";
-    let ok = if label_only {
-        is_dns_label(name)
-    } else {
-        is_dns_subdomain(name)
-    };
-    if ok {
-        return Ok(());
-    }
-    let detail = if label_only {
-        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-    } else {
-        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-    };
-    Err(ApiError::invalid(
-        &info.kind,
-        group,
-        name,
-        vec![Cause::new(
-            "FieldValueInvalid",
-            "metadata.name",
-            format!("Invalid value: {name:?}: {detail}"),
-        )],
-    ))
-}
+pub use super::names::{
+    dns_label_errors, dns_subdomain_errors, is_dns_label, is_dns_subdomain, path_segment_errors,
+    validate_name,
+};
 
 /// Generic metadata validation every type gets: label keys/values shapes are left out; owner references are checked.
 pub fn validate_meta(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
