@@ -262,6 +262,22 @@ fn document(store: &Store, gv: &GroupVersionDoc) -> Value {
     openapi::v3_document(gv, &crds)
 }
 
+/// `GET /openapi/v2`: protobuf when asked for (client-go always is), else JSON.
+pub fn openapi_v2(headers: &HeaderMap, version: &VersionInfo) -> Response {
+    let accept = http::header_str(headers, header::ACCEPT);
+    if accept.contains(openapi::V2_PROTOBUF) {
+        let mut resp = Response::new(axum::body::Body::from(openapi::v2_document_protobuf(
+            &version.git_version,
+        )));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(openapi::V2_PROTOBUF_RESPONSE),
+        );
+        return resp;
+    }
+    http::json(200, &openapi::v2_document_json(&version.git_version), &[])
+}
+
 /// `GET /openapi/v3`: the index, with a hash per document so clients can cache.
 pub fn openapi_index(store: &Store) -> Response {
     let gvs = group_versions(store);

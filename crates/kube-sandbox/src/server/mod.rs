@@ -5,6 +5,7 @@ mod control;
 pub mod discovery;
 pub mod http;
 pub mod list;
+pub mod logs;
 pub mod patching;
 pub mod path;
 pub mod protobuf;
@@ -303,6 +304,7 @@ async fn dispatch(
         }
         ["api"] => return get_only(discovery::core_versions(&state.store, &headers, &state.address)),
         ["apis"] => return get_only(discovery::groups(&state.store, &headers)),
+        ["openapi", "v2"] => return get_only(discovery::openapi_v2(&headers, &state.config.version)),
         ["openapi", "v3"] => return get_only(discovery::openapi_index(&state.store)),
         ["openapi", "v3", rest @ ..] => return get_only(discovery::openapi_document(&state.store, rest)),
         _ => {}
@@ -331,6 +333,13 @@ async fn dispatch(
     if crate::registry::is_review(&rp.info) {
         return match (&method, rp.name.is_some()) {
             (&Method::POST, false) => review(store, &user, &rp, &headers, &body),
+            _ => Err(ApiError::method_not_allowed()),
+        }
+        .unwrap_or_else(|e| http::error(&e));
+    }
+    if rp.subresource.as_deref() == Some("log") {
+        return match method {
+            Method::GET => logs::pod_log(store, &rp, q),
             _ => Err(ApiError::method_not_allowed()),
         }
         .unwrap_or_else(|e| http::error(&e));

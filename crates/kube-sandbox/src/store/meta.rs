@@ -123,6 +123,8 @@ pub fn base64(data: &[u8]) -> String {
     out
 }
 
+pub use super::validate::{label_value_errors, meta_causes, qualified_name_errors};
+
 pub use super::names::{
     dns_label_errors, dns_subdomain_errors, is_dns_label, is_dns_subdomain, path_segment_errors,
     validate_name,

@@ -116,3 +116,53 @@ pub fn validate_name(info: &ResourceInfo, name: &str) -> Result<(), ApiError> {
         Err(ApiError::invalid(&info.kind, group, name, causes))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `IsDNS1123Subdomain`: "must be no more than 253 characters" and the regex
+    /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*`, which caps no dot-separated part.
+    #[test]
+    fn subdomains_as_upstream() {
+        let long_part = "a".repeat(70);
+        assert!(
+            is_dns_subdomain(&long_part),
+            "a 70-character name is a valid subdomain"
+        );
+        assert!(is_dns_subdomain(&format!("{long_part}.{long_part}.example.com")));
+        assert!(is_dns_subdomain(&"a".repeat(253)));
+        assert_eq!(
+            dns_subdomain_errors(&"a".repeat(254)),
+            vec!["must be no more than 253 characters"]
+        );
+        let both = dns_subdomain_errors(&format!("{}-", "a".repeat(253)));
+        assert_eq!(both.len(), 2, "{both:?}");
+        for bad in ["A", "-a", "a-", "a..b", ".a", "a_b", ""] {
+            assert_eq!(dns_subdomain_errors(bad), vec![SUBDOMAIN_MSG], "{bad:?}");
+        }
+    }
+
+    /// `IsDNS1123Label`: 63 characters, `[a-z0-9]([-a-z0-9]*[a-z0-9])?`.
+    #[test]
+    fn labels_as_upstream() {
+        assert!(is_dns_label(&"a".repeat(63)));
+        assert_eq!(
+            dns_label_errors(&"a".repeat(64)),
+            vec!["must be no more than 63 characters"]
+        );
+        assert_eq!(dns_label_errors("a.b"), vec![LABEL_MSG]);
+    }
+
+    /// `IsValidPathSegmentName`: not "." or "..", no "/" or "%".
+    #[test]
+    fn path_segments_as_upstream() {
+        assert!(path_segment_errors("system:controller:job-controller").is_empty());
+        assert!(path_segment_errors("Upper_Case").is_empty());
+        assert_eq!(path_segment_errors(".."), vec!["may not be '..'"]);
+        assert_eq!(
+            path_segment_errors("a/b%c"),
+            vec!["may not contain '/'", "may not contain '%'"]
+        );
+    }
+}
