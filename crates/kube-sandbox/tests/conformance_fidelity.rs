@@ -204,3 +204,60 @@ async fn pods_and_logs_of_jobs() {
         .await
         .fails_with(&format!("container nope is not valid for pod {pod_name}"));
 }
+
+/// kubectl's imperative generators send protobuf: Jobs, CronJobs and `create job --from=cronjob/x` are decoded
+/// (with the CronJob as owner and the `cronjob.kubernetes.io/instantiate` annotation kubectl sets).
+#[tokio::test]
+async fn imperative_jobs_and_job_from_cronjob() {
+    let e = env("imperative-jobs").await;
+    e.kubectl(&["create", "job", "x", "--image=busybox", "--", "echo", "hi"])
+        .await
+        .ok();
+    let cmd = e
+        .kubectl(&[
+            "get",
+            "job",
+            "x",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].command}",
+        ])
+        .await;
+    assert_eq!(cmd.ok(), r#"["echo","hi"]"#);
+    e.kubectl(&[
+        "create",
+        "cronjob",
+        "cj",
+        "--image=busybox",
+        "--schedule=*/5 * * * *",
+        "--",
+        "date",
+    ])
+    .await
+    .ok();
+    let out = e
+        .kubectl(&["create", "job", "from-cj", "--from=cronjob/cj"])
+        .await;
+    assert_eq!(out.ok().trim(), "job.batch/from-cj created");
+    let job = e.kubectl(&["get", "job", "from-cj", "-o", "json"]).await;
+    let job: serde_json::Value = serde_json::from_str(job.ok()).unwrap();
+    assert_eq!(job["metadata"]["ownerReferences"][0]["kind"], "CronJob");
+    assert_eq!(
+        job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"],
+        "manual"
+    );
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["command"][0],
+        "date"
+    );
+    assert_eq!(
+        job["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
+        30
+    );
+    assert!(job["spec"]["template"]["metadata"].get("generation").is_none());
+    assert!(
+        e.requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.path.ends_with("/jobs") && r.status == 201),
+        "created through the API"
+    );
+}

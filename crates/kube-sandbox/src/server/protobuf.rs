@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 mod messages;
+mod workloads;
 
 /// `k8s\0`: the envelope magic of `application/vnd.kubernetes.protobuf` bodies.
 const MAGIC: &[u8] = b"k8s\0";
@@ -142,9 +143,23 @@ fn object_meta(b: &[u8]) -> Result<Value, ProtoError> {
             }
             // selfLink, uid, resourceVersion, creationTimestamp: the server sets or ignores them on create.
             4..=6 | 8 => {}
-            7 => drop(m.insert("generation".into(), json!(varint(w, "generation")?))),
+            // Always written by Go (a non-pointer int64); 0 means unset.
+            7 => {
+                let g = varint(w, "generation")?;
+                if g != 0 {
+                    m.insert("generation".into(), json!(g));
+                }
+            }
             11 => insert_entry(&mut m, "labels", map_entry(bytes(w, "labels")?, false)?),
             12 => insert_entry(&mut m, "annotations", map_entry(bytes(w, "annotations")?, false)?),
+            13 => {
+                let r = messages::decode_with(
+                    messages::OWNER_REF,
+                    "OwnerReference",
+                    bytes(w, "ownerReferences")?,
+                )?;
+                push(&mut m, "ownerReferences", Value::Object(r));
+            }
             14 => push(&mut m, "finalizers", json!(string(w, "finalizers")?)),
             _ => return Err(unknown("ObjectMeta", f)),
         }

@@ -5,7 +5,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{ProtoError, Reader, bytes, insert_entry, map_entry, object_meta, push, string, unknown};
+use super::{
+    ProtoError, Reader, Wire, bytes, insert_entry, map_entry, object_meta, push, string, unknown, varint,
+};
 
 /// How one field is mapped to JSON.
 pub(super) enum F {
@@ -14,6 +16,19 @@ pub(super) enum F {
     Msg(&'static str, &'static [(u64, F)]),
     Msgs(&'static str, &'static [(u64, F)]),
     StrMap(&'static str),
+    /// `map<string, Quantity>` (resource lists).
+    QuantityMap(&'static str),
+    /// A varint kept as a number (a pointer field in Go: written only when set).
+    Int(&'static str),
+    /// A varint left out when 0 (a non-pointer `omitempty` field in Go: always written).
+    IntNz(&'static str),
+    Bool(&'static str),
+    /// A bool left out when false (non-pointer `omitempty`).
+    BoolNz(&'static str),
+    /// `repeated int32` (packed or not).
+    Ints(&'static str),
+    /// An embedded Go struct: its fields are the parent's in JSON.
+    Inline(&'static [(u64, F)]),
     Meta,
     /// Set by the server (status): ignored.
     Skip,
@@ -33,7 +48,7 @@ const REQUIREMENT: Schema = &[
     (2, F::Str("operator")),
     (3, F::Strs("values")),
 ];
-const LABEL_SELECTOR: Schema = &[
+pub(super) const LABEL_SELECTOR: Schema = &[
     (1, F::StrMap("matchLabels")),
     (2, F::Msgs("matchExpressions", REQUIREMENT)),
 ];
@@ -89,6 +104,41 @@ const SSRR: Schema = &[
 ];
 const SELF_SUBJECT_REVIEW: Schema = &[(1, F::Meta), (2, F::Skip)];
 
+/// A varint as the signed integer Go wrote (negative int32/int64 are 10-byte two's complement).
+fn signed(v: u64) -> i64 {
+    v as i64
+}
+
+/// One `map<string, Quantity>` entry (`Quantity { string string = 1; }`).
+fn quantity_entry(b: &[u8]) -> Result<(String, Value), ProtoError> {
+    let mut r = Reader::new(b);
+    let (mut k, mut v) = (String::new(), String::new());
+    while let Some((f, w)) = r.next()? {
+        match f {
+            1 => k = string(w, "map key")?,
+            2 => {
+                let mut q = Reader::new(bytes(w, "quantity")?);
+                while let Some((qf, qw)) = q.next()? {
+                    if qf == 1 {
+                        v = string(qw, "quantity")?;
+                    }
+                }
+            }
+            _ => return Err(unknown("resource list entry", f)),
+        }
+    }
+    Ok((k, json!(v)))
+}
+
+pub(super) const OWNER_REF: Schema = &[
+    (1, F::Str("kind")),
+    (3, F::Str("name")),
+    (4, F::Str("uid")),
+    (5, F::Str("apiVersion")),
+    (6, F::Bool("controller")),
+    (7, F::Bool("blockOwnerDeletion")),
+];
+
 /// The table of an (apiVersion, kind), when this decoder knows it.
 pub(super) fn schema_of(api_version: &str, kind: &str) -> Option<Schema> {
     Some(match (api_version, kind) {
@@ -99,6 +149,8 @@ pub(super) fn schema_of(api_version: &str, kind: &str) -> Option<Schema> {
         ("authorization.k8s.io/v1", "SubjectAccessReview" | "LocalSubjectAccessReview") => SAR,
         ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => SSRR,
         ("authentication.k8s.io/v1", "SelfSubjectReview") => SELF_SUBJECT_REVIEW,
+        ("batch/v1", "Job") => super::workloads::JOB,
+        ("batch/v1", "CronJob") => super::workloads::CRON_JOB,
         _ => return None,
     })
 }
@@ -123,6 +175,30 @@ pub(super) fn decode_with(schema: Schema, what: &str, b: &[u8]) -> Result<Map<St
             F::Msg(k, s) => drop(m.insert((*k).into(), Value::Object(decode_with(s, k, bytes(w, k)?)?))),
             F::Msgs(k, s) => push(&mut m, k, Value::Object(decode_with(s, k, bytes(w, k)?)?)),
             F::StrMap(k) => insert_entry(&mut m, k, map_entry(bytes(w, k)?, false)?),
+            F::QuantityMap(k) => insert_entry(&mut m, k, quantity_entry(bytes(w, k)?)?),
+            F::Int(k) => drop(m.insert((*k).into(), json!(signed(varint(w, k)?)))),
+            F::IntNz(k) => {
+                let v = signed(varint(w, k)?);
+                if v != 0 {
+                    m.insert((*k).into(), json!(v));
+                }
+            }
+            F::Bool(k) => drop(m.insert((*k).into(), json!(varint(w, k)? != 0))),
+            F::BoolNz(k) => {
+                if varint(w, k)? != 0 {
+                    m.insert((*k).into(), json!(true));
+                }
+            }
+            F::Ints(k) => match w {
+                Wire::Varint(v) => push(&mut m, k, json!(signed(v))),
+                Wire::Bytes(b) => {
+                    let mut r = Reader::new(b);
+                    while r.pos < b.len() {
+                        push(&mut m, k, json!(signed(r.varint()?)));
+                    }
+                }
+            },
+            F::Inline(s) => m.extend(decode_with(s, what, bytes(w, "embedded struct")?)?),
             F::Meta => drop(m.insert("metadata".into(), object_meta(bytes(w, "metadata")?)?)),
             F::Skip => {}
         }
