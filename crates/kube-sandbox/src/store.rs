@@ -30,6 +30,9 @@ pub use write::Written;
 pub struct StoreConfig {
     /// Events kept per resource type for watch replay; older resourceVersions answer 410 Expired.
     pub history_per_type: usize,
+    /// Estimated memory the watch history of one type may hold (the objects' in-memory size); the oldest
+    /// events go first, as with `history_per_type`. Keeps 100,000 large objects from holding gigabytes of history.
+    pub history_bytes_per_type: usize,
     /// Capacity of the broadcast feeding HTTP watchers; a watcher that falls this far behind is closed.
     pub watch_buffer: usize,
     /// Capacity of the broadcast feeding controllers (`subscribe`).
@@ -40,6 +43,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             history_per_type: 10_000,
+            history_bytes_per_type: 32 << 20,
             watch_buffer: 16_384,
             event_buffer: 16_384,
         }
@@ -52,6 +56,9 @@ struct TypeState {
     info: Arc<ResourceInfo>,
     objects: BTreeMap<Key, Arc<Value>>,
     history: VecDeque<Arc<Change>>,
+    /// Estimated size of each history entry's object, and their sum.
+    history_sizes: VecDeque<usize>,
+    history_bytes: usize,
     /// Every event with rv > floor is in `history`; watching from an older rv is 410.
     floor: u64,
 }
@@ -140,6 +147,8 @@ impl Store {
                         info: Arc::new(info),
                         objects: BTreeMap::new(),
                         history: VecDeque::new(),
+                        history_sizes: VecDeque::new(),
+                        history_bytes: 0,
                         floor,
                     },
                 );
@@ -283,6 +292,8 @@ impl Store {
         let rv = inner.rv;
         for state in inner.types.values_mut() {
             state.history.clear();
+            state.history_sizes.clear();
+            state.history_bytes = 0;
             state.floor = rv;
         }
     }
@@ -290,13 +301,20 @@ impl Store {
     /// Applies a committed change: bumps nothing itself (callers set rv), records history and broadcasts.
     fn publish(&self, inner: &mut Inner, change: Change) {
         let limit = self.shared.config.history_per_type.max(1);
+        let byte_limit = self.shared.config.history_bytes_per_type;
         let change = Arc::new(change);
         if let Some(state) = inner.types.get_mut(&change.gvr) {
+            // Only `object` is counted: a change's `old` is the previous change's `object` (shared).
+            let size = meta::estimated_size(&change.object);
             state.history.push_back(change.clone());
-            while state.history.len() > limit {
+            state.history_sizes.push_back(size);
+            state.history_bytes += size;
+            while state.history.len() > limit || (state.history_bytes > byte_limit && state.history.len() > 1)
+            {
                 if let Some(old) = state.history.pop_front() {
                     state.floor = old.rv;
                 }
+                state.history_bytes -= state.history_sizes.pop_front().unwrap_or(0);
             }
         }
         if self.shared.events.receiver_count() > 0 {

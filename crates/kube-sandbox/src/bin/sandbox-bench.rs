@@ -35,7 +35,17 @@ struct Args {
     /// Run without the simulated controllers (no controller event subscription).
     #[arg(long)]
     no_controllers: bool,
+    /// Instead of the capacity table: memory with this many stream-like custom resources, each with a Job run
+    /// to completion, a status write and an Event.
+    #[arg(long)]
+    streams: Option<usize>,
+    /// Watch history kept per type (StoreConfig::history_per_type) for `--streams`.
+    #[arg(long)]
+    history: Option<usize>,
 }
+
+#[path = "sandbox-bench/streams.rs"]
+mod streams;
 
 #[derive(Debug, thiserror::Error)]
 enum BenchError {
@@ -431,7 +441,12 @@ fn cores() -> usize {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match run(Args::parse()).await {
+    let args = Args::parse();
+    let result = match args.streams {
+        Some(n) => streams::run(n, args.clients, args.history).await,
+        None => run(args).await,
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sandbox-bench: {e}");

@@ -193,6 +193,19 @@ pub fn same_ignoring_managed_times(a: &Value, b: &Value) -> bool {
     a == b || strip(a) == strip(b)
 }
 
+/// The approximate heap a `serde_json::Value` takes: a map allocates B-tree nodes of 11 entries (~640 bytes),
+/// strings their length, every value a 32-byte slot. Good enough to bound caches by memory.
+pub fn estimated_size(v: &Value) -> usize {
+    32 + match v {
+        Value::String(s) => s.len(),
+        Value::Array(a) => a.iter().map(estimated_size).sum(),
+        Value::Object(m) => {
+            m.len().div_ceil(11) * 640 + m.iter().map(|(k, v)| k.len() + estimated_size(v)).sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
