@@ -7,6 +7,7 @@
 mod error;
 pub mod meta;
 mod names;
+mod stored;
 mod types;
 mod validate;
 pub mod write;
@@ -19,6 +20,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 pub use error::{ApiError, Cause};
+pub use stored::Stored;
 pub use types::{
     Change, CrdFacts, DeleteOptions, DeleteOutcome, EventKind, Gvr, NoStrategy, Propagation, ResourceInfo,
     StoreEvent, Strategy, Subresource, WriteOptions,
@@ -54,7 +56,7 @@ type Key = (String, String);
 
 struct TypeState {
     info: Arc<ResourceInfo>,
-    objects: BTreeMap<Key, Arc<Value>>,
+    objects: BTreeMap<Key, Stored>,
     history: VecDeque<Arc<Change>>,
     /// Estimated size of each history entry's object, and their sum.
     history_sizes: VecDeque<usize>,
@@ -195,7 +197,9 @@ impl Store {
 
     pub fn get_arc(&self, gvr: &Gvr, namespace: Option<&str>, name: &str) -> Option<Arc<Value>> {
         let inner = self.shared.inner.lock();
-        inner.types.get(gvr)?.objects.get(&key(namespace, name)).cloned()
+        let stored = inner.types.get(gvr)?.objects.get(&key(namespace, name))?.clone();
+        drop(inner);
+        Some(stored.decode())
     }
 
     pub fn list(&self, gvr: &Gvr, namespace: Option<&str>) -> (Vec<Value>, u64) {
@@ -205,6 +209,12 @@ impl Store {
 
     /// Objects sorted by namespace then name; `namespace` None = all namespaces.
     pub fn list_arc(&self, gvr: &Gvr, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
+        let (items, rv) = self.list_stored(gvr, namespace);
+        (items.iter().map(Stored::decode).collect(), rv)
+    }
+
+    /// Like [`Store::list_arc`], the objects as stored (parsed by the caller when needed, outside the lock).
+    pub fn list_stored(&self, gvr: &Gvr, namespace: Option<&str>) -> (Vec<Stored>, u64) {
         let inner = self.shared.inner.lock();
         let rv = inner.rv;
         let Some(state) = inner.types.get(gvr) else {
@@ -251,13 +261,14 @@ impl Store {
             None => state
                 .objects
                 .values()
-                .map(|o| {
+                .map(|stored| {
+                    let o = stored.decode();
                     Arc::new(Change {
                         gvr: gvr.clone(),
                         kind: EventKind::Added,
-                        rv: meta::rv_of(o).unwrap_or(0),
-                        namespace: meta::namespace_of(o).map(str::to_string),
-                        object: o.clone(),
+                        rv: meta::rv_of(&o).unwrap_or(0),
+                        namespace: meta::namespace_of(&o).map(str::to_string),
+                        object: o,
                         old: None,
                     })
                 })
@@ -304,8 +315,9 @@ impl Store {
         let byte_limit = self.shared.config.history_bytes_per_type;
         let change = Arc::new(change);
         if let Some(state) = inner.types.get_mut(&change.gvr) {
-            // Only `object` is counted: a change's `old` is the previous change's `object` (shared).
-            let size = meta::estimated_size(&change.object);
+            // `old` is parsed from the stored bytes, so it is not shared with the previous change's `object`.
+            let size =
+                meta::estimated_size(&change.object) + change.old.as_deref().map_or(0, meta::estimated_size);
             state.history.push_back(change.clone());
             state.history_sizes.push_back(size);
             state.history_bytes += size;
@@ -321,7 +333,7 @@ impl Store {
             let _ = self.shared.events.send(StoreEvent {
                 gvr: change.gvr.clone(),
                 kind: change.kind,
-                object: (*change.object).clone(),
+                object: change.object.clone(),
             });
         }
         // No receivers is not an error: nobody watches.

@@ -129,7 +129,8 @@ impl EventKind {
 pub struct StoreEvent {
     pub gvr: Gvr,
     pub kind: EventKind,
-    pub object: Value,
+    /// Shared with the watch machinery's `Change` (one copy per change, however many receivers).
+    pub object: Arc<Value>,
 }
 
 /// One change as the watch machinery sees it: shared, with the previous state for selector transitions.

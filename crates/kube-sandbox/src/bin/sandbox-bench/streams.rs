@@ -57,6 +57,13 @@ pub async fn run(n: usize, clients: usize, history: Option<usize>) -> Result<(),
     if let Some(h) = history {
         config.store.history_per_type = h;
     }
+    if let Some(b) = std::env::var("SANDBOX_BENCH_BUFFER")
+        .ok()
+        .and_then(|b| b.parse().ok())
+    {
+        config.store.watch_buffer = b;
+        config.store.event_buffer = b;
+    }
     config.controllers.job_after = Duration::from_millis(100);
     let sandbox = Sandbox::start(config).await?;
     let client = sandbox.client()?;
