@@ -21,6 +21,7 @@ use tokio::sync::broadcast;
 
 pub use error::{ApiError, Cause};
 pub use stored::Stored;
+use types::NewChange;
 pub use types::{
     Change, CrdFacts, DeleteOptions, DeleteOutcome, EventKind, Gvr, NoStrategy, Propagation, ResourceInfo,
     StoreEvent, Strategy, Subresource, WriteOptions,
@@ -32,8 +33,8 @@ pub use write::Written;
 pub struct StoreConfig {
     /// Events kept per resource type for watch replay; older resourceVersions answer 410 Expired.
     pub history_per_type: usize,
-    /// Estimated memory the watch history of one type may hold (the objects' in-memory size); the oldest
-    /// events go first, as with `history_per_type`. Keeps 100,000 large objects from holding gigabytes of history.
+    /// Bytes of stored objects (JSON) the watch history of one type may hold; the oldest events go first, as
+    /// with `history_per_type`. Keeps 100,000 large objects from holding gigabytes of history.
     pub history_bytes_per_type: usize,
     /// Capacity of the broadcast feeding HTTP watchers; a watcher that falls this far behind is closed.
     pub watch_buffer: usize,
@@ -45,7 +46,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             history_per_type: 10_000,
-            history_bytes_per_type: 32 << 20,
+            history_bytes_per_type: 16 << 20,
             watch_buffer: 16_384,
             event_buffer: 16_384,
         }
@@ -260,15 +261,14 @@ impl Store {
         let backlog = match from {
             None => state
                 .objects
-                .values()
-                .map(|stored| {
-                    let o = stored.decode();
+                .iter()
+                .map(|((ns, _), stored)| {
                     Arc::new(Change {
                         gvr: gvr.clone(),
                         kind: EventKind::Added,
-                        rv: meta::rv_of(&o).unwrap_or(0),
-                        namespace: meta::namespace_of(&o).map(str::to_string),
-                        object: o,
+                        rv: meta::rv_of(&stored.decode()).unwrap_or(0),
+                        namespace: (!ns.is_empty()).then(|| ns.clone()),
+                        object: stored.clone(),
                         old: None,
                     })
                 })
@@ -310,14 +310,20 @@ impl Store {
     }
 
     /// Applies a committed change: bumps nothing itself (callers set rv), records history and broadcasts.
-    fn publish(&self, inner: &mut Inner, change: Change) {
+    fn publish(&self, inner: &mut Inner, new: NewChange) {
+        let change = Change {
+            gvr: new.gvr,
+            kind: new.kind,
+            rv: new.rv,
+            namespace: new.namespace,
+            object: Stored::encode(&new.object),
+            old: new.old.as_deref().map(Stored::encode),
+        };
         let limit = self.shared.config.history_per_type.max(1);
         let byte_limit = self.shared.config.history_bytes_per_type;
         let change = Arc::new(change);
         if let Some(state) = inner.types.get_mut(&change.gvr) {
-            // `old` is parsed from the stored bytes, so it is not shared with the previous change's `object`.
-            let size =
-                meta::estimated_size(&change.object) + change.old.as_deref().map_or(0, meta::estimated_size);
+            let size = change.object.bytes().len() + change.old.as_ref().map_or(0, |o| o.bytes().len());
             state.history.push_back(change.clone());
             state.history_sizes.push_back(size);
             state.history_bytes += size;
@@ -333,7 +339,7 @@ impl Store {
             let _ = self.shared.events.send(StoreEvent {
                 gvr: change.gvr.clone(),
                 kind: change.kind,
-                object: change.object.clone(),
+                object: new.object,
             });
         }
         // No receivers is not an error: nobody watches.

@@ -140,8 +140,20 @@ pub struct Change {
     pub kind: EventKind,
     pub rv: u64,
     pub namespace: Option<String>,
-    pub object: Arc<Value>,
+    /// The object as stored (JSON bytes): the watch history and the watchers' broadcast hold thousands of
+    /// changes, which as parsed values took most of the sandbox's memory.
+    pub object: super::Stored,
     /// The state before this change (None for ADDED).
+    pub old: Option<super::Stored>,
+}
+
+/// A change as a write produces it (parsed objects), before `publish` stores it compactly.
+pub(crate) struct NewChange {
+    pub gvr: Gvr,
+    pub kind: EventKind,
+    pub rv: u64,
+    pub namespace: Option<String>,
+    pub object: Arc<Value>,
     pub old: Option<Arc<Value>>,
 }
 

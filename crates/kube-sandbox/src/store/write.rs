@@ -6,9 +6,10 @@ use serde_json::{Value, json};
 
 use super::meta::{self, metadata_mut};
 use super::stored::Stored;
+use super::types::NewChange;
 use super::{
-    ApiError, Cause, Change, DeleteOptions, DeleteOutcome, EventKind, Gvr, Inner, Propagation, ResourceInfo,
-    Store, Subresource, WriteOptions, key, namespaces_gvr,
+    ApiError, Cause, DeleteOptions, DeleteOutcome, EventKind, Gvr, Inner, Propagation, ResourceInfo, Store,
+    Subresource, WriteOptions, key, namespaces_gvr,
 };
 
 const MAX_NAME_ATTEMPTS: usize = 8;
@@ -147,7 +148,7 @@ impl Store {
         let out = (*stored).clone();
         self.publish(
             &mut inner,
-            Change {
+            NewChange {
                 gvr: gvr.clone(),
                 kind: EventKind::Added,
                 rv,
@@ -409,7 +410,7 @@ impl Store {
         // deleted (DELETED, with its own resourceVersion).
         self.publish(
             &mut inner,
-            Change {
+            NewChange {
                 gvr: gvr.clone(),
                 kind: EventKind::Modified,
                 rv,
@@ -426,7 +427,7 @@ impl Store {
             let last = Arc::new(last);
             self.publish(
                 &mut inner,
-                Change {
+                NewChange {
                     gvr: gvr.clone(),
                     kind: EventKind::Deleted,
                     rv: del_rv,
@@ -542,7 +543,7 @@ impl Store {
             let out = (*stored).clone();
             self.publish(
                 &mut inner,
-                Change {
+                NewChange {
                     gvr: gvr.clone(),
                     kind: EventKind::Modified,
                     rv: rv_next,
@@ -565,7 +566,7 @@ impl Store {
         let out = (*stored).clone();
         self.publish(
             &mut inner,
-            Change {
+            NewChange {
                 gvr: gvr.clone(),
                 kind: EventKind::Deleted,
                 rv: rv_next,
