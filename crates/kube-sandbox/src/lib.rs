@@ -14,6 +14,7 @@ pub mod controllers;
 pub mod defaults;
 pub mod faults;
 pub mod kubeconfig;
+#[cfg(feature = "kubectl")]
 pub mod openapi;
 pub mod patch;
 pub mod rbac;
@@ -24,6 +25,7 @@ pub mod schema;
 pub mod selectors;
 pub mod server;
 pub mod store;
+#[cfg(feature = "kubectl")]
 pub mod table;
 
 pub use sandbox::{Sandbox, SandboxConfig, SandboxError};

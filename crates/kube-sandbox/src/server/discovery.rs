@@ -1,6 +1,7 @@
 //! Discovery (legacy and aggregated v2), `/version` and the OpenAPI v3 documents.
 
 use std::collections::BTreeMap;
+#[cfg(feature = "kubectl")]
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::http;
+#[cfg(feature = "kubectl")]
 use crate::openapi::{self, GroupVersionDoc};
 use crate::store::{ApiError, ResourceInfo, Store};
 
@@ -247,6 +249,7 @@ pub fn resource_list(store: &Store, group: &str, version: &str) -> Response {
     )
 }
 
+#[cfg(feature = "kubectl")]
 fn group_versions(store: &Store) -> Vec<GroupVersionDoc> {
     let mut out: Vec<GroupVersionDoc> = Vec::new();
     for i in store.types() {
@@ -263,6 +266,7 @@ fn group_versions(store: &Store) -> Vec<GroupVersionDoc> {
     out
 }
 
+#[cfg(feature = "kubectl")]
 fn document(store: &Store, gv: &GroupVersionDoc) -> Value {
     let crds: Vec<(String, Value, bool)> = store
         .types()
@@ -277,6 +281,7 @@ fn document(store: &Store, gv: &GroupVersionDoc) -> Value {
     openapi::v3_document(gv, &crds)
 }
 
+#[cfg(feature = "kubectl")]
 /// `GET /openapi/v2`: protobuf when asked for (client-go always is), else JSON.
 pub fn openapi_v2(headers: &HeaderMap, version: &VersionInfo) -> Response {
     let accept = http::header_str(headers, header::ACCEPT);
@@ -293,6 +298,7 @@ pub fn openapi_v2(headers: &HeaderMap, version: &VersionInfo) -> Response {
     http::json(200, &openapi::v2_document_json(&version.git_version), &[])
 }
 
+#[cfg(feature = "kubectl")]
 /// `GET /openapi/v3`: the index, with a hash per document so clients can cache.
 pub fn openapi_index(store: &Store) -> Response {
     let gvs = group_versions(store);
@@ -304,6 +310,7 @@ pub fn openapi_index(store: &Store) -> Response {
     http::json(200, &openapi::v3_index(&gvs, &hash_of), &[])
 }
 
+#[cfg(feature = "kubectl")]
 /// `GET /openapi/v3/api/v1`, `GET /openapi/v3/apis/<g>/<v>`.
 pub fn openapi_document(store: &Store, rest: &[&str]) -> Response {
     let gv = match rest {

@@ -13,6 +13,7 @@ use super::http::{self, Query, Representation};
 use super::path::ResourcePath;
 use crate::selectors::{FieldSelector, LabelSelector, supported_field};
 use crate::store::{ApiError, ResourceInfo, Store, Stored};
+#[cfg(feature = "kubectl")]
 use crate::table;
 
 const SNAPSHOT_TTL: Duration = Duration::from_secs(300);
@@ -144,6 +145,7 @@ impl Selectors {
 }
 
 /// Columns for Table output of a type.
+#[cfg(feature = "kubectl")]
 pub fn columns(info: &ResourceInfo) -> Vec<table::Column> {
     match &info.crd {
         Some(c) => table::columns_for_crd(&c.printer_columns),
@@ -156,10 +158,12 @@ pub fn partial_metadata(obj: &Value) -> Value {
 }
 
 /// One object in the representation the client asked for.
+#[cfg_attr(not(feature = "kubectl"), allow(unused_variables))]
 pub fn render_one(info: &ResourceInfo, rep: Representation, q: &Query, obj: &Value) -> Value {
     match rep {
         Representation::Object => obj.clone(),
         Representation::PartialMetadata => partial_metadata(obj),
+        #[cfg(feature = "kubectl")]
         Representation::Table => {
             let rv = obj
                 .pointer("/metadata/resourceVersion")
@@ -324,6 +328,7 @@ fn render_stored(info: &ResourceInfo, page: &[Stored], list_meta: &Value) -> Res
 }
 
 /// Serializes a list without cloning the items into one big value.
+#[cfg_attr(not(feature = "kubectl"), allow(unused_variables))]
 pub fn render_list(
     info: &ResourceInfo,
     rep: Representation,
@@ -332,6 +337,7 @@ pub fn render_list(
     list_meta: Value,
 ) -> Response {
     match rep {
+        #[cfg(feature = "kubectl")]
         Representation::Table => {
             let objects: Vec<Value> = page.iter().map(|o| (**o).clone()).collect();
             let t = table::render(

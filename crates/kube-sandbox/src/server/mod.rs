@@ -8,6 +8,7 @@ pub mod list;
 pub mod logs;
 pub mod patching;
 pub mod path;
+#[cfg(feature = "kubectl")]
 pub mod protobuf;
 pub mod resource;
 pub mod watch;
@@ -304,8 +305,11 @@ async fn dispatch(
         }
         ["api"] => return get_only(discovery::core_versions(&state.store, &headers, &state.address)),
         ["apis"] => return get_only(discovery::groups(&state.store, &headers)),
+        #[cfg(feature = "kubectl")]
         ["openapi", "v2"] => return get_only(discovery::openapi_v2(&headers, &state.config.version)),
+        #[cfg(feature = "kubectl")]
         ["openapi", "v3"] => return get_only(discovery::openapi_index(&state.store)),
+        #[cfg(feature = "kubectl")]
         ["openapi", "v3", rest @ ..] => return get_only(discovery::openapi_document(&state.store, rest)),
         _ => {}
     }
