@@ -8,8 +8,11 @@ use crate::schema::{self, FieldErrorKind};
 use crate::store::meta::name_of;
 use crate::store::{ApiError, Cause, ResourceInfo, Strategy, Subresource};
 
+mod batch;
 mod checks;
 mod job_status;
+
+use batch::{default_job_spec, default_pod_failure_policy, default_pod_spec};
 
 /// The strategy of the sandbox's store.
 pub struct SandboxStrategy;
@@ -31,33 +34,6 @@ fn default(map: &mut Map<String, Value>, key: &str, value: Value) {
 
 fn invalid(info: &ResourceInfo, obj: &Value, causes: Vec<Cause>) -> ApiError {
     ApiError::invalid(&info.kind, &info.gvr.group, name_of(obj), causes)
-}
-
-/// Pod spec defaults (`pkg/apis/core/v1/defaults.go`), applied to pods and to Job/CronJob templates.
-fn default_pod_spec(spec: &mut Value, restart_default: &str) {
-    let Some(s) = spec.as_object_mut() else { return };
-    default(s, "restartPolicy", json!(restart_default));
-    default(s, "dnsPolicy", json!("ClusterFirst"));
-    default(s, "schedulerName", json!("default-scheduler"));
-    default(s, "securityContext", json!({}));
-    default(s, "terminationGracePeriodSeconds", json!(30));
-    for list in ["containers", "initContainers"] {
-        if let Some(cs) = s.get_mut(list).and_then(Value::as_array_mut) {
-            for c in cs.iter_mut().filter_map(Value::as_object_mut) {
-                default(c, "terminationMessagePath", json!("/dev/termination-log"));
-                default(c, "terminationMessagePolicy", json!("File"));
-                default(c, "resources", json!({}));
-                let image = c.get("image").and_then(Value::as_str).unwrap_or("");
-                let last = image.rsplit('/').next().unwrap_or("");
-                let policy = if !last.contains(':') || image.ends_with(":latest") {
-                    "Always"
-                } else {
-                    "IfNotPresent"
-                };
-                default(c, "imagePullPolicy", json!(policy));
-            }
-        }
-    }
 }
 
 fn require_containers(info: &ResourceInfo, obj: &Value, pointer: &str, field: &str) -> Result<(), ApiError> {
@@ -108,26 +84,6 @@ fn job_template_restart_policy(info: &ResourceInfo, obj: &Value, prefix: &str) -
     }
 }
 
-fn default_job_spec(spec: &mut Value) {
-    let Some(s) = spec.as_object_mut() else { return };
-    if s.get("completions").is_none_or(Value::is_null) && s.get("parallelism").is_none_or(Value::is_null) {
-        s.insert("completions".into(), json!(1));
-    }
-    default(s, "parallelism", json!(1));
-    default(s, "backoffLimit", json!(6));
-    default(s, "completionMode", json!("NonIndexed"));
-    default(s, "suspend", json!(false));
-    let replacement = if s.get("podFailurePolicy").is_some_and(|p| !p.is_null()) {
-        "Failed"
-    } else {
-        "TerminatingOrFailed"
-    };
-    default(s, "podReplacementPolicy", json!(replacement));
-    if let Some(ts) = s.get_mut("template").and_then(|t| t.get_mut("spec")) {
-        default_pod_spec(ts, "Never");
-    }
-}
-
 fn prepare_job_create(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
     require_containers(
         info,
@@ -163,7 +119,51 @@ fn prepare_job_create(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiErr
             }
         }
     }
+    // `SetDefaults_Job` (run again when the stored object is decoded): a Job without labels gets its template's.
+    let template_labels = obj.pointer("/spec/template/metadata/labels").cloned();
+    if let (Some(labels), Some(meta)) = (template_labels, obj_mut(obj, "metadata"))
+        && meta
+            .get("labels")
+            .and_then(Value::as_object)
+            .is_none_or(|l| l.is_empty())
+    {
+        meta.insert("labels".into(), labels);
+    }
+    // The generated job-name labels make names over 63 characters invalid (`ValidatePodTemplateSpec`).
+    let causes = template_label_causes(obj, "/spec/template/metadata/labels", "spec.template.labels");
+    if !causes.is_empty() {
+        return Err(invalid(info, obj, causes));
+    }
     Ok(())
+}
+
+/// `ValidateLabels` of a pod template's labels.
+fn template_label_causes(obj: &Value, pointer: &str, field: &str) -> Vec<Cause> {
+    use crate::store::meta::{label_value_errors, qualified_name_errors};
+    let mut causes = Vec::new();
+    for (k, v) in obj
+        .pointer(pointer)
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        for e in qualified_name_errors(k) {
+            causes.push(Cause::new(
+                "FieldValueInvalid",
+                field,
+                format!("Invalid value: {k:?}: {e}"),
+            ));
+        }
+        let v = v.as_str().unwrap_or("");
+        for e in label_value_errors(v) {
+            causes.push(Cause::new(
+                "FieldValueInvalid",
+                field,
+                format!("Invalid value: {v:?}: {e}"),
+            ));
+        }
+    }
+    causes
 }
 
 fn prepare_job_update(
@@ -253,7 +253,9 @@ fn prepare_cronjob(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError>
         default(s, "successfulJobsHistoryLimit", json!(3));
         default(s, "failedJobsHistoryLimit", json!(1));
         if let Some(js) = s.get_mut("jobTemplate").and_then(|t| t.get_mut("spec")) {
-            // CronJob templates get the pod defaults but no generated selector (the Job gets it when created).
+            // CronJob templates get the nested defaults (pod spec, pod failure policy patterns) but not the
+            // Job's own (`SetDefaults_Job` is for Jobs) nor a generated selector (the Job gets it when created).
+            default_pod_failure_policy(js);
             if let Some(t) = js.get_mut("template").and_then(|t| t.get_mut("spec")) {
                 default_pod_spec(t, "Never");
             }
@@ -477,6 +479,7 @@ impl Strategy for SandboxStrategy {
             }
             ("batch", "jobs") => prepare_job_create(info, obj),
             ("batch", "cronjobs") => prepare_cronjob(info, obj),
+            (crate::rbac::GROUP, _) => crate::rbac::prepare(info, obj),
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
                 validate_crd(info, obj)?;
                 if let Some(m) = obj_mut(obj, "metadata") {
@@ -508,6 +511,7 @@ impl Strategy for SandboxStrategy {
         }
         match (info.gvr.group.as_str(), info.gvr.resource.as_str()) {
             ("batch", "jobs") => prepare_job_update(info, old, new, sub),
+            (crate::rbac::GROUP, _) => crate::rbac::prepare_update(info, old, new),
             ("batch", "cronjobs") if sub == Subresource::Main => cronjob_schedule(info, new),
             ("apiextensions.k8s.io", "customresourcedefinitions") if sub == Subresource::Main => {
                 validate_crd(info, new)

@@ -10,6 +10,12 @@ pub fn render(server_url: &str, namespace: &str) -> String {
     )
 }
 
+/// A kubeconfig whose requests act as `user` (`as:`, sent as `Impersonate-User`). kubectl sends no bearer token
+/// over plain HTTP (clientcmd reads credentials for TLS servers only), but it does send impersonation headers.
+pub fn render_as(server_url: &str, namespace: &str, user: &str) -> String {
+    render(server_url, namespace).replace("  user: {}\n", &format!("  user:\n    as: {user:?}\n"))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -14,8 +14,10 @@ pub mod controllers;
 pub mod defaults;
 pub mod faults;
 pub mod kubeconfig;
+#[cfg(feature = "kubectl")]
 pub mod openapi;
 pub mod patch;
+pub mod rbac;
 pub mod registry;
 pub mod requestlog;
 mod sandbox;
@@ -23,6 +25,7 @@ pub mod schema;
 pub mod selectors;
 pub mod server;
 pub mod store;
+#[cfg(feature = "kubectl")]
 pub mod table;
 
 pub use sandbox::{Sandbox, SandboxConfig, SandboxError};

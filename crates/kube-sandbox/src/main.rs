@@ -9,6 +9,11 @@ use clap::{Parser, Subcommand};
 use kube_sandbox::controllers::{JobOutcome, parse_duration};
 use kube_sandbox::{Sandbox, SandboxConfig};
 
+/// The allocator the operator uses: glibc malloc keeps freed memory in per-thread arenas, so RSS figures
+/// measured with it say more about fragmentation than about what is stored.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "kube-sandbox",
@@ -38,6 +43,12 @@ enum Command {
         /// Do not run the GC / Job / CronJob simulators.
         #[arg(long)]
         no_controllers: bool,
+        /// Do not create a simulated Pod per Job (`kubectl get pods`, `kubectl logs job/x` need them).
+        #[arg(long)]
+        no_pods: bool,
+        /// Authorize requests that act as a ServiceAccount (impersonation) by the stored RBAC objects.
+        #[arg(long)]
+        rbac_enforcement: bool,
     },
 }
 
@@ -78,6 +89,8 @@ async fn main() -> ExitCode {
         job_outcome,
         job_after,
         no_controllers,
+        no_pods,
+        rbac_enforcement,
     } = cli.command;
     let mut config = SandboxConfig {
         listen,
@@ -86,6 +99,8 @@ async fn main() -> ExitCode {
     };
     config.controllers.job_outcome = job_outcome;
     config.controllers.job_after = job_after;
+    config.controllers.simulate_pods = !no_pods;
+    config.server.rbac_enforcement = rbac_enforcement;
     let sandbox = match Sandbox::start(config).await {
         Ok(s) => s,
         Err(e) => {

@@ -65,6 +65,28 @@ pub fn builtin_resources(gv: &GroupVersionDoc) -> Vec<ResourceDoc> {
         ("coordination.k8s.io", "Lease", "leases", true, false),
         ("batch", "Job", "jobs", true, true),
         ("batch", "CronJob", "cronjobs", true, true),
+        ("rbac.authorization.k8s.io", "Role", "roles", true, false),
+        (
+            "rbac.authorization.k8s.io",
+            "RoleBinding",
+            "rolebindings",
+            true,
+            false,
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "ClusterRole",
+            "clusterroles",
+            false,
+            false,
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            false,
+            false,
+        ),
         (
             "apiextensions.k8s.io",
             "CustomResourceDefinition",
@@ -217,3 +239,42 @@ fn reverse_domain(group: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// The media type of the protobuf OpenAPI v2 document client-go asks for (gnostic `openapi_v2.Document`).
+pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+/// The Content-Type kube-openapi answers it with (Go's mime parser refuses the `@` of the Accept form).
+pub const V2_PROTOBUF_RESPONSE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+fn pb_field(out: &mut Vec<u8>, field: u8, bytes: &[u8]) {
+    out.push((field << 3) | 2);
+    let mut len = bytes.len();
+    loop {
+        let b = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out.push(b);
+            break;
+        }
+        out.push(b | 0x80);
+    }
+    out.extend_from_slice(bytes);
+}
+
+/// `/openapi/v2` as protobuf: a Swagger 2.0 document with no paths. kubectl and helm fetch it when a kind is
+/// missing from `/openapi/v3` (objects of a CRD applied in the same file as the CRD): finding no PATCH operation
+/// for the kind, they skip schema validation and fail at the REST mapping with "ensure CRDs are installed
+/// first", as against a real server. (A 404 here made them fail earlier with "failed to download openapi".)
+pub fn v2_document_protobuf(version: &str) -> Vec<u8> {
+    let mut info = Vec::new();
+    pb_field(&mut info, 1, b"Kubernetes");
+    pb_field(&mut info, 2, version.as_bytes());
+    let mut doc = Vec::new();
+    pb_field(&mut doc, 1, b"2.0");
+    pb_field(&mut doc, 2, &info);
+    doc
+}
+
+/// `/openapi/v2` as JSON (same content as [`v2_document_protobuf`]).
+pub fn v2_document_json(version: &str) -> Value {
+    json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": version}, "paths": {}, "definitions": {}})
+}

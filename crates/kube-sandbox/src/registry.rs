@@ -44,6 +44,8 @@ struct B {
     categories: &'static [&'static str],
     returns_object: bool,
     propagation: Propagation,
+    /// A virtual, create-only type (access reviews): nothing is stored, POST answers with a computed status.
+    create_only: bool,
 }
 
 const fn b(group: &'static str, resource: &'static str, kind: &'static str, namespaced: bool) -> B {
@@ -58,6 +60,18 @@ const fn b(group: &'static str, resource: &'static str, kind: &'static str, name
         categories: &[],
         returns_object: false,
         propagation: Propagation::Background,
+        create_only: false,
+    }
+}
+
+const RBAC: &str = "rbac.authorization.k8s.io";
+const AUTHZ: &str = "authorization.k8s.io";
+
+/// A create-only review type (`selfsubjectaccessreviews`...).
+const fn review(group: &'static str, resource: &'static str, kind: &'static str, namespaced: bool) -> B {
+    B {
+        create_only: true,
+        ..b(group, resource, kind, namespaced)
     }
 }
 
@@ -109,6 +123,30 @@ fn builtin_table() -> Vec<B> {
             categories: &["all"],
             ..b("batch", "cronjobs", "CronJob", true)
         },
+        b(RBAC, "roles", "Role", true),
+        b(RBAC, "rolebindings", "RoleBinding", true),
+        b(RBAC, "clusterroles", "ClusterRole", false),
+        b(RBAC, "clusterrolebindings", "ClusterRoleBinding", false),
+        review(
+            AUTHZ,
+            "selfsubjectaccessreviews",
+            "SelfSubjectAccessReview",
+            false,
+        ),
+        review(AUTHZ, "selfsubjectrulesreviews", "SelfSubjectRulesReview", false),
+        review(AUTHZ, "subjectaccessreviews", "SubjectAccessReview", false),
+        review(
+            AUTHZ,
+            "localsubjectaccessreviews",
+            "LocalSubjectAccessReview",
+            true,
+        ),
+        review(
+            "authentication.k8s.io",
+            "selfsubjectreviews",
+            "SelfSubjectReview",
+            false,
+        ),
         B {
             status: true,
             generation: true,
@@ -141,9 +179,18 @@ pub fn builtins() -> Vec<ResourceInfo> {
             return_deleted_object: b.returns_object,
             default_propagation: b.propagation,
             crd: None,
-            verbs: ALL_VERBS.iter().map(|s| s.to_string()).collect(),
+            verbs: if b.create_only {
+                vec!["create".to_string()]
+            } else {
+                ALL_VERBS.iter().map(|s| s.to_string()).collect()
+            },
         })
         .collect()
+}
+
+/// Whether a type is a virtual, create-only review (nothing stored; only `create` is served).
+pub fn is_review(info: &ResourceInfo) -> bool {
+    info.crd.is_none() && !info.verbs.iter().any(|v| v == "get")
 }
 
 /// A store with the built-in types, the sandbox strategy and the namespaces of a fresh cluster.
@@ -160,6 +207,11 @@ pub fn new_store(config: StoreConfig) -> Store {
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
         ) {
             warn!(%e, ns, "could not create initial namespace");
+        }
+    }
+    for (gvr, obj) in crate::rbac::bootstrap() {
+        if let Err(e) = store.create(&gvr, obj) {
+            warn!(%e, "could not create bootstrap RBAC object");
         }
     }
     store

@@ -104,21 +104,38 @@ impl RequestRecord {
 /// Shared, bounded request log.
 #[derive(Clone)]
 pub struct RequestLog {
-    inner: Arc<Mutex<(u64, VecDeque<RequestRecord>)>>,
+    inner: Arc<Mutex<(u64, VecDeque<RequestRecord>, usize)>>,
     capacity: usize,
+    max_bytes: usize,
 }
 
 impl Default for RequestLog {
     fn default() -> Self {
-        RequestLog::new(200_000)
+        RequestLog::with_limits(200_000, 48 << 20)
     }
+}
+
+/// Heap and inline size of one record.
+fn record_bytes(r: &RequestRecord) -> usize {
+    std::mem::size_of::<RequestRecord>()
+        + r.method.len()
+        + r.path.len()
+        + r.query.len()
+        + r.user_agent.len()
+        + r.time.len()
 }
 
 impl RequestLog {
     pub fn new(capacity: usize) -> Self {
+        RequestLog::with_limits(capacity, usize::MAX)
+    }
+
+    /// A log keeping at most `capacity` records and about `max_bytes` of them; the oldest go first.
+    pub fn with_limits(capacity: usize, max_bytes: usize) -> Self {
         RequestLog {
-            inner: Arc::new(Mutex::new((0, VecDeque::new()))),
+            inner: Arc::new(Mutex::new((0, VecDeque::new(), 0))),
             capacity: capacity.max(1),
+            max_bytes,
         }
     }
 
@@ -127,9 +144,12 @@ impl RequestLog {
         let mut g = self.inner.lock();
         g.0 += 1;
         r.seq = g.0;
+        g.2 += record_bytes(&r);
         g.1.push_back(r);
-        while g.1.len() > self.capacity {
-            g.1.pop_front();
+        while g.1.len() > self.capacity || (g.2 > self.max_bytes && g.1.len() > 1) {
+            if let Some(old) = g.1.pop_front() {
+                g.2 -= record_bytes(&old);
+            }
         }
         g.0
     }
@@ -161,7 +181,9 @@ impl RequestLog {
 
     /// Forgets all records (sequence numbers keep increasing).
     pub fn clear(&self) {
-        self.inner.lock().1.clear();
+        let mut g = self.inner.lock();
+        g.1.clear();
+        g.2 = 0;
     }
 }
 
@@ -270,5 +292,17 @@ mod tests {
         assert_eq!(log.since(2).len(), 1);
         assert!(all[1].is_write());
         assert_eq!(all[0].query_param("fieldManager").as_deref(), Some("kubectl"));
+    }
+
+    #[test]
+    fn bounded_in_bytes() {
+        let one = record_bytes(&rec("GET"));
+        let log = RequestLog::with_limits(1000, one * 10);
+        for _ in 0..50 {
+            log.push(rec("GET"));
+        }
+        let kept = log.all();
+        assert_eq!(kept.len(), 10);
+        assert_eq!(kept.last().map(|r| r.seq), Some(50), "the newest are kept");
     }
 }

@@ -101,6 +101,7 @@ impl Sandbox {
             address: addr.to_string(),
             open_watches: Default::default(),
             outage: Default::default(),
+            auth: Arc::new(server::auth::Auth::new(config.server.rbac_enforcement)),
         });
         let server = tokio::spawn(serve_loop(listener, addr, state.clone(), stopped));
         Ok(Sandbox {
@@ -142,6 +143,45 @@ impl Sandbox {
             path: path.display().to_string(),
             source,
         })
+    }
+
+    /// A kubeconfig whose requests act as the ServiceAccount `namespace/name` (by impersonation, which kubectl
+    /// sends over plain HTTP); with `ServerConfig::rbac_enforcement` they are authorized by the stored RBAC objects.
+    pub fn service_account_kubeconfig(&self, namespace: &str, name: &str) -> String {
+        let user = crate::rbac::UserInfo::service_account(namespace, name);
+        crate::kubeconfig::render_as(&self.url(), namespace, &user.name)
+    }
+
+    pub fn write_service_account_kubeconfig(
+        &self,
+        path: impl AsRef<Path>,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), SandboxError> {
+        let path = path.as_ref();
+        std::fs::write(path, self.service_account_kubeconfig(namespace, name)).map_err(|source| {
+            SandboxError::Kubeconfig {
+                path: path.display().to_string(),
+                source,
+            }
+        })
+    }
+
+    /// A kube client authenticated as the ServiceAccount `namespace/name` (a bearer token the sandbox minted).
+    pub fn service_account_client(&self, namespace: &str, name: &str) -> Result<kube::Client, SandboxError> {
+        let uri: http::Uri = self
+            .url()
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| SandboxError::Client(e.to_string()))?;
+        let mut config = kube::Config::new(uri);
+        config.default_namespace = namespace.to_string();
+        config.auth_info.token = Some(self.state.auth.token_for(namespace, name).into());
+        kube::Client::try_from(config).map_err(|e| SandboxError::Client(e.to_string()))
+    }
+
+    /// Turns RBAC enforcement for ServiceAccount requests on or off.
+    pub fn set_rbac_enforcement(&self, on: bool) {
+        self.state.auth.set_enforcement(on);
     }
 
     pub fn store(&self) -> &Store {

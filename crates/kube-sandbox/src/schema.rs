@@ -3,6 +3,7 @@
 //! Field paths in results use the apiserver's spelling: `spec.items[0].name`.
 
 mod defaults;
+mod embedded;
 mod prune;
 mod structural;
 mod validate;

@@ -6,6 +6,8 @@
 
 mod error;
 pub mod meta;
+mod names;
+mod stored;
 mod types;
 mod validate;
 pub mod write;
@@ -18,6 +20,8 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 pub use error::{ApiError, Cause};
+pub use stored::Stored;
+use types::NewChange;
 pub use types::{
     Change, CrdFacts, DeleteOptions, DeleteOutcome, EventKind, Gvr, NoStrategy, Propagation, ResourceInfo,
     StoreEvent, Strategy, Subresource, WriteOptions,
@@ -29,6 +33,9 @@ pub use write::Written;
 pub struct StoreConfig {
     /// Events kept per resource type for watch replay; older resourceVersions answer 410 Expired.
     pub history_per_type: usize,
+    /// Bytes of stored objects (JSON) the watch history of one type may hold; the oldest events go first, as
+    /// with `history_per_type`. Keeps 100,000 large objects from holding gigabytes of history.
+    pub history_bytes_per_type: usize,
     /// Capacity of the broadcast feeding HTTP watchers; a watcher that falls this far behind is closed.
     pub watch_buffer: usize,
     /// Capacity of the broadcast feeding controllers (`subscribe`).
@@ -39,6 +46,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             history_per_type: 10_000,
+            history_bytes_per_type: 16 << 20,
             watch_buffer: 16_384,
             event_buffer: 16_384,
         }
@@ -49,8 +57,11 @@ type Key = (String, String);
 
 struct TypeState {
     info: Arc<ResourceInfo>,
-    objects: BTreeMap<Key, Arc<Value>>,
+    objects: BTreeMap<Key, Stored>,
     history: VecDeque<Arc<Change>>,
+    /// Estimated size of each history entry's object, and their sum.
+    history_sizes: VecDeque<usize>,
+    history_bytes: usize,
     /// Every event with rv > floor is in `history`; watching from an older rv is 410.
     floor: u64,
 }
@@ -139,6 +150,8 @@ impl Store {
                         info: Arc::new(info),
                         objects: BTreeMap::new(),
                         history: VecDeque::new(),
+                        history_sizes: VecDeque::new(),
+                        history_bytes: 0,
                         floor,
                     },
                 );
@@ -185,7 +198,9 @@ impl Store {
 
     pub fn get_arc(&self, gvr: &Gvr, namespace: Option<&str>, name: &str) -> Option<Arc<Value>> {
         let inner = self.shared.inner.lock();
-        inner.types.get(gvr)?.objects.get(&key(namespace, name)).cloned()
+        let stored = inner.types.get(gvr)?.objects.get(&key(namespace, name))?.clone();
+        drop(inner);
+        Some(stored.decode())
     }
 
     pub fn list(&self, gvr: &Gvr, namespace: Option<&str>) -> (Vec<Value>, u64) {
@@ -195,6 +210,12 @@ impl Store {
 
     /// Objects sorted by namespace then name; `namespace` None = all namespaces.
     pub fn list_arc(&self, gvr: &Gvr, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
+        let (items, rv) = self.list_stored(gvr, namespace);
+        (items.iter().map(Stored::decode).collect(), rv)
+    }
+
+    /// Like [`Store::list_arc`], the objects as stored (parsed by the caller when needed, outside the lock).
+    pub fn list_stored(&self, gvr: &Gvr, namespace: Option<&str>) -> (Vec<Stored>, u64) {
         let inner = self.shared.inner.lock();
         let rv = inner.rv;
         let Some(state) = inner.types.get(gvr) else {
@@ -240,14 +261,14 @@ impl Store {
         let backlog = match from {
             None => state
                 .objects
-                .values()
-                .map(|o| {
+                .iter()
+                .map(|((ns, _), stored)| {
                     Arc::new(Change {
                         gvr: gvr.clone(),
                         kind: EventKind::Added,
-                        rv: meta::rv_of(o).unwrap_or(0),
-                        namespace: meta::namespace_of(o).map(str::to_string),
-                        object: o.clone(),
+                        rv: meta::rv_of(&stored.decode()).unwrap_or(0),
+                        namespace: (!ns.is_empty()).then(|| ns.clone()),
+                        object: stored.clone(),
                         old: None,
                     })
                 })
@@ -282,27 +303,43 @@ impl Store {
         let rv = inner.rv;
         for state in inner.types.values_mut() {
             state.history.clear();
+            state.history_sizes.clear();
+            state.history_bytes = 0;
             state.floor = rv;
         }
     }
 
     /// Applies a committed change: bumps nothing itself (callers set rv), records history and broadcasts.
-    fn publish(&self, inner: &mut Inner, change: Change) {
+    fn publish(&self, inner: &mut Inner, new: NewChange) {
+        let change = Change {
+            gvr: new.gvr,
+            kind: new.kind,
+            rv: new.rv,
+            namespace: new.namespace,
+            object: Stored::encode(&new.object),
+            old: new.old.as_deref().map(Stored::encode),
+        };
         let limit = self.shared.config.history_per_type.max(1);
+        let byte_limit = self.shared.config.history_bytes_per_type;
         let change = Arc::new(change);
         if let Some(state) = inner.types.get_mut(&change.gvr) {
+            let size = change.object.bytes().len() + change.old.as_ref().map_or(0, |o| o.bytes().len());
             state.history.push_back(change.clone());
-            while state.history.len() > limit {
+            state.history_sizes.push_back(size);
+            state.history_bytes += size;
+            while state.history.len() > limit || (state.history_bytes > byte_limit && state.history.len() > 1)
+            {
                 if let Some(old) = state.history.pop_front() {
                     state.floor = old.rv;
                 }
+                state.history_bytes -= state.history_sizes.pop_front().unwrap_or(0);
             }
         }
         if self.shared.events.receiver_count() > 0 {
             let _ = self.shared.events.send(StoreEvent {
                 gvr: change.gvr.clone(),
                 kind: change.kind,
-                object: (*change.object).clone(),
+                object: new.object,
             });
         }
         // No receivers is not an error: nobody watches.

@@ -437,7 +437,7 @@ impl Recorder {
                                 .push(Record {
                                     resource: event.gvr.resource.clone(),
                                     kind: event.kind,
-                                    object: event.object,
+                                    object: (*event.object).clone(),
                                 });
                         }
                         Ok(_) => {}

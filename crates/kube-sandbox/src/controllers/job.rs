@@ -169,7 +169,9 @@ pub fn plan(
         };
     }
     let mut status = status;
-    for counter in ["active", "ready", "terminating"] {
+    // `active` is a plain int32 with omitempty upstream (0 is left out); `ready`/`terminating` are pointers.
+    status.remove("active");
+    for counter in ["ready", "terminating"] {
         status.insert(counter.into(), json!(0));
     }
     status.insert("uncountedTerminatedPods".into(), json!({}));
@@ -259,7 +261,8 @@ fn plan_suspended(status: Map<String, Value>, now_text: &str) -> JobPlan {
     let mut next = status.clone();
     // A suspended Job's pods are gone; resuming restarts the clock, as the real controller resets startTime.
     next.remove("startTime");
-    for counter in ["active", "ready", "terminating"] {
+    next.remove("active");
+    for counter in ["ready", "terminating"] {
         next.insert(counter.into(), json!(0));
     }
     if !condition_true(&json!({ "status": next }), "Suspended") {

@@ -206,8 +206,17 @@ fn sync_pod(store: &Store, job_obj: &Value, phase: Option<PodPhase>, now: Timest
     if pod.pointer("/status/phase").and_then(Value::as_str) == Some(phase.as_str()) {
         return Ok(());
     }
+    let containers: Vec<String> = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut next = pod;
-    next["status"] = pod_status(phase, &format_time(now));
+    next["status"] = pod_status(phase, &format_time(now), &containers);
     store
         .update_with(
             &pods_gvr(),
@@ -244,7 +253,7 @@ fn new_pod(job_obj: &Value, pod_name: &str) -> Value {
     })
 }
 
-fn pod_status(phase: PodPhase, now: &str) -> Value {
+fn pod_status(phase: PodPhase, now: &str, containers: &[String]) -> Value {
     let running = phase == PodPhase::Running;
     let ready = if running { "True" } else { "False" };
     let mut status = json!({
@@ -257,18 +266,25 @@ fn pod_status(phase: PodPhase, now: &str) -> Value {
             {"type": "Ready", "status": ready, "lastTransitionTime": now},
         ],
     });
-    if !running {
+    let state = if running {
+        json!({"running": {"startedAt": now}})
+    } else {
         let exit = if phase == PodPhase::Succeeded { 0 } else { 1 };
         let reason = if phase == PodPhase::Succeeded {
             "Completed"
         } else {
             "Error"
         };
-        status["containerStatuses"] = json!([{
-            "name": "main", "ready": false, "restartCount": 0, "image": "", "imageID": "",
-            "state": {"terminated": {"exitCode": exit, "reason": reason, "finishedAt": now}},
-        }]);
-    }
+        json!({"terminated": {"exitCode": exit, "reason": reason, "startedAt": now, "finishedAt": now}})
+    };
+    let statuses: Vec<Value> = containers
+        .iter()
+        .map(|c| {
+            json!({"name": c, "ready": running, "started": running, "restartCount": 0, "image": "", "imageID": "",
+                   "state": state})
+        })
+        .collect();
+    status["containerStatuses"] = json!(statuses);
     status
 }
 
@@ -288,12 +304,12 @@ mod tests {
 
     #[test]
     fn terminal_pod_status_is_not_ready() {
-        let s = pod_status(PodPhase::Failed, "2026-01-01T00:00:00Z");
+        let s = pod_status(PodPhase::Failed, "2026-01-01T00:00:00Z", &["main".to_string()]);
         assert_eq!(s["phase"], "Failed");
         assert_eq!(s["conditions"][3]["status"], "False");
         assert_eq!(s["containerStatuses"][0]["state"]["terminated"]["exitCode"], 1);
         assert_eq!(
-            pod_status(PodPhase::Running, "x")["conditions"][3]["status"],
+            pod_status(PodPhase::Running, "x", &[])["conditions"][3]["status"],
             "True"
         );
     }

@@ -358,3 +358,39 @@ fn structural_check_cases() {
                                                      "b": {"x-kubernetes-int-or-string": true}}});
     assert_eq!(check_structural(&ok), Ok(()));
 }
+
+/// `x-kubernetes-embedded-resource`: apiVersion and kind required ("must not be empty"), metadata allowed and
+/// kept by pruning, kind shaped as a DNS-1035 label of any case.
+#[test]
+fn embedded_resources_need_api_version_and_kind() {
+    let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "template": {"type": "object", "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true}}}}});
+    let mut missing = json!({"apiVersion": "x/v1", "kind": "T", "metadata": {"name": "t"},
+        "spec": {"template": {"metadata": {"labels": {"a": "b"}}, "spec": {"x": 1}}}});
+    assert!(
+        prune(&mut missing, &schema).is_empty(),
+        "metadata and unknown fields kept"
+    );
+    let errs = validate(&missing, &schema);
+    let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        vec![
+            "spec.template.apiVersion: Required value: must not be empty",
+            "spec.template.kind: Required value: must not be empty"
+        ]
+    );
+    assert!(errs.iter().all(|e| e.kind == FieldErrorKind::Required));
+    let ok = json!({"spec": {"template": {"apiVersion": "batch/v1", "kind": "Job", "spec": {}}}});
+    assert!(validate(&ok, &schema).is_empty());
+    let bad = json!({"spec": {"template": {"apiVersion": "a/b/c", "kind": "Bad_Kind",
+        "metadata": {"labels": {"k": "-bad"}}}}});
+    let shown: Vec<String> = validate(&bad, &schema).iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 2, "embedded labels are not checked: {shown:?}");
+    assert!(
+        shown[0].starts_with(
+            "spec.template.apiVersion: Invalid value: \"a/b/c\": unexpected GroupVersion string"
+        )
+    );
+    assert!(shown[1].starts_with("spec.template.kind: Invalid value: \"Bad_Kind\": may have mixed case, but should otherwise match: a DNS-1035 label"));
+}

@@ -175,6 +175,9 @@ fn node(v: &Value, s: &Value, path: &str, root: bool, out: &mut Vec<FieldError>)
             }
         }
         Value::Object(m) => {
+            if !root && flag("x-kubernetes-embedded-resource") {
+                super::embedded::validate_embedded(m, path, out);
+            }
             if let Some(required) = s.get("required").and_then(Value::as_array) {
                 for r in required.iter().filter_map(Value::as_str) {
                     if root && matches!(r, "apiVersion" | "kind" | "metadata") {

@@ -1,6 +1,7 @@
 //! Discovery (legacy and aggregated v2), `/version` and the OpenAPI v3 documents.
 
 use std::collections::BTreeMap;
+#[cfg(feature = "kubectl")]
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::http;
+#[cfg(feature = "kubectl")]
 use crate::openapi::{self, GroupVersionDoc};
 use crate::store::{ApiError, ResourceInfo, Store};
 
@@ -47,12 +49,22 @@ pub fn version(v: &VersionInfo) -> Response {
     )
 }
 
-fn wants_aggregated(headers: &HeaderMap) -> bool {
+/// v2beta1 (kubectl 1.26–1.32 ask for it first) has the v2 layout under another apiVersion.
+pub const AGGREGATED_V2BETA1_CT: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
+
+/// The aggregated discovery version the client asks for first ("v2" or "v2beta1"), if any.
+fn wants_aggregated(headers: &HeaderMap) -> Option<&'static str> {
     let accept = http::header_str(headers, header::ACCEPT).replace(' ', "");
-    accept
-        .split(',')
-        .next()
-        .is_some_and(|first| first.contains("as=APIGroupDiscoveryList") && first.contains("v=v2"))
+    let first = accept.split(',').next()?;
+    if !first.contains("as=APIGroupDiscoveryList") {
+        return None;
+    }
+    match first.split(';').find_map(|p| p.strip_prefix("v=")) {
+        Some("v2") => Some("v2"),
+        Some("v2beta1") => Some("v2beta1"),
+        _ => None,
+    }
 }
 
 /// The versions of one group, preferred first, each with its types.
@@ -128,23 +140,28 @@ fn aggregated_item(group: &str, versions: &[(String, Vec<Arc<ResourceInfo>>)]) -
     json!({"metadata": {"name": group, "creationTimestamp": null}, "versions": versions})
 }
 
-fn aggregated(items: Vec<Value>) -> Response {
-    let body = json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items});
+fn aggregated(version: &str, items: Vec<Value>) -> Response {
+    let body = json!({"kind": "APIGroupDiscoveryList", "apiVersion": format!("apidiscovery.k8s.io/{version}"), "metadata": {}, "items": items});
     let mut resp = http::json(200, &body, &[]);
+    let ct = if version == "v2" {
+        AGGREGATED_CT
+    } else {
+        AGGREGATED_V2BETA1_CT
+    };
     resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(AGGREGATED_CT));
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     resp
 }
 
 /// `GET /api`.
 pub fn core_versions(store: &Store, headers: &HeaderMap, addr: &str) -> Response {
-    if wants_aggregated(headers) {
+    if let Some(version) = wants_aggregated(headers) {
         let groups = grouped(store);
         let items = groups
             .get(&(false, String::new()))
             .map(|v| vec![aggregated_item("", v)])
             .unwrap_or_default();
-        return aggregated(items);
+        return aggregated(version, items);
     }
     http::json(
         200,
@@ -167,8 +184,8 @@ fn group_json(group: &str, versions: &[(String, Vec<Arc<ResourceInfo>>)]) -> Val
 pub fn groups(store: &Store, headers: &HeaderMap) -> Response {
     let groups = grouped(store);
     let named = groups.iter().filter(|((named, _), _)| *named);
-    if wants_aggregated(headers) {
-        return aggregated(named.map(|((_, g), v)| aggregated_item(g, v)).collect());
+    if let Some(version) = wants_aggregated(headers) {
+        return aggregated(version, named.map(|((_, g), v)| aggregated_item(g, v)).collect());
     }
     let list: Vec<Value> = named.map(|((_, g), v)| group_json(g, v)).collect();
     http::json(
@@ -232,6 +249,7 @@ pub fn resource_list(store: &Store, group: &str, version: &str) -> Response {
     )
 }
 
+#[cfg(feature = "kubectl")]
 fn group_versions(store: &Store) -> Vec<GroupVersionDoc> {
     let mut out: Vec<GroupVersionDoc> = Vec::new();
     for i in store.types() {
@@ -248,6 +266,7 @@ fn group_versions(store: &Store) -> Vec<GroupVersionDoc> {
     out
 }
 
+#[cfg(feature = "kubectl")]
 fn document(store: &Store, gv: &GroupVersionDoc) -> Value {
     let crds: Vec<(String, Value, bool)> = store
         .types()
@@ -262,6 +281,24 @@ fn document(store: &Store, gv: &GroupVersionDoc) -> Value {
     openapi::v3_document(gv, &crds)
 }
 
+#[cfg(feature = "kubectl")]
+/// `GET /openapi/v2`: protobuf when asked for (client-go always is), else JSON.
+pub fn openapi_v2(headers: &HeaderMap, version: &VersionInfo) -> Response {
+    let accept = http::header_str(headers, header::ACCEPT);
+    if accept.contains(openapi::V2_PROTOBUF) {
+        let mut resp = Response::new(axum::body::Body::from(openapi::v2_document_protobuf(
+            &version.git_version,
+        )));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(openapi::V2_PROTOBUF_RESPONSE),
+        );
+        return resp;
+    }
+    http::json(200, &openapi::v2_document_json(&version.git_version), &[])
+}
+
+#[cfg(feature = "kubectl")]
 /// `GET /openapi/v3`: the index, with a hash per document so clients can cache.
 pub fn openapi_index(store: &Store) -> Response {
     let gvs = group_versions(store);
@@ -273,6 +310,7 @@ pub fn openapi_index(store: &Store) -> Response {
     http::json(200, &openapi::v3_index(&gvs, &hash_of), &[])
 }
 
+#[cfg(feature = "kubectl")]
 /// `GET /openapi/v3/api/v1`, `GET /openapi/v3/apis/<g>/<v>`.
 pub fn openapi_document(store: &Store, rest: &[&str]) -> Response {
     let gv = match rest {

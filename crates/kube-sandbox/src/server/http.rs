@@ -128,6 +128,7 @@ pub fn decode_object(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiErro
     let yaml = match mt.as_str() {
         "" | "application/json" | "*/*" => false,
         "application/yaml" | "application/x-yaml" | "text/yaml" => true,
+        #[cfg(feature = "kubectl")]
         "application/vnd.kubernetes.protobuf" => {
             return super::protobuf::decode(body).map_err(|e| {
                 let mut err =
@@ -154,6 +155,7 @@ pub fn decode_object(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiErro
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Representation {
     Object,
+    #[cfg(feature = "kubectl")]
     Table,
     PartialMetadata,
 }
@@ -162,9 +164,11 @@ pub fn representation(headers: &HeaderMap) -> Representation {
     // Only the first acceptable alternative counts: clients list their preference first.
     let accept = header_str(headers, header::ACCEPT);
     let first = accept.split(',').next().unwrap_or("").replace(' ', "");
-    if first.contains("as=Table") {
-        Representation::Table
-    } else if first.contains("as=PartialObjectMetadata") {
+    if cfg!(feature = "kubectl") && first.contains("as=Table") {
+        #[cfg(feature = "kubectl")]
+        return Representation::Table;
+    }
+    if first.contains("as=PartialObjectMetadata") {
         Representation::PartialMetadata
     } else {
         Representation::Object

@@ -12,14 +12,16 @@ use serde_json::{Value, json};
 use super::http::{self, Query, Representation};
 use super::path::ResourcePath;
 use crate::selectors::{FieldSelector, LabelSelector, supported_field};
-use crate::store::{ApiError, ResourceInfo, Store};
+use crate::store::{ApiError, ResourceInfo, Store, Stored};
+#[cfg(feature = "kubectl")]
 use crate::table;
 
 const SNAPSHOT_TTL: Duration = Duration::from_secs(300);
 const MAX_SNAPSHOTS: usize = 256;
 
+/// The matching objects as stored (bytes, not parsed values: a snapshot of 100,000 Jobs stays small).
 struct Snapshot {
-    items: Arc<Vec<Arc<Value>>>,
+    items: Arc<Vec<Stored>>,
     rv: u64,
     at: Instant,
 }
@@ -32,7 +34,7 @@ pub struct Pagination {
 }
 
 impl Pagination {
-    fn put(&self, items: Arc<Vec<Arc<Value>>>, rv: u64) -> u64 {
+    fn put(&self, items: Arc<Vec<Stored>>, rv: u64) -> u64 {
         let mut g = self.inner.lock();
         g.0 += 1;
         let id = g.0;
@@ -53,7 +55,7 @@ impl Pagination {
         id
     }
 
-    fn get(&self, id: u64) -> Option<(Arc<Vec<Arc<Value>>>, u64)> {
+    fn get(&self, id: u64) -> Option<(Arc<Vec<Stored>>, u64)> {
         let g = self.inner.lock();
         g.1.get(&id)
             .filter(|s| s.at.elapsed() < SNAPSHOT_TTL)
@@ -143,6 +145,7 @@ impl Selectors {
 }
 
 /// Columns for Table output of a type.
+#[cfg(feature = "kubectl")]
 pub fn columns(info: &ResourceInfo) -> Vec<table::Column> {
     match &info.crd {
         Some(c) => table::columns_for_crd(&c.printer_columns),
@@ -155,10 +158,12 @@ pub fn partial_metadata(obj: &Value) -> Value {
 }
 
 /// One object in the representation the client asked for.
+#[cfg_attr(not(feature = "kubectl"), allow(unused_variables))]
 pub fn render_one(info: &ResourceInfo, rep: Representation, q: &Query, obj: &Value) -> Value {
     match rep {
         Representation::Object => obj.clone(),
         Representation::PartialMetadata => partial_metadata(obj),
+        #[cfg(feature = "kubectl")]
         Representation::Table => {
             let rv = obj
                 .pointer("/metadata/resourceVersion")
@@ -181,7 +186,7 @@ async fn snapshot(
     path: &ResourcePath,
     q: &Query,
     sel: &Selectors,
-) -> Result<(Vec<Arc<Value>>, u64), ApiError> {
+) -> Result<(Vec<Stored>, u64), ApiError> {
     let rv_param = q.value("resourceVersion");
     let rv_match = q.value("resourceVersionMatch");
     if rv_match.is_some() && rv_param.is_none() {
@@ -219,11 +224,11 @@ async fn snapshot(
             )));
         }
     }
-    let (items, rv) = store.list_arc(path.gvr(), path.namespace.as_deref());
+    let (items, rv) = store.list_stored(path.gvr(), path.namespace.as_deref());
     let items = if sel.is_empty() {
         items
     } else {
-        items.into_iter().filter(|o| sel.matches(o)).collect()
+        items.into_iter().filter(|o| sel.matches(&o.decode())).collect()
     };
     Ok((items, rv))
 }
@@ -290,10 +295,40 @@ pub async fn list(
         list_meta["continue"] = json!(encode_token(id, end));
         list_meta["remainingItemCount"] = json!(all.len() - end);
     }
-    Ok(render_list(&path.info, rep, q, page, list_meta))
+    if rep == Representation::Object {
+        return Ok(render_stored(&path.info, page, &list_meta));
+    }
+    let parsed: Vec<Arc<Value>> = page.iter().map(Stored::decode).collect();
+    Ok(render_list(&path.info, rep, q, &parsed, list_meta))
+}
+
+/// A list of whole objects, written from their stored bytes without parsing.
+fn render_stored(info: &ResourceInfo, page: &[Stored], list_meta: &Value) -> Response {
+    let mut buf = Vec::with_capacity(256 + page.iter().map(|s| s.bytes().len() + 1).sum::<usize>());
+    buf.extend_from_slice(
+        format!(
+            "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":",
+            info.kind,
+            info.api_version()
+        )
+        .as_bytes(),
+    );
+    if serde_json::to_writer(&mut buf, list_meta).is_err() {
+        return http::error(&ApiError::internal("could not serialize list metadata"));
+    }
+    buf.extend_from_slice(b",\"items\":[");
+    for (i, o) in page.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(o.bytes());
+    }
+    buf.extend_from_slice(b"]}");
+    http::json_bytes(200, buf, &[])
 }
 
 /// Serializes a list without cloning the items into one big value.
+#[cfg_attr(not(feature = "kubectl"), allow(unused_variables))]
 pub fn render_list(
     info: &ResourceInfo,
     rep: Representation,
@@ -302,6 +337,7 @@ pub fn render_list(
     list_meta: Value,
 ) -> Response {
     match rep {
+        #[cfg(feature = "kubectl")]
         Representation::Table => {
             let objects: Vec<Value> = page.iter().map(|o| (**o).clone()).collect();
             let t = table::render(

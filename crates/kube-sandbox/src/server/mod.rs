@@ -1,11 +1,14 @@
 //! The HTTP server: routing, request logging, fault injection, and the `/sandbox/v1` control endpoints.
 
+pub mod auth;
 mod control;
 pub mod discovery;
 pub mod http;
 pub mod list;
+pub mod logs;
 pub mod patching;
 pub mod path;
+#[cfg(feature = "kubectl")]
 pub mod protobuf;
 pub mod resource;
 pub mod watch;
@@ -36,6 +39,9 @@ pub struct ServerConfig {
     pub bookmark_interval: Duration,
     /// Base of the server-chosen watch timeout when a client sends none (upstream: 30–60 min).
     pub default_watch_timeout: Duration,
+    /// Authorize requests authenticated as a ServiceAccount (a token from `Sandbox::service_account_kubeconfig`)
+    /// against the stored RBAC objects: a missing rule is a 403. Credential-less requests stay administrator.
+    pub rbac_enforcement: bool,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +50,7 @@ impl Default for ServerConfig {
             version: discovery::VersionInfo::default(),
             bookmark_interval: Duration::from_secs(60),
             default_watch_timeout: Duration::from_secs(1800),
+            rbac_enforcement: false,
         }
     }
 }
@@ -69,6 +76,8 @@ pub struct AppState {
     pub open_watches: Arc<std::sync::atomic::AtomicUsize>,
     /// Outage requests for the serving loop (fault injection).
     pub outage: Outage,
+    /// Tokens and RBAC enforcement.
+    pub auth: Arc<auth::Auth>,
 }
 
 /// Asks the serving loop to stop listening for a while (connection refused), keeping all state.
@@ -257,6 +266,21 @@ async fn dispatch(
     let (parts, body) = req.into_parts();
     let method = parts.method;
     let headers = parts.headers;
+    let user = match state.auth.authenticate(&state.store, &headers) {
+        Ok(u) => u,
+        Err(e) => return http::error(&e),
+    };
+    let is_resource = path.starts_with("/api/") || path.starts_with("/apis/");
+    if !is_resource
+        && let Err(e) = auth::check(
+            &state.auth,
+            &state.store,
+            &user,
+            &auth::non_resource_attributes(&method, path),
+        )
+    {
+        return http::error(&e);
+    }
     let segments: Vec<&str> = path
         .trim_start_matches('/')
         .trim_end_matches('/')
@@ -281,7 +305,11 @@ async fn dispatch(
         }
         ["api"] => return get_only(discovery::core_versions(&state.store, &headers, &state.address)),
         ["apis"] => return get_only(discovery::groups(&state.store, &headers)),
+        #[cfg(feature = "kubectl")]
+        ["openapi", "v2"] => return get_only(discovery::openapi_v2(&headers, &state.config.version)),
+        #[cfg(feature = "kubectl")]
         ["openapi", "v3"] => return get_only(discovery::openapi_index(&state.store)),
+        #[cfg(feature = "kubectl")]
         ["openapi", "v3", rest @ ..] => return get_only(discovery::openapi_document(&state.store, rest)),
         _ => {}
     }
@@ -296,12 +324,30 @@ async fn dispatch(
         }
         ApiPath::Resource(rp) => rp,
     };
+    let attrs = auth::resource_attributes(&method, &rp, watch);
+    if let Err(e) = auth::check(&state.auth, &state.store, &user, &attrs) {
+        return http::error(&e);
+    }
     let body = match axum::body::to_bytes(body, http::MAX_BODY).await {
         Ok(b) => b,
         Err(_) => return http::error(&ApiError::too_large()),
     };
     let rep = http::representation(&headers);
     let store = &state.store;
+    if crate::registry::is_review(&rp.info) {
+        return match (&method, rp.name.is_some()) {
+            (&Method::POST, false) => review(store, &user, &rp, &headers, &body),
+            _ => Err(ApiError::method_not_allowed()),
+        }
+        .unwrap_or_else(|e| http::error(&e));
+    }
+    if rp.subresource.as_deref() == Some("log") {
+        return match method {
+            Method::GET => logs::pod_log(store, &rp, q),
+            _ => Err(ApiError::method_not_allowed()),
+        }
+        .unwrap_or_else(|e| http::error(&e));
+    }
     let result = match (&method, rp.name.is_some()) {
         (&Method::GET, _) if watch || rp.legacy_watch => match &rp.name {
             // Watching one object is a watch of the collection restricted to its name.
@@ -332,4 +378,21 @@ async fn dispatch(
         _ => Err(ApiError::method_not_allowed()),
     };
     result.unwrap_or_else(|e| http::error(&e))
+}
+
+/// POST to a review resource: the request with a computed status (201), nothing stored.
+fn review(
+    store: &Store,
+    user: &crate::rbac::UserInfo,
+    rp: &path::ResourcePath,
+    headers: &axum::http::HeaderMap,
+    body: &bytes::Bytes,
+) -> Result<Response, ApiError> {
+    let obj = http::decode_object(headers, body)?;
+    let answer = if rp.info.gvr.group == "authentication.k8s.io" {
+        crate::rbac::self_subject_review(user, &obj)
+    } else {
+        crate::rbac::handle_review(store, user, &rp.info, rp.namespace.as_deref(), obj)?
+    };
+    Ok(http::json(201, &answer, &[]))
 }

@@ -104,6 +104,7 @@ pub fn resolve(store: &Store, segments: &[&str]) -> Result<ApiPath, ApiError> {
     };
     if let Some(sub) = &path.subresource
         && !(sub == "status" && path.info.status_subresource)
+        && !(sub == "log" && path.info.gvr.group.is_empty() && path.info.gvr.resource == "pods")
     {
         return Err(ApiError::unknown_resource());
     }

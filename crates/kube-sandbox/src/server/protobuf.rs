@@ -1,8 +1,11 @@
 //! Decoding of Kubernetes protobuf request bodies for the few built-in kinds kubectl's imperative generators
-//! send (`kubectl create namespace|configmap|secret|serviceaccount`). Every field of those messages is mapped;
+//! send (`kubectl create namespace|configmap|secret|serviceaccount`, `create role|rolebinding...`, `auth can-i`). Every field of those messages is mapped;
 //! a field this decoder does not know makes the request fail with 415 rather than being dropped silently.
 
 use serde_json::{Map, Value, json};
+
+mod messages;
+mod workloads;
 
 /// `k8s\0`: the envelope magic of `application/vnd.kubernetes.protobuf` bodies.
 const MAGIC: &[u8] = b"k8s\0";
@@ -130,14 +133,33 @@ fn object_meta(b: &[u8]) -> Result<Value, ProtoError> {
     let mut m = Map::new();
     while let Some((f, w)) = r.next()? {
         match f {
-            1 => drop(m.insert("name".into(), json!(string(w, "name")?))),
-            2 => drop(m.insert("generateName".into(), json!(string(w, "generateName")?))),
-            3 => drop(m.insert("namespace".into(), json!(string(w, "namespace")?))),
+            // Go encodes empty optional strings; JSON (omitempty) leaves them out.
+            1..=3 => {
+                let key = ["name", "generateName", "namespace"][usize::try_from(f - 1).unwrap_or(0)];
+                let v = string(w, key)?;
+                if !v.is_empty() {
+                    m.insert(key.into(), json!(v));
+                }
+            }
             // selfLink, uid, resourceVersion, creationTimestamp: the server sets or ignores them on create.
             4..=6 | 8 => {}
-            7 => drop(m.insert("generation".into(), json!(varint(w, "generation")?))),
+            // Always written by Go (a non-pointer int64); 0 means unset.
+            7 => {
+                let g = varint(w, "generation")?;
+                if g != 0 {
+                    m.insert("generation".into(), json!(g));
+                }
+            }
             11 => insert_entry(&mut m, "labels", map_entry(bytes(w, "labels")?, false)?),
             12 => insert_entry(&mut m, "annotations", map_entry(bytes(w, "annotations")?, false)?),
+            13 => {
+                let r = messages::decode_with(
+                    messages::OWNER_REF,
+                    "OwnerReference",
+                    bytes(w, "ownerReferences")?,
+                )?;
+                push(&mut m, "ownerReferences", Value::Object(r));
+            }
             14 => push(&mut m, "finalizers", json!(string(w, "finalizers")?)),
             _ => return Err(unknown("ObjectMeta", f)),
         }
@@ -208,6 +230,12 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
             _ => return Err(unknown("Unknown", f)),
         }
     }
+    if let Some(schema) = messages::schema_of(&api_version, &kind) {
+        let mut obj = messages::decode_with(schema, &kind, raw.unwrap_or_default())?;
+        obj.insert("apiVersion".into(), json!(api_version));
+        obj.insert("kind".into(), json!(kind));
+        return Ok(Value::Object(obj));
+    }
     if api_version != "v1"
         || !matches!(
             kind.as_str(),
@@ -215,7 +243,7 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
         )
     {
         return Err(ProtoError::Unsupported(format!(
-            "{api_version}/{kind} in protobuf; only v1 Namespace, ConfigMap, Secret and ServiceAccount are decoded: use kubectl create -f / apply -f"
+            "{api_version}/{kind} in protobuf; only v1 Namespace, ConfigMap, Secret, ServiceAccount, the RBAC kinds and the access reviews are decoded: use kubectl create -f / apply -f"
         )));
     }
     let mut obj = decode_kind(&kind, raw.unwrap_or_default())?;

@@ -157,7 +157,7 @@ impl Watcher {
                 .info
                 .crd
                 .as_ref()
-                .is_some_and(|f| crate::store::meta::name_of(&c.object) == f.crd_name)
+                .is_some_and(|f| crate::store::meta::name_of(&c.object.decode()) == f.crd_name)
     }
 
     /// The event to send for a change, if any (selector transitions become ADDED/DELETED).
@@ -170,18 +170,21 @@ impl Watcher {
         {
             return None;
         }
-        let now = self.sel.matches(&c.object);
+        // Parsed once per watcher and change; a watch without selectors never looks at `old`.
+        let object = c.object.decode();
+        let all = self.sel.is_empty();
+        let now = all || self.sel.matches(&object);
         let (kind, obj) = match c.kind {
-            EventKind::Added => (now.then_some("ADDED")?, c.object.clone()),
-            EventKind::Deleted => (now.then_some("DELETED")?, c.object.clone()),
+            EventKind::Added => (now.then_some("ADDED")?, object),
+            EventKind::Deleted => (now.then_some("DELETED")?, object),
             EventKind::Modified => {
-                let before = c.old.as_ref().is_some_and(|o| self.sel.matches(o));
+                let before = all || c.old.as_ref().is_some_and(|o| self.sel.matches(&o.decode()));
                 match (before, now) {
-                    (true, true) => ("MODIFIED", c.object.clone()),
-                    (false, true) => ("ADDED", c.object.clone()),
+                    (true, true) => ("MODIFIED", object),
+                    (false, true) => ("ADDED", object),
                     (true, false) => {
                         // Leaving the selection: the previous state, stamped with this change's resourceVersion.
-                        let mut old = c.old.as_deref().cloned().unwrap_or(Value::Null);
+                        let mut old = c.old.as_ref().map_or(Value::Null, |o| (*o.decode()).clone());
                         if let Some(m) = old.get_mut("metadata").and_then(Value::as_object_mut) {
                             m.insert("resourceVersion".into(), json!(c.rv.to_string()));
                         }

@@ -103,80 +103,16 @@ pub fn is_deleting(obj: &Value) -> bool {
 
 /// Standard base64 with padding, as JSON encodes `[]byte` fields.
 pub fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
+pub use super::validate::{label_value_errors, meta_causes, qualified_name_errors};
 
-/// RFC 1123 subdomain: dot-separated labels, at most 253 characters.
-pub fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
-}
-
-/// Checks `metadata.name` the way the type's upstream validation does (label for namespaces, subdomain otherwise).
-pub fn validate_name(info: &ResourceInfo, name: &str) -> Result<(), ApiError> {
-    let group = info.gvr.group.as_str();
-    if name.is_empty() {
-        return Err(ApiError::invalid(
-            &info.kind,
-            group,
-            name,
-            vec![Cause::new(
-                "FieldValueRequired",
-                "metadata.name",
-                "Required value: name or generateName is required",
-            )],
-        ));
-    }
-    let label_only = info.gvr.group.is_empty() && info.gvr.resource == "namespaces";
-    let ok = if label_only {
-        is_dns_label(name)
-    } else {
-        is_dns_subdomain(name)
-    };
-    if ok {
-        return Ok(());
-    }
-    let detail = if label_only {
-        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-    } else {
-        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-    };
-    Err(ApiError::invalid(
-        &info.kind,
-        group,
-        name,
-        vec![Cause::new(
-            "FieldValueInvalid",
-            "metadata.name",
-            format!("Invalid value: {name:?}: {detail}"),
-        )],
-    ))
-}
+pub use super::names::{
+    dns_label_errors, dns_subdomain_errors, is_dns_label, is_dns_subdomain, path_segment_errors,
+    validate_name,
+};
 
 /// Generic metadata validation every type gets: label keys/values shapes are left out; owner references are checked.
 pub fn validate_meta(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
@@ -239,6 +175,19 @@ pub fn same_ignoring_managed_times(a: &Value, b: &Value) -> bool {
         v
     }
     a == b || strip(a) == strip(b)
+}
+
+/// The approximate heap a `serde_json::Value` takes: a map allocates B-tree nodes of 11 entries (~640 bytes),
+/// strings their length, every value a 32-byte slot. Good enough to bound caches by memory.
+pub fn estimated_size(v: &Value) -> usize {
+    32 + match v {
+        Value::String(s) => s.len(),
+        Value::Array(a) => a.iter().map(estimated_size).sum(),
+        Value::Object(m) => {
+            m.len().div_ceil(11) * 640 + m.iter().map(|(k, v)| k.len() + estimated_size(v)).sum::<usize>()
+        }
+        _ => 0,
+    }
 }
 
 #[cfg(test)]

@@ -370,3 +370,26 @@ fn update_with_another_uid_is_a_conflict() {
         "an empty uid is filled from the stored object"
     );
 }
+
+#[test]
+fn history_is_bounded_in_bytes() {
+    let s = Store::new(StoreConfig {
+        history_bytes_per_type: 20_000,
+        ..Default::default()
+    });
+    s.register_type(info("", "configmaps", "ConfigMap", false, false, false));
+    let g = Gvr::new("", "v1", "configmaps");
+    let big = "x".repeat(4_000);
+    for i in 0..20 {
+        s.create(&g, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")}, "data": {"k": big}}))
+            .unwrap();
+    }
+    let floor = s.oldest_replayable(&g).unwrap();
+    assert!(floor > 1, "the oldest events were dropped");
+    let kept = s.watch(&g, Some(floor)).unwrap().backlog.len();
+    assert!(
+        (2..=5).contains(&kept),
+        "about 20 kB of 4 kB objects kept: {kept}"
+    );
+    assert!(matches!(s.watch(&g, Some(floor - 1)), Err(e) if e.code == 410));
+}

@@ -129,7 +129,8 @@ impl EventKind {
 pub struct StoreEvent {
     pub gvr: Gvr,
     pub kind: EventKind,
-    pub object: Value,
+    /// Shared with the watch machinery's `Change` (one copy per change, however many receivers).
+    pub object: Arc<Value>,
 }
 
 /// One change as the watch machinery sees it: shared, with the previous state for selector transitions.
@@ -139,8 +140,20 @@ pub struct Change {
     pub kind: EventKind,
     pub rv: u64,
     pub namespace: Option<String>,
-    pub object: Arc<Value>,
+    /// The object as stored (JSON bytes): the watch history and the watchers' broadcast hold thousands of
+    /// changes, which as parsed values took most of the sandbox's memory.
+    pub object: super::Stored,
     /// The state before this change (None for ADDED).
+    pub old: Option<super::Stored>,
+}
+
+/// A change as a write produces it (parsed objects), before `publish` stores it compactly.
+pub(crate) struct NewChange {
+    pub gvr: Gvr,
+    pub kind: EventKind,
+    pub rv: u64,
+    pub namespace: Option<String>,
+    pub object: Arc<Value>,
     pub old: Option<Arc<Value>>,
 }
 

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::meta::{self, metadata_mut};
+use super::stored::Stored;
+use super::types::NewChange;
 use super::{
-    ApiError, Cause, Change, DeleteOptions, DeleteOutcome, EventKind, Gvr, Inner, Propagation, ResourceInfo,
-    Store, Subresource, WriteOptions, key, namespaces_gvr,
+    ApiError, Cause, DeleteOptions, DeleteOutcome, EventKind, Gvr, Inner, Propagation, ResourceInfo, Store,
+    Subresource, WriteOptions, key, namespaces_gvr,
 };
 
 const MAX_NAME_ATTEMPTS: usize = 8;
@@ -141,12 +143,12 @@ impl Store {
         if let Some(state) = inner.types.get_mut(gvr) {
             state
                 .objects
-                .insert(key(namespace.as_deref(), &name), stored.clone());
+                .insert(key(namespace.as_deref(), &name), Stored::encode(&stored));
         }
         let out = (*stored).clone();
         self.publish(
             &mut inner,
-            Change {
+            NewChange {
                 gvr: gvr.clone(),
                 kind: EventKind::Added,
                 rv,
@@ -164,7 +166,7 @@ impl Store {
         };
         match nss.objects.get(&key(None, ns)) {
             None => Err(ApiError::namespace_not_found(ns)),
-            Some(n) if meta::is_deleting(n) => Err(ApiError::forbidden(format!(
+            Some(n) if meta::is_deleting(&n.decode()) => Err(ApiError::forbidden(format!(
                 "unable to create new content in namespace {ns} because it is being terminated"
             ))
             .with_details(json!({"name": ns, "kind": "namespaces", "causes": [{
@@ -273,7 +275,7 @@ impl Store {
             .types
             .get(gvr)
             .and_then(|t| t.objects.get(&key(namespace, name)))
-            .cloned()
+            .map(Stored::decode)
             .ok_or_else(|| ApiError::not_found(gvr, name))?;
         let desired = f(Some(&old))?;
         let old_rv = meta::rv_of(&old).unwrap_or(0);
@@ -399,7 +401,7 @@ impl Store {
             if finished {
                 state.objects.remove(&k);
             } else {
-                state.objects.insert(k, stored.clone());
+                state.objects.insert(k, Stored::encode(&stored));
             }
         }
         let out = (*stored).clone();
@@ -408,7 +410,7 @@ impl Store {
         // deleted (DELETED, with its own resourceVersion).
         self.publish(
             &mut inner,
-            Change {
+            NewChange {
                 gvr: gvr.clone(),
                 kind: EventKind::Modified,
                 rv,
@@ -425,7 +427,7 @@ impl Store {
             let last = Arc::new(last);
             self.publish(
                 &mut inner,
-                Change {
+                NewChange {
                     gvr: gvr.clone(),
                     kind: EventKind::Deleted,
                     rv: del_rv,
@@ -467,7 +469,7 @@ impl Store {
             .types
             .get(gvr)
             .and_then(|t| t.objects.get(&k))
-            .cloned()
+            .map(Stored::decode)
             .ok_or_else(|| ApiError::not_found(gvr, name))?;
         if let Some(uid) = &opts.preconditions_uid {
             let actual = meta::meta_str(&old, "uid").unwrap_or("");
@@ -536,12 +538,12 @@ impl Store {
             set_meta(&mut new, "resourceVersion", Value::String(rv_next.to_string()));
             let stored = Arc::new(new);
             if let Some(state) = inner.types.get_mut(gvr) {
-                state.objects.insert(k, stored.clone());
+                state.objects.insert(k, Stored::encode(&stored));
             }
             let out = (*stored).clone();
             self.publish(
                 &mut inner,
-                Change {
+                NewChange {
                     gvr: gvr.clone(),
                     kind: EventKind::Modified,
                     rv: rv_next,
@@ -564,7 +566,7 @@ impl Store {
         let out = (*stored).clone();
         self.publish(
             &mut inner,
-            Change {
+            NewChange {
                 gvr: gvr.clone(),
                 kind: EventKind::Deleted,
                 rv: rv_next,
