@@ -74,7 +74,7 @@ fn describe(live: Option<&Value>, manager: &str) -> String {
 
 /// Server-side apply of `applied` onto `live` (None = create), for built-in kinds and, without a schema, custom
 /// resources (whose lists are then atomic). Returns the new object with updated `metadata.managedFields`.
-pub fn apply(live: Option<&Value>, applied: &Value, opts: &ApplyOptions) -> Result<Value, ApplyConflict> {
+pub fn apply(live: Option<&Value>, applied: &Value, opts: &ApplyOptions<'_>) -> Result<Value, ApplyConflict> {
     apply_with_schema(live, applied, opts, None)
 }
 
@@ -85,7 +85,7 @@ pub fn apply(live: Option<&Value>, applied: &Value, opts: &ApplyOptions) -> Resu
 pub fn apply_with_schema(
     live: Option<&Value>,
     applied: &Value,
-    opts: &ApplyOptions,
+    opts: &ApplyOptions<'_>,
     schema: Option<&Value>,
 ) -> Result<Value, ApplyConflict> {
     let scoped;
@@ -96,7 +96,7 @@ pub fn apply_with_schema(
         applied
     };
     let resolver = resolver_for(applied, schema);
-    let lists: fieldset::ListResolver = &resolver;
+    let lists: fieldset::ListResolver<'_> = &resolver;
     let me = (opts.manager, "Apply", opts.subresource);
     let old_entries = live.map(managed::read).unwrap_or_default();
     let mut entries = old_entries.clone();
@@ -213,7 +213,7 @@ pub fn track_update_with_schema(
     schema: Option<&Value>,
 ) {
     let resolver = resolver_for(new, schema);
-    let lists: fieldset::ListResolver = &resolver;
+    let lists: fieldset::ListResolver<'_> = &resolver;
     let (changed, removed) = diff::diff(old, new, lists);
     let incoming = new.pointer("/metadata/managedFields");
     let client_set = match (incoming, old.and_then(|o| o.pointer("/metadata/managedFields"))) {
@@ -378,7 +378,7 @@ fn merge_into<'v>(
     target: &mut Value,
     applied: &'v Value,
     names: &mut Vec<&'v str>,
-    lists: fieldset::ListResolver,
+    lists: fieldset::ListResolver<'_>,
 ) {
     let (Value::Object(t), Value::Object(a)) = (&mut *target, applied) else {
         *target = applied.clone();
@@ -399,7 +399,12 @@ fn merge_into<'v>(
     }
 }
 
-fn merge_value<'v>(tv: &mut Value, av: &'v Value, names: &mut Vec<&'v str>, lists: fieldset::ListResolver) {
+fn merge_value<'v>(
+    tv: &mut Value,
+    av: &'v Value,
+    names: &mut Vec<&'v str>,
+    lists: fieldset::ListResolver<'_>,
+) {
     match (&mut *tv, av) {
         (Value::Object(_), Value::Object(_)) => merge_into(tv, av, names, lists),
         (Value::Array(tl), Value::Array(al)) => match lists(names) {

@@ -78,7 +78,7 @@ impl ProcessCollector {
 }
 
 impl Collector for ProcessCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let s = self.sample();
         if let Some(v) = s.cpu_seconds {
             let counter = ConstCounter::new(v);

@@ -64,7 +64,7 @@ pub fn item_key(item: &Value, keys: &[String]) -> Option<String> {
 }
 
 /// The set of fields `obj` sets: leaves, atomic lists, empty maps, and associative/set list items.
-pub fn of_object(obj: &Value, lists: ListResolver) -> FieldSet {
+pub fn of_object(obj: &Value, lists: ListResolver<'_>) -> FieldSet {
     let mut out = FieldSet::new();
     let mut path = Vec::new();
     let mut names = Vec::new();
@@ -96,7 +96,7 @@ pub(super) fn walk<'v>(
     v: &'v Value,
     path: &mut Path,
     names: &mut Vec<&'v str>,
-    lists: ListResolver,
+    lists: ListResolver<'_>,
     out: &mut FieldSet,
     containers: bool,
 ) {
@@ -160,7 +160,7 @@ pub(super) fn walk_item<'v>(
     item: &'v Value,
     path: &mut Path,
     names: &mut Vec<&'v str>,
-    lists: ListResolver,
+    lists: ListResolver<'_>,
     out: &mut FieldSet,
     containers: bool,
 ) {

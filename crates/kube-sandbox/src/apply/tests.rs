@@ -387,7 +387,7 @@ fn status_subresource_apply_only_touches_status() {
 fn diff_reports_changed_and_removed_fields() {
     let pod = |spec: Value| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "resourceVersion": "1"}, "spec": spec});
     type Case<'a> = (&'a str, Value, Value, Vec<&'a str>, Vec<&'a str>);
-    let cases: Vec<Case> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "equal",
             pod(json!({"a": 1})),

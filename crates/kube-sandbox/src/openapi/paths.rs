@@ -122,7 +122,7 @@ struct Op<'a> {
     codes: &'a [&'a str],
 }
 
-fn op(o: Op, gvk: &Value, tag: &str) -> Value {
+fn op(o: Op<'_>, gvk: &Value, tag: &str) -> Value {
     let mut m = Map::new();
     m.insert("tags".into(), json!([tag]));
     m.insert(

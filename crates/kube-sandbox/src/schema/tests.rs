@@ -147,7 +147,7 @@ fn defaulting_cases() {
 fn validation_cases() {
     let schema = widget_schema();
     type Expected<'a> = Vec<(&'a str, FieldErrorKind, &'a str)>;
-    let cases: Vec<(&str, Value, Expected)> = vec![
+    let cases: Vec<(&str, Value, Expected<'_>)> = vec![
         (
             "valid",
             json!({"metadata": {"name": "w"}, "spec": {"size": 3, "port": "http"}}),
@@ -283,7 +283,7 @@ fn validation_cases() {
     ];
     for (name, obj, want) in cases {
         let got = validate(&obj, &schema);
-        let got: Expected = got
+        let got: Expected<'_> = got
             .iter()
             .map(|e| (e.path.as_str(), e.kind, e.message.as_str()))
             .collect();
