@@ -12,6 +12,11 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Run as `kubectl-arcane` (a symlink kubectl finds on PATH): the plugin's command line.
+    if cli::plugin::invoked_as_plugin(std::env::args_os().next().as_deref()) {
+        let plugin = cli::plugin::PluginCli::parse();
+        return plugin_main(plugin.args);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Crd => {
@@ -22,10 +27,34 @@ fn main() -> ExitCode {
             cli::logging::init(&cli.log);
             block_on(cli::run::run(args))
         }
+        Command::Kubectl(args) => plugin_main(args),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => {
             cli::logging::init(&cli.log);
             block_on(arcane_operator::sandbox::run(args))
+        }
+    }
+}
+
+/// Runs a plugin command; its error is printed for the user (no log output: this is a CLI).
+fn plugin_main(args: cli::plugin::PluginArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stdout = std::io::stdout();
+    match runtime.block_on(cli::plugin::run(args, &mut stdout)) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`| head`) is not a failure.
+        Err(cli::plugin::PluginError::Io(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
         }
     }
 }

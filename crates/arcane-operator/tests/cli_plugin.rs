@@ -1,0 +1,426 @@
+//! `kubectl arcane` against the sandbox with the operator running: the status table, JSON and the
+//! description of a failed stream against golden files (times and generated names fixed), every
+//! write and what the operator makes of it, the watch, and the errors users see.
+//!
+//! `UPDATE_GOLDEN=1 cargo nextest run -p arcane-operator --test cli_plugin` rewrites the golden
+//! files under `tests/golden/`; review the diff.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "e2e/harness.rs"]
+mod harness;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arcane_operator::cli::plugin::{
+    self, Output, PluginCli, PluginCommand, PluginError, Scope, StatusReport, StreamRef,
+};
+use clap::Parser;
+use harness::{Env, Kind, NS, secs, stream};
+use serde_json::{Value, json};
+
+const T0: &str = "2026-01-01T00:00:00Z";
+
+fn now() -> jiff::Timestamp {
+    "2026-01-01T00:05:00Z".parse().unwrap()
+}
+
+/// Compares `actual` with `tests/golden/<name>`, or rewrites it under `UPDATE_GOLDEN=1`.
+fn golden(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+    assert_eq!(
+        actual, expected,
+        "{name} differs from the golden file (UPDATE_GOLDEN=1 rewrites it)"
+    );
+}
+
+/// Parses `kubectl arcane <argv>` and runs it with the sandbox's client, in namespace `default`.
+async fn run(env: &Env, argv: &[&str]) -> Result<String, PluginError> {
+    let cli = PluginCli::try_parse_from(std::iter::once("kubectl-arcane").chain(argv.iter().copied()))
+        .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    let mut out = Vec::new();
+    plugin::run_with(&env.client, NS, cli.args.command, &mut out).await?;
+    Ok(String::from_utf8(out).unwrap())
+}
+
+/// A generated name's random suffix replaced, so that it can be compared.
+fn mask_suffix(name: &str) -> String {
+    match name.rsplit_once('-') {
+        Some((prefix, _)) => format!("{prefix}-xxxxx"),
+        None => name.to_owned(),
+    }
+}
+
+fn fixed(report: &mut StatusReport) {
+    for row in &mut report.streams {
+        row.last_transition = Some(T0.to_owned());
+        row.backfill = row.backfill.as_deref().map(mask_suffix);
+    }
+}
+
+/// The scene: one stream per phase a user meets first.
+async fn scene(env: &Env) {
+    env.create(Kind::V0, stream(Kind::V0, "orders", false, None))
+        .await;
+    env.create(Kind::V1, stream(Kind::V1, "customers", true, None))
+        .await;
+    env.create(Kind::V2, stream(Kind::V2, "archive", false, Some("*/5 * * * *")))
+        .await;
+    let mut broken = stream(Kind::V1, "broken", false, None);
+    broken["spec"]["execution"]["layoutVersion"] = json!("v9");
+    env.create(Kind::V1, broken).await;
+    env.wait_phase(Kind::V0, "orders", "Running", secs(30)).await;
+    env.wait_phase(Kind::V1, "customers", "Suspended", secs(30)).await;
+    env.wait_phase(Kind::V2, "archive", "Scheduled", secs(30)).await;
+    env.wait_phase(Kind::V1, "broken", "Failed", secs(30)).await;
+    // The stream's Job has started (the sandbox's Job controller marks it active).
+    env.wait_for("job/orders active", secs(30), || async {
+        env.job("orders")
+            .and_then(|j| j.pointer("/status/active").and_then(Value::as_i64))
+            .is_some_and(|a| a > 0)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_describe_match_the_golden_files() {
+    let env = Env::start().await;
+    scene(&env).await;
+
+    let mut report = plugin::collect(&env.client, &Scope::Namespace(NS.to_owned()))
+        .await
+        .unwrap();
+    fixed(&mut report);
+    golden("status.txt", &report.table(now()));
+    let mut json = Vec::new();
+    report.write(Output::Json, now(), &mut json).unwrap();
+    golden("status.json", &String::from_utf8(json).unwrap());
+
+    // `-A` adds the NAMESPACE column; YAML parses back to the JSON report.
+    let mut all = plugin::collect(&env.client, &Scope::All).await.unwrap();
+    fixed(&mut all);
+    assert!(all.table(now()).starts_with("CLASS"), "{}", all.table(now()));
+    assert!(
+        all.table(now()).contains("\nNAMESPACE  KIND"),
+        "{}",
+        all.table(now())
+    );
+    let yaml = run(&env, &["status", "-o", "yaml"]).await.unwrap();
+    let parsed: Value = serde_saphyr::from_str(&yaml).unwrap();
+    assert_eq!(parsed["streams"].as_array().map(Vec::len), Some(4), "{yaml}");
+
+    let described = |name: &'static str| {
+        let env = &env;
+        async move {
+            let mut d = plugin::describe(
+                &env.client,
+                &StreamRef {
+                    namespace: NS.to_owned(),
+                    name: name.to_owned(),
+                    kind: None,
+                },
+            )
+            .await
+            .unwrap();
+            d.created = Some(T0.to_owned());
+            for c in &mut d.conditions {
+                c.last_transition_time =
+                    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(T0.parse().unwrap());
+            }
+            for e in &mut d.events {
+                e.last_seen = Some(T0.to_owned());
+            }
+            for b in &mut d.backfills {
+                let masked = mask_suffix(&b.name);
+                for e in &mut d.events {
+                    e.note = e.note.replace(&b.name, &masked);
+                }
+                b.name = masked;
+                b.created = Some(T0.to_owned());
+            }
+            d.render(now())
+        }
+    };
+    golden("describe-broken.txt", &described("broken").await);
+    golden("describe-orders.txt", &described("orders").await);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_do_what_editing_the_yaml_does() {
+    let env = Env::start().await;
+    scene(&env).await;
+
+    // suspend/resume: one merge patch where the layout keeps the flag; a no-op writes nothing.
+    assert_eq!(
+        run(&env, &["suspend", "customers"]).await.unwrap(),
+        "mockstreamv1/customers already suspended (unchanged)\n"
+    );
+    assert_eq!(
+        run(&env, &["resume", "customers"]).await.unwrap(),
+        "mockstreamv1/customers resumed\n"
+    );
+    let patches: Vec<_> = env
+        .sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path.ends_with("/mockstreamv1s/customers"))
+        .collect();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    env.wait_phase(Kind::V1, "customers", "Running", secs(30)).await;
+    run(&env, &["suspend", "orders"]).await.unwrap();
+    let orders = env.get(Kind::V0, "orders").await.unwrap();
+    assert_eq!(orders.data["spec"]["suspended"], json!(true));
+    env.wait_phase(Kind::V0, "orders", "Suspended", secs(30)).await;
+    run(&env, &["resume", "orders"]).await.unwrap();
+    env.wait_phase(Kind::V0, "orders", "Running", secs(30)).await;
+
+    // backfill --wait: a BackfillRequest the operator serves, then completes.
+    let out = run(&env, &["backfill", "customers", "--wait", "--timeout", "60s"])
+        .await
+        .unwrap();
+    let mut lines = out.lines();
+    let created = lines.next().unwrap();
+    assert!(
+        created.starts_with("backfillrequest/customers-backfill-")
+            && created.ends_with(" created for mockstreamv1/customers"),
+        "{out}"
+    );
+    assert!(lines.next().unwrap().contains("completed"), "{out}");
+    let name = created
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_start_matches("backfillrequest/");
+    let request = env
+        .requests()
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == name)
+        .unwrap();
+    assert_eq!(request["spec"]["streamClass"], "mock-stream-v1");
+    assert_eq!(request["spec"]["streamId"], "customers");
+    assert_eq!(request["spec"]["completed"], json!(true));
+
+    // restart: the Job is deleted and the operator creates a new one.
+    env.wait_phase(Kind::V1, "customers", "Running", secs(30)).await;
+    let before = env.job("customers").unwrap()["metadata"]["uid"].clone();
+    let out = run(&env, &["restart", "customers"]).await.unwrap();
+    assert_eq!(
+        out,
+        "mockstreamv1/customers restarting: deleted job/customers; the operator creates a new one\n"
+    );
+    env.wait_for("a new job/customers", secs(30), || async {
+        env.job("customers")
+            .is_some_and(|j| j["metadata"]["uid"] != before)
+    })
+    .await;
+    env.wait_phase(Kind::V1, "customers", "Running", secs(30)).await;
+
+    // Refusals say what to do instead.
+    let failed = run(&env, &["restart", "broken"]).await.unwrap_err().to_string();
+    assert!(failed.contains("kubectl arcane suspend broken"), "{failed}");
+    run(&env, &["suspend", "orders"]).await.unwrap();
+    env.wait_phase(Kind::V0, "orders", "Suspended", secs(30)).await;
+    let suspended = run(&env, &["restart", "orders"]).await.unwrap_err().to_string();
+    assert!(suspended.contains("kubectl arcane resume orders"), "{suspended}");
+
+    env.assert_invariants();
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_name_the_problem_and_the_way_out() {
+    let env = Env::start().await;
+    env.create(Kind::V0, stream(Kind::V0, "twin", true, None)).await;
+    env.create(Kind::V1, stream(Kind::V1, "twin", true, None)).await;
+
+    let missing = run(&env, &["describe", "nope"]).await.unwrap_err();
+    assert!(matches!(missing, PluginError::NoSuchStream { .. }), "{missing}");
+    assert_eq!(
+        missing.to_string(),
+        "no stream named \"nope\" in namespace \"default\" (looked in kinds MockStreamV0, MockStreamV1, MockStreamV2)"
+    );
+    let ambiguous = run(&env, &["suspend", "twin"]).await.unwrap_err().to_string();
+    assert_eq!(
+        ambiguous,
+        "\"twin\" is ambiguous in namespace \"default\": MockStreamV0/twin, MockStreamV1/twin; pick one with --kind KIND"
+    );
+    // --kind takes the kind, its plural or the class name, in any case.
+    for kind in ["MockStreamV1", "mockstreamv1s", "MOCK-STREAM-V1"] {
+        let out = run(&env, &["describe", "twin", "--kind", kind]).await.unwrap();
+        assert!(
+            out.contains("\nKind:        MockStreamV1 "),
+            "--kind {kind}: {out}"
+        );
+    }
+    let out = run(&env, &["resume", "twin", "--kind", "mockstreamv0"])
+        .await
+        .unwrap();
+    assert_eq!(out, "mockstreamv0/twin resumed\n");
+    let unknown = run(&env, &["describe", "twin", "--kind", "Nope"])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        unknown.contains("known kinds: MockStreamV0, MockStreamV1, MockStreamV2"),
+        "{unknown}"
+    );
+    env.stop().await;
+}
+
+/// Output shared between the watch and the test that reads it.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_prints_again_when_a_stream_changes() {
+    let env = Env::start().await;
+    env.create(Kind::V0, stream(Kind::V0, "orders", true, None)).await;
+    env.wait_phase(Kind::V0, "orders", "Suspended", secs(30)).await;
+
+    let out = Shared::default();
+    let lists = || {
+        env.sandbox
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with("/mockstreamv0s"))
+            .count()
+    };
+    let watching = {
+        let client = env.client.clone();
+        let mut out = out.clone();
+        tokio::spawn(async move {
+            let scope = Scope::Namespace(NS.to_owned());
+            plugin::watch(
+                &client,
+                &scope,
+                Output::Table,
+                &mut out,
+                Duration::from_millis(100),
+                None,
+            )
+            .await
+        })
+    };
+    let reports = |text: &str| text.matches("CLASS ").count();
+    env.wait_for("the first report", secs(10), || async {
+        reports(&out.text()) == 1
+    })
+    .await;
+    // Nothing changed: polling on prints nothing more.
+    let polled = lists();
+    env.wait_for("three more polls", secs(10), || async { lists() >= polled + 3 })
+        .await;
+    assert_eq!(reports(&out.text()), 1, "{}", out.text());
+    assert!(out.text().contains("orders  Suspended"), "{}", out.text());
+
+    env.set_suspended(Kind::V0, "orders", false).await;
+    env.wait_for("a report with orders running", secs(30), || async {
+        out.text()
+            .rsplit("CLASS ")
+            .next()
+            .is_some_and(|last| last.contains("orders  Running"))
+    })
+    .await;
+    watching.abort();
+    let text = out.text();
+    let frames: Vec<&str> = text.split("CLASS ").skip(1).collect();
+    assert!(frames.len() >= 2, "{text}");
+    for pair in frames.windows(2) {
+        // Each frame ends with the next one's time: compare the tables alone.
+        let table = |f: &str| {
+            f.trim_end()
+                .rsplit_once('\n')
+                .map_or(f.to_owned(), |(t, _)| t.to_owned())
+        };
+        assert_ne!(table(pair[0]), table(pair[1]), "{text}");
+    }
+    env.stop().await;
+}
+
+#[test]
+fn the_command_line_parses_like_kubectl() {
+    let parse = |argv: &[&str]| {
+        PluginCli::try_parse_from(std::iter::once("kubectl-arcane").chain(argv.iter().copied()))
+    };
+    let cli = parse(&["status", "-A", "-w", "-o", "json"]).unwrap();
+    let PluginCommand::Status(status) = cli.args.command else {
+        panic!()
+    };
+    assert!(status.all_namespaces && status.watch && status.output == Output::Json);
+    let cli = parse(&["-n", "prod", "logs", "orders", "-f", "--tail", "10"]).unwrap();
+    assert_eq!(cli.args.namespace.as_deref(), Some("prod"));
+    assert!(parse(&["backfill"]).is_err(), "a stream name is required");
+    assert!(parse(&["status", "-o", "wide"]).is_err());
+
+    // The same commands under `arcane-operator kubectl`.
+    let operator = arcane_operator::cli::Cli::try_parse_from([
+        "arcane-operator",
+        "kubectl",
+        "describe",
+        "orders",
+        "-n",
+        "x",
+    ])
+    .unwrap();
+    assert!(matches!(
+        operator.command,
+        arcane_operator::cli::Command::Kubectl(_)
+    ));
+
+    assert!(plugin::invoked_as_plugin(Some(
+        "/home/u/.local/bin/kubectl-arcane".as_ref()
+    )));
+    assert!(!plugin::invoked_as_plugin(Some(
+        "/usr/bin/arcane-operator".as_ref()
+    )));
+}
+
+#[test]
+fn help_has_examples_and_completion_is_generated() {
+    use clap::CommandFactory;
+    let help = PluginCli::command().render_long_help().to_string();
+    for want in ["Examples:", "kubectl arcane status -A --watch", "ln -s"] {
+        assert!(help.contains(want), "{want}: {help}");
+    }
+    let mut cmd = PluginCli::command();
+    let mut script = Vec::new();
+    clap_complete::generate(
+        clap_complete::Shell::Bash,
+        &mut cmd,
+        plugin::PLUGIN_BINARY,
+        &mut script,
+    );
+    let script = String::from_utf8(script).unwrap();
+    assert!(
+        script.contains("kubectl-arcane") && script.contains("backfill"),
+        "{script}"
+    );
+}
