@@ -260,7 +260,7 @@ async fn errors_name_the_problem_and_the_way_out() {
     for kind in ["MockStreamV1", "mockstreamv1s", "MOCK-STREAM-V1"] {
         let out = run(&env, &["describe", "twin", "--kind", kind]).await.unwrap();
         assert!(
-            out.contains("\nKind:        MockStreamV1 "),
+            out.contains("\nKind:              MockStreamV1 "),
             "--kind {kind}: {out}"
         );
     }

@@ -159,7 +159,7 @@ impl Description {
     pub fn render(&self, now: jiff::Timestamp) -> String {
         let mut out = String::new();
         let mut field =
-            |label: &str, value: &str| out.push_str(&format!("{:<13}{value}\n", format!("{label}:")));
+            |label: &str, value: &str| out.push_str(&format!("{:<19}{value}\n", format!("{label}:")));
         field("Name", &self.name);
         field("Namespace", &self.namespace);
         field("Kind", &format!("{} ({})", self.kind, self.api_version));
@@ -180,12 +180,12 @@ impl Description {
                 };
                 field("Suspended", suspended);
                 let t = &def.streaming_template;
-                field("Template", &format!("{}/{}", t.namespace, t.name));
+                field("Job template", &format!("{}/{}", t.namespace, t.name));
                 let backfill = def.backfill_template.as_ref().map_or_else(
                     || "- (no backfills)".to_owned(),
                     |t| format!("{}/{}", t.namespace, t.name),
                 );
-                field("Backfill", &backfill);
+                field("Backfill template", &backfill);
                 if !def.secret_names.is_empty() {
                     field("Secrets", &def.secret_names.join(", "));
                 }
