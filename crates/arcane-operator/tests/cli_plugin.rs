@@ -20,6 +20,7 @@ use arcane_operator::cli::plugin::{
 };
 use clap::Parser;
 use harness::{Env, Kind, NS, secs, stream};
+use kube_sandbox::faults::{FaultAction, FaultMatch, FaultSpec};
 use serde_json::{Value, json};
 
 const T0: &str = "2026-01-01T00:00:00Z";
@@ -212,6 +213,21 @@ async fn writes_do_what_editing_the_yaml_does() {
     assert_eq!(request["spec"]["streamId"], "customers");
     assert_eq!(request["spec"]["completed"], json!(true));
 
+    // A batch-only stream has no backfill template: its request is Invalid, and --wait says why.
+    let invalid = run(&env, &["backfill", "archive", "--wait", "--timeout", "60s"])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(invalid, PluginError::BackfillInvalid { .. }),
+        "{invalid}"
+    );
+    assert!(
+        invalid
+            .to_string()
+            .starts_with("backfillrequest/archive-backfill-"),
+        "{invalid}"
+    );
+
     // restart: the Job is deleted and the operator creates a new one.
     env.wait_phase(Kind::V1, "customers", "Running", secs(30)).await;
     let before = env.job("customers").unwrap()["metadata"]["uid"].clone();
@@ -268,6 +284,34 @@ async fn errors_name_the_problem_and_the_way_out() {
         .await
         .unwrap();
     assert_eq!(out, "mockstreamv0/twin resumed\n");
+    // A call the account may not make names the RBAC rule it needs.
+    env.sandbox
+        .add_fault(FaultSpec {
+            matcher: FaultMatch {
+                method: Some("GET".into()),
+                path: Some("/apis/events.k8s.io/v1/namespaces/default/events".into()),
+                watch: Some(false),
+                ..FaultMatch::default()
+            },
+            count: Some(1),
+            probability: None,
+            action: FaultAction::Status {
+                code: 403,
+                retry_after_seconds: None,
+                message: Some("events.events.k8s.io is forbidden".into()),
+            },
+        })
+        .unwrap();
+    let forbidden = run(&env, &["describe", "twin", "--kind", "MockStreamV0"])
+        .await
+        .unwrap_err();
+    assert!(
+        forbidden.to_string().starts_with(
+            "forbidden: cannot list events in namespace default; the account needs the RBAC rule \
+             {apiGroups: [\"events.k8s.io\"], resources: [\"events\"], verbs: [\"list\"]}"
+        ),
+        "{forbidden}"
+    );
     let unknown = run(&env, &["describe", "twin", "--kind", "Nope"])
         .await
         .unwrap_err()
@@ -423,4 +467,60 @@ fn help_has_examples_and_completion_is_generated() {
         script.contains("kubectl-arcane") && script.contains("backfill"),
         "{script}"
     );
+}
+
+/// The binary itself: under the name `kubectl-arcane` (how kubectl runs plugins) it is the
+/// plugin; `arcane-operator kubectl` is the same; an error is one line on stderr and exit code 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_is_the_plugin_under_its_name() {
+    let env = Env::start().await;
+    env.create(Kind::V0, stream(Kind::V0, "orders", true, None)).await;
+    env.wait_phase(Kind::V0, "orders", "Suspended", secs(30)).await;
+    let dir = std::env::temp_dir().join(format!("arcane-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("sandbox.kubeconfig");
+    env.sandbox.write_kubeconfig(&kubeconfig).unwrap();
+    let plugin = dir.join("kubectl-arcane");
+    let _ = std::fs::remove_file(&plugin);
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_arcane-operator"), &plugin).unwrap();
+    let kubeconfig = kubeconfig.to_str().unwrap();
+
+    let output = |program: &std::path::Path, argv: &[&str]| {
+        let mut command = tokio::process::Command::new(program);
+        command.args(argv).env_remove("KUBECONFIG");
+        async move { command.output().await.unwrap() }
+    };
+    let status = output(&plugin, &["status", "--kubeconfig", kubeconfig]).await;
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{status:?}");
+    assert!(
+        stdout.starts_with("CLASS ") && stdout.contains("orders  Suspended"),
+        "{stdout}"
+    );
+
+    let operator = std::path::Path::new(env!("CARGO_BIN_EXE_arcane-operator"));
+    let same = output(
+        operator,
+        &["kubectl", "--kubeconfig", kubeconfig, "resume", "orders"],
+    )
+    .await;
+    assert!(same.status.success(), "{same:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&same.stdout),
+        "mockstreamv0/orders resumed\n"
+    );
+
+    let missing = output(
+        &plugin,
+        &["describe", "nope", "--kubeconfig", kubeconfig, "-n", "default"],
+    )
+    .await;
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    assert!(missing.stdout.is_empty(), "{missing:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&missing.stderr),
+        "error: no stream named \"nope\" in namespace \"default\" (looked in kinds MockStreamV0, MockStreamV1, MockStreamV2)\n"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    env.stop().await;
 }

@@ -182,7 +182,7 @@ pub async fn connect(args: &PluginArgs) -> Result<(Client, String), PluginError>
         context: args.context.clone(),
         ..KubeConfigOptions::default()
     };
-    let config = match &args.kubeconfig {
+    let mut config = match &args.kubeconfig {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path).map_err(PluginError::kubeconfig)?;
             Config::from_custom_kubeconfig(kubeconfig, &options)
@@ -194,6 +194,11 @@ pub async fn connect(args: &PluginArgs) -> Result<(Client, String), PluginError>
             .map_err(PluginError::kubeconfig)?,
         None => Config::infer().await.map_err(PluginError::kubeconfig)?,
     };
+    // Audit logs and API server metrics tell the plugin's requests from the operator's.
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(concat!("kubectl-arcane/", env!("CARGO_PKG_VERSION"))),
+    ));
     let namespace = args
         .namespace
         .clone()
