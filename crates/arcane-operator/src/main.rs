@@ -13,9 +13,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     // Run as `kubectl-arcane` (a symlink kubectl finds on PATH): the plugin's command line.
-    if cli::plugin::invoked_as_plugin(std::env::args_os().next().as_deref()) {
+    let argv0 = std::env::args_os().next();
+    if cli::plugin::invoked_as(argv0.as_deref(), cli::plugin::PLUGIN_BINARY) {
         let plugin = cli::plugin::PluginCli::parse();
-        return plugin_main(plugin.args);
+        return plugin_main(cli::plugin::run(plugin.args, &mut std::io::stdout()));
+    }
+    // Run as `kubectl_complete-arcane` (a second symlink): completions of `kubectl arcane …`.
+    if cli::plugin::invoked_as(argv0.as_deref(), cli::plugin::COMPLETION_BINARY) {
+        let words = std::env::args().skip(1).collect();
+        return plugin_main(cli::plugin::run_completion(words, &mut std::io::stdout()));
     }
     let cli = Cli::parse();
     match cli.command {
@@ -27,7 +33,7 @@ fn main() -> ExitCode {
             cli::logging::init(&cli.log);
             block_on(cli::run::run(args))
         }
-        Command::Kubectl(args) => plugin_main(args),
+        Command::Kubectl(args) => plugin_main(cli::plugin::run(args, &mut std::io::stdout())),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => {
             cli::logging::init(&cli.log);
@@ -37,7 +43,7 @@ fn main() -> ExitCode {
 }
 
 /// Runs a plugin command; its error is printed for the user (no log output: this is a CLI).
-fn plugin_main(args: cli::plugin::PluginArgs) -> ExitCode {
+fn plugin_main(task: impl std::future::Future<Output = Result<(), cli::plugin::PluginError>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -45,8 +51,7 @@ fn plugin_main(args: cli::plugin::PluginArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut stdout = std::io::stdout();
-    match runtime.block_on(cli::plugin::run(args, &mut stdout)) {
+    match runtime.block_on(task) {
         Ok(()) => ExitCode::SUCCESS,
         // A closed pipe (`| head`) is not a failure.
         Err(cli::plugin::PluginError::Io(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => {

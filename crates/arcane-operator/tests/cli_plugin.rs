@@ -439,12 +439,11 @@ fn the_command_line_parses_like_kubectl() {
         arcane_operator::cli::Command::Kubectl(_)
     ));
 
-    assert!(plugin::invoked_as_plugin(Some(
-        "/home/u/.local/bin/kubectl-arcane".as_ref()
-    )));
-    assert!(!plugin::invoked_as_plugin(Some(
-        "/usr/bin/arcane-operator".as_ref()
-    )));
+    let as_plugin = |argv0: &str| plugin::invoked_as(Some(argv0.as_ref()), plugin::PLUGIN_BINARY);
+    assert!(as_plugin("/home/u/.local/bin/kubectl-arcane"));
+    assert!(as_plugin("kubectl-arcane"));
+    assert!(!as_plugin("/usr/bin/arcane-operator"));
+    assert!(!as_plugin("/usr/bin/kubectl_complete-arcane"));
 }
 
 #[test]
@@ -520,6 +519,22 @@ async fn the_binary_is_the_plugin_under_its_name() {
     assert_eq!(
         String::from_utf8_lossy(&missing.stderr),
         "error: no stream named \"nope\" in namespace \"default\" (looked in kinds MockStreamV0, MockStreamV1, MockStreamV2)\n"
+    );
+    // `kubectl arcane describe o<TAB>`: kubectl runs `kubectl_complete-arcane describe o`, whose
+    // answer is the streams from the cluster (`KUBECONFIG` as kubectl passes its environment).
+    let completer = dir.join(plugin::COMPLETION_BINARY);
+    let _ = std::fs::remove_file(&completer);
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_arcane-operator"), &completer).unwrap();
+    let completed = tokio::process::Command::new(&completer)
+        .args(["describe", "o"])
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .await
+        .unwrap();
+    assert!(completed.status.success(), "{completed:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&completed.stdout),
+        "orders\tMockStreamV0 Running\n:4\n"
     );
     let _ = std::fs::remove_dir_all(&dir);
     env.stop().await;

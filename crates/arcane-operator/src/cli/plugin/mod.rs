@@ -6,6 +6,7 @@
 //! workloads, BackfillRequests, Events) and each write is the one a user would make by editing YAML,
 //! so the plugin needs no operator-side support and works against any cluster and the sandbox.
 
+mod complete;
 mod describe;
 mod error;
 mod find;
@@ -22,6 +23,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
+pub use complete::{COMPLETION_BINARY, Plan, Typed, complete, plan};
 pub use describe::{Description, describe};
 pub use error::PluginError;
 pub use find::{Scope, StreamRef, find_stream, list_classes};
@@ -46,7 +48,9 @@ Examples:
   kubectl arcane describe orders --kind MockStreamV1   # a name used by two stream kinds
 
 Install: ln -s \"$(command -v arcane-operator)\" ~/.local/bin/kubectl-arcane
-Without the symlink: arcane-operator kubectl <command> …";
+Completion of `kubectl arcane <TAB>` (kubectl 1.26+), streams included:
+  ln -s \"$(command -v arcane-operator)\" ~/.local/bin/kubectl_complete-arcane
+Without the symlinks: arcane-operator kubectl <command> …";
 
 /// `kubectl-arcane`: the plugin's own command line, for the `kubectl-arcane` binary name.
 #[derive(Parser, Debug)]
@@ -107,7 +111,7 @@ and then resumed (the command says so)."
         after_help = "Examples:\n  kubectl arcane logs orders\n  kubectl arcane logs orders -f --tail 100"
     )]
     Logs(LogsArgs),
-    /// Print a shell completion script, e.g. `kubectl arcane completion bash > ~/.local/share/bash-completion/completions/kubectl-arcane`.
+    /// Print a completion script for the `kubectl-arcane` command (bash, zsh, fish, …); `kubectl arcane <TAB>` needs the `kubectl_complete-arcane` link instead.
     Completion {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
@@ -167,29 +171,39 @@ pub struct LogsArgs {
     pub tail: Option<i64>,
 }
 
-/// Whether the program was started under the plugin's name (`argv[0]` is `kubectl-arcane`).
-pub fn invoked_as_plugin(argv0: Option<&std::ffi::OsStr>) -> bool {
+/// Whether the program was started under `name` (the file name of `argv[0]`): `kubectl-arcane`
+/// runs the plugin, `kubectl_complete-arcane` its completions.
+pub fn invoked_as(argv0: Option<&std::ffi::OsStr>, name: &str) -> bool {
     argv0
         .map(std::path::Path::new)
         .and_then(std::path::Path::file_name)
         .and_then(|name| name.to_str())
-        .is_some_and(|name| name.trim_end_matches(".exe") == PLUGIN_BINARY)
+        .is_some_and(|file| file.trim_end_matches(".exe") == name)
 }
 
 /// A client for the kubeconfig and context the flags name, and the namespace to use.
 pub async fn connect(args: &PluginArgs) -> Result<(Client, String), PluginError> {
-    let options = KubeConfigOptions {
+    let typed = Typed {
+        kubeconfig: args.kubeconfig.as_ref().map(|p| p.to_string_lossy().into_owned()),
         context: args.context.clone(),
+        namespace: args.namespace.clone(),
+    };
+    connect_to(&typed).await
+}
+
+async fn connect_to(typed: &Typed) -> Result<(Client, String), PluginError> {
+    let options = KubeConfigOptions {
+        context: typed.context.clone(),
         ..KubeConfigOptions::default()
     };
-    let mut config = match &args.kubeconfig {
+    let mut config = match &typed.kubeconfig {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path).map_err(PluginError::kubeconfig)?;
             Config::from_custom_kubeconfig(kubeconfig, &options)
                 .await
                 .map_err(PluginError::kubeconfig)?
         }
-        None if args.context.is_some() => Config::from_kubeconfig(&options)
+        None if typed.context.is_some() => Config::from_kubeconfig(&options)
             .await
             .map_err(PluginError::kubeconfig)?,
         None => Config::infer().await.map_err(PluginError::kubeconfig)?,
@@ -199,12 +213,33 @@ pub async fn connect(args: &PluginArgs) -> Result<(Client, String), PluginError>
         http::header::USER_AGENT,
         http::HeaderValue::from_static(concat!("kubectl-arcane/", env!("CARGO_PKG_VERSION"))),
     ));
-    let namespace = args
+    let namespace = typed
         .namespace
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
     let client = Client::try_from(config).map_err(PluginError::kubeconfig)?;
     Ok((client, namespace))
+}
+
+/// Completes `kubectl arcane <words>` (the last word is the one being completed), asking the
+/// cluster for stream names and kinds for at most a few seconds: a TAB must never hang.
+pub async fn run_completion(words: Vec<String>, out: &mut (dyn Write + Send)) -> Result<(), PluginError> {
+    let (planned, typed) = plan(&words);
+    if matches!(planned, Plan::Words(_)) {
+        return complete(None, "", &words, out).await;
+    }
+    let lookup = async {
+        let (client, namespace) = connect_to(&typed).await?;
+        let mut buffer = Vec::new();
+        complete(Some(&client), &namespace, &words, &mut buffer).await?;
+        Ok::<_, PluginError>(buffer)
+    };
+    match tokio::time::timeout(Duration::from_secs(5), lookup).await {
+        Ok(Ok(buffer)) => out.write_all(&buffer)?,
+        // No cluster, no answer in time: offer nothing rather than an error in the prompt.
+        _ => complete(None, "", &words, out).await?,
+    }
+    Ok(())
 }
 
 /// Runs one plugin command, writing its output to `out`.
