@@ -250,6 +250,13 @@ async fn writes_do_what_editing_the_yaml_does() {
     env.wait_phase(Kind::V0, "orders", "Suspended", secs(30)).await;
     let suspended = run(&env, &["restart", "orders"]).await.unwrap_err().to_string();
     assert!(suspended.contains("kubectl arcane resume orders"), "{suspended}");
+    let waiting = run(&env, &["backfill", "orders"]).await.unwrap();
+    assert!(
+        waiting.ends_with(
+            "note: mockstreamv0/orders is Suspended; the request stays Pending until the stream runs\n"
+        ),
+        "{waiting}"
+    );
 
     env.assert_invariants();
     env.stop().await;
@@ -537,5 +544,59 @@ async fn the_binary_is_the_plugin_under_its_name() {
         "orders\tMockStreamV0 Running\n:4\n"
     );
     let _ = std::fs::remove_dir_all(&dir);
+    env.stop().await;
+}
+
+/// `logs` reads pods as kubectl does: those labelled `job-name=<the stream's Job>`, then each
+/// one's `pods/<name>/log`. The sandbox on this branch does not run pods or serve `pods/log`, so
+/// the test checks the requests made and accepts either answer to the log read; the request's
+/// query (`follow`, `tailLines`) is unit-tested in `cli::plugin::logs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_reads_the_pods_of_the_current_job() {
+    let env = Env::start().await;
+    env.create(Kind::V0, stream(Kind::V0, "orders", false, None))
+        .await;
+    env.wait_phase(Kind::V0, "orders", "Running", secs(30)).await;
+    let gets = |suffix: &str| {
+        env.sandbox
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with(suffix))
+            .map(|r| r.query)
+            .collect::<Vec<_>>()
+    };
+    let pods: Vec<_> = env
+        .sandbox
+        .store()
+        .list(&kube_sandbox::Gvr::new("", "v1", "pods"), Some(NS))
+        .0;
+    if pods.is_empty() {
+        let none = run(&env, &["logs", "orders"]).await.unwrap_err().to_string();
+        assert_eq!(none, "job/orders has no pods (yet)");
+        let queries = gets("/api/v1/namespaces/default/pods");
+        assert!(
+            queries
+                .iter()
+                .any(|q| q.contains("labelSelector=job-name%3Dorders")),
+            "{queries:?}"
+        );
+        // A pod of the Job, as the Job controller would label it.
+        let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(env.client.clone(), NS);
+        let pod = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "orders-abcde", "labels": {"job-name": "orders"}},
+            "spec": {"containers": [{"name": "stream", "image": "demo"}]},
+        }))
+        .unwrap();
+        api.create(&Default::default(), &pod).await.unwrap();
+    }
+    let _ = run(&env, &["logs", "orders", "--tail", "5"]).await;
+    let logs = gets("/log");
+    assert!(!logs.is_empty(), "no pods/<name>/log read");
+    assert!(
+        logs.iter()
+            .all(|q| q.contains("tailLines=5") && !q.contains("follow")),
+        "{logs:?}"
+    );
     env.stop().await;
 }

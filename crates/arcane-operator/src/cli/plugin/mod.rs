@@ -288,6 +288,15 @@ pub async fn run_with(
             let found = find_stream(client, &stream_scope(&args.stream)).await?;
             let request = backfill(client, &found).await?;
             writeln!(out, "backfillrequest/{request} created for {}", found.display())?;
+            // A request for a stream that does not run waits: say so before a long --wait.
+            let phase = crate::controller::observe::status(found.object.data.get("status")).phase;
+            if let Some(phase @ ("Suspended" | "Failed")) = phase.as_deref() {
+                writeln!(
+                    out,
+                    "note: {} is {phase}; the request stays Pending until the stream runs",
+                    found.display()
+                )?;
+            }
             if args.wait {
                 let message = wait_backfill(client, &found.namespace, &request, args.timeout).await?;
                 writeln!(out, "backfillrequest/{request} completed: {message}")?;
