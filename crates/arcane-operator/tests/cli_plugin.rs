@@ -70,6 +70,19 @@ fn fixed(report: &mut StatusReport) {
     }
 }
 
+/// Waits until every StreamClass reports Ready (a class's status may land after its streams').
+async fn classes_ready(env: &Env) {
+    let gvr = kube_sandbox::Gvr::new("streaming.sneaksanddata.com", "v1", "streamclasses");
+    env.wait_for("every StreamClass Ready", secs(30), || async {
+        let classes = env.sandbox.store().list(&gvr, None).0;
+        !classes.is_empty()
+            && classes
+                .iter()
+                .all(|c| c.pointer("/status/phase") == Some(&json!("Ready")))
+    })
+    .await;
+}
+
 /// The scene: one stream per phase a user meets first.
 async fn scene(env: &Env) {
     env.create(Kind::V0, stream(Kind::V0, "orders", false, None))
@@ -85,6 +98,7 @@ async fn scene(env: &Env) {
     env.wait_phase(Kind::V1, "customers", "Suspended", secs(30)).await;
     env.wait_phase(Kind::V2, "archive", "Scheduled", secs(30)).await;
     env.wait_phase(Kind::V1, "broken", "Failed", secs(30)).await;
+    classes_ready(env).await;
     // The stream's Job has started (the sandbox's Job controller marks it active).
     env.wait_for("job/orders active", secs(30), || async {
         env.job("orders")
@@ -164,6 +178,24 @@ async fn status_and_describe_match_the_golden_files() {
             .iter()
             .any(|(_, reason)| reason == "StreamStarted")
     })
+    .await;
+    env.wait_for("broken's InvalidSpec Event", secs(30), || async {
+        env.events_for("broken")
+            .iter()
+            .any(|(_, reason)| reason == "InvalidSpec")
+    })
+    .await;
+    // The initial request's Completed status may be written just after the stream runs.
+    env.wait_for(
+        "orders' initial backfill recorded Completed",
+        secs(30),
+        || async {
+            env.requests().iter().any(|r| {
+                r["spec"]["streamId"] == "orders"
+                    && r.pointer("/status/conditions/0/reason") == Some(&json!("Completed"))
+            })
+        },
+    )
     .await;
     golden("describe-broken.txt", &described("broken", &[]).await);
     const STABLE: [&str; 4] = [
@@ -373,6 +405,7 @@ async fn watch_prints_again_when_a_stream_changes() {
     let env = Env::start().await;
     env.create(Kind::V0, stream(Kind::V0, "orders", true, None)).await;
     env.wait_phase(Kind::V0, "orders", "Suspended", secs(30)).await;
+    classes_ready(&env).await;
 
     let out = Shared::default();
     let lists = || {
