@@ -9,104 +9,19 @@
 
 #[path = "e2e/harness.rs"]
 mod harness;
+#[path = "cli/support.rs"]
+mod support;
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arcane_operator::cli::plugin::{
-    self, Output, PluginCli, PluginCommand, PluginError, Scope, StatusReport, StreamRef,
-};
+use arcane_operator::cli::plugin::{self, Output, PluginCli, PluginCommand, PluginError, Scope, StreamRef};
 use clap::Parser;
 use harness::{Env, Kind, NS, secs, stream};
 use kube_sandbox::faults::{FaultAction, FaultMatch, FaultSpec};
 use serde_json::{Value, json};
-
-const T0: &str = "2026-01-01T00:00:00Z";
-
-fn now() -> jiff::Timestamp {
-    "2026-01-01T00:05:00Z".parse().unwrap()
-}
-
-/// Compares `actual` with `tests/golden/<name>`, or rewrites it under `UPDATE_GOLDEN=1`.
-fn golden(name: &str, actual: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
-    assert_eq!(
-        actual, expected,
-        "{name} differs from the golden file (UPDATE_GOLDEN=1 rewrites it)"
-    );
-}
-
-/// Parses `kubectl arcane <argv>` and runs it with the sandbox's client, in namespace `default`.
-async fn run(env: &Env, argv: &[&str]) -> Result<String, PluginError> {
-    let cli = PluginCli::try_parse_from(std::iter::once("kubectl-arcane").chain(argv.iter().copied()))
-        .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
-    let mut out = Vec::new();
-    plugin::run_with(&env.client, NS, cli.args.command, &mut out).await?;
-    Ok(String::from_utf8(out).unwrap())
-}
-
-/// A generated name's random suffix replaced, so that it can be compared.
-fn mask_suffix(name: &str) -> String {
-    match name.rsplit_once('-') {
-        Some((prefix, _)) => format!("{prefix}-xxxxx"),
-        None => name.to_owned(),
-    }
-}
-
-fn fixed(report: &mut StatusReport) {
-    for row in &mut report.streams {
-        row.last_transition = Some(T0.to_owned());
-        row.backfill = row.backfill.as_deref().map(mask_suffix);
-    }
-}
-
-/// Waits until every StreamClass reports Ready (a class's status may land after its streams').
-async fn classes_ready(env: &Env) {
-    let gvr = kube_sandbox::Gvr::new("streaming.sneaksanddata.com", "v1", "streamclasses");
-    env.wait_for("every StreamClass Ready", secs(30), || async {
-        let classes = env.sandbox.store().list(&gvr, None).0;
-        !classes.is_empty()
-            && classes
-                .iter()
-                .all(|c| c.pointer("/status/phase") == Some(&json!("Ready")))
-    })
-    .await;
-}
-
-/// The scene: one stream per phase a user meets first.
-async fn scene(env: &Env) {
-    env.create(Kind::V0, stream(Kind::V0, "orders", false, None))
-        .await;
-    env.create(Kind::V1, stream(Kind::V1, "customers", true, None))
-        .await;
-    env.create(Kind::V2, stream(Kind::V2, "archive", false, Some("0 0 1 1 *")))
-        .await;
-    let mut broken = stream(Kind::V1, "broken", false, None);
-    broken["spec"]["execution"]["layoutVersion"] = json!("v9");
-    env.create(Kind::V1, broken).await;
-    env.wait_phase(Kind::V0, "orders", "Running", secs(30)).await;
-    env.wait_phase(Kind::V1, "customers", "Suspended", secs(30)).await;
-    env.wait_phase(Kind::V2, "archive", "Scheduled", secs(30)).await;
-    env.wait_phase(Kind::V1, "broken", "Failed", secs(30)).await;
-    classes_ready(env).await;
-    // The stream's Job has started (the sandbox's Job controller marks it active).
-    env.wait_for("job/orders active", secs(30), || async {
-        env.job("orders")
-            .and_then(|j| j.pointer("/status/active").and_then(Value::as_i64))
-            .is_some_and(|a| a > 0)
-    })
-    .await;
-}
+use support::{T0, classes_ready, fixed, golden, mask_suffix, now, run, scene};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_describe_match_the_golden_files() {
@@ -524,130 +439,4 @@ fn help_has_examples_and_completion_is_generated() {
         script.contains("kubectl-arcane") && script.contains("backfill"),
         "{script}"
     );
-}
-
-/// The binary itself: under the name `kubectl-arcane` (how kubectl runs plugins) it is the
-/// plugin; `arcane-operator kubectl` is the same; an error is one line on stderr and exit code 1.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_binary_is_the_plugin_under_its_name() {
-    let env = Env::start().await;
-    env.create(Kind::V0, stream(Kind::V0, "orders", true, None)).await;
-    env.wait_phase(Kind::V0, "orders", "Suspended", secs(30)).await;
-    let dir = std::env::temp_dir().join(format!("arcane-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let kubeconfig = dir.join("sandbox.kubeconfig");
-    env.sandbox.write_kubeconfig(&kubeconfig).unwrap();
-    let plugin = dir.join("kubectl-arcane");
-    let _ = std::fs::remove_file(&plugin);
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_arcane-operator"), &plugin).unwrap();
-    let kubeconfig = kubeconfig.to_str().unwrap();
-
-    let output = |program: &std::path::Path, argv: &[&str]| {
-        let mut command = tokio::process::Command::new(program);
-        command.args(argv).env_remove("KUBECONFIG");
-        async move { command.output().await.unwrap() }
-    };
-    let status = output(&plugin, &["status", "--kubeconfig", kubeconfig]).await;
-    let stdout = String::from_utf8_lossy(&status.stdout);
-    assert!(status.status.success(), "{status:?}");
-    assert!(
-        stdout.starts_with("CLASS ") && stdout.contains("orders  Suspended"),
-        "{stdout}"
-    );
-
-    let operator = std::path::Path::new(env!("CARGO_BIN_EXE_arcane-operator"));
-    let same = output(
-        operator,
-        &["kubectl", "--kubeconfig", kubeconfig, "resume", "orders"],
-    )
-    .await;
-    assert!(same.status.success(), "{same:?}");
-    assert_eq!(
-        String::from_utf8_lossy(&same.stdout),
-        "mockstreamv0/orders resumed\n"
-    );
-
-    let missing = output(
-        &plugin,
-        &["describe", "nope", "--kubeconfig", kubeconfig, "-n", "default"],
-    )
-    .await;
-    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
-    assert!(missing.stdout.is_empty(), "{missing:?}");
-    assert_eq!(
-        String::from_utf8_lossy(&missing.stderr),
-        "error: no stream named \"nope\" in namespace \"default\" (looked in kinds MockStreamV0, MockStreamV1, MockStreamV2)\n"
-    );
-    // `kubectl arcane describe o<TAB>`: kubectl runs `kubectl_complete-arcane describe o`, whose
-    // answer is the streams from the cluster (`KUBECONFIG` as kubectl passes its environment).
-    let completer = dir.join(plugin::COMPLETION_BINARY);
-    let _ = std::fs::remove_file(&completer);
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_arcane-operator"), &completer).unwrap();
-    let completed = tokio::process::Command::new(&completer)
-        .args(["describe", "o"])
-        .env("KUBECONFIG", kubeconfig)
-        .output()
-        .await
-        .unwrap();
-    assert!(completed.status.success(), "{completed:?}");
-    assert_eq!(
-        String::from_utf8_lossy(&completed.stdout),
-        "orders\tMockStreamV0 Running\n:4\n"
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-    env.stop().await;
-}
-
-/// `logs` reads pods as kubectl does: those labelled `job-name=<the stream's Job>`, then each
-/// one's `pods/<name>/log`. The sandbox on this branch does not run pods or serve `pods/log`, so
-/// the test checks the requests made and accepts either answer to the log read; the request's
-/// query (`follow`, `tailLines`) is unit-tested in `cli::plugin::logs`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logs_reads_the_pods_of_the_current_job() {
-    let env = Env::start().await;
-    env.create(Kind::V0, stream(Kind::V0, "orders", false, None))
-        .await;
-    env.wait_phase(Kind::V0, "orders", "Running", secs(30)).await;
-    let gets = |suffix: &str| {
-        env.sandbox
-            .requests()
-            .into_iter()
-            .filter(|r| r.method == "GET" && r.path.ends_with(suffix))
-            .map(|r| r.query)
-            .collect::<Vec<_>>()
-    };
-    let pods: Vec<_> = env
-        .sandbox
-        .store()
-        .list(&kube_sandbox::Gvr::new("", "v1", "pods"), Some(NS))
-        .0;
-    if pods.is_empty() {
-        let none = run(&env, &["logs", "orders"]).await.unwrap_err().to_string();
-        assert_eq!(none, "job/orders has no pods (yet)");
-        let queries = gets("/api/v1/namespaces/default/pods");
-        assert!(
-            queries
-                .iter()
-                .any(|q| q.contains("labelSelector=job-name%3Dorders")),
-            "{queries:?}"
-        );
-        // A pod of the Job, as the Job controller would label it.
-        let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(env.client.clone(), NS);
-        let pod = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "orders-abcde", "labels": {"job-name": "orders"}},
-            "spec": {"containers": [{"name": "stream", "image": "demo"}]},
-        }))
-        .unwrap();
-        api.create(&Default::default(), &pod).await.unwrap();
-    }
-    let _ = run(&env, &["logs", "orders", "--tail", "5"]).await;
-    let logs = gets("/log");
-    assert!(!logs.is_empty(), "no pods/<name>/log read");
-    assert!(
-        logs.iter()
-            .all(|q| q.contains("tailLines=5") && !q.contains("follow")),
-        "{logs:?}"
-    );
-    env.stop().await;
 }
