@@ -284,6 +284,9 @@ async fn errors_name_the_problem_and_the_way_out() {
         ),
         "{forbidden}"
     );
+    // KIND/NAME, as kubectl and the failed-stream hint of `status` print it.
+    let out = run(&env, &["describe", "mockstreamv1/twin"]).await.unwrap();
+    assert!(out.contains("\nKind:              MockStreamV1 "), "{out}");
     let unknown = run(&env, &["describe", "twin", "--kind", "Nope"])
         .await
         .unwrap_err()

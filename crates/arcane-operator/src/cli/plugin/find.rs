@@ -48,6 +48,22 @@ pub struct StreamRef {
     pub kind: Option<String>,
 }
 
+impl StreamRef {
+    /// `name`, or `kind/name` as kubectl prints objects (`mockstreamv1/customers`); `--kind`, when
+    /// given, wins over a kind in the name.
+    pub fn parse(namespace: &str, stream: &str, kind: Option<&str>) -> StreamRef {
+        let (from_name, name) = match stream.split_once('/') {
+            Some((kind, name)) => (Some(kind), name),
+            None => (None, stream),
+        };
+        StreamRef {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            kind: kind.or(from_name).map(str::to_owned),
+        }
+    }
+}
+
 /// A class's stream kind, as an API resource.
 #[derive(Debug, Clone)]
 pub struct ClassKind {
@@ -201,5 +217,23 @@ pub async fn find_stream(client: &Client, stream: &StreamRef) -> Result<FoundStr
                 choices: choices.join(", "),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_is_named_alone_or_as_kind_slash_name() {
+        let r = StreamRef::parse("ns", "orders", None);
+        assert_eq!((r.name.as_str(), r.kind), ("orders", None));
+        let r = StreamRef::parse("ns", "mockstreamv1/orders", None);
+        assert_eq!(
+            (r.name.as_str(), r.kind.as_deref()),
+            ("orders", Some("mockstreamv1"))
+        );
+        let r = StreamRef::parse("ns", "mockstreamv1/orders", Some("MockStreamV0"));
+        assert_eq!(r.kind.as_deref(), Some("MockStreamV0"));
     }
 }

@@ -140,7 +140,7 @@ pub enum Output {
 
 #[derive(Args, Debug, Clone)]
 pub struct StreamArgs {
-    /// Name of the stream definition.
+    /// Name of the stream definition, or KIND/NAME as kubectl prints it.
     pub stream: String,
     /// Stream kind, when the name is used by streams of several kinds.
     #[arg(long)]
@@ -260,11 +260,7 @@ pub async fn run_with(
     command: PluginCommand,
     out: &mut (dyn Write + Send),
 ) -> Result<(), PluginError> {
-    let stream_scope = |args: &StreamArgs| StreamRef {
-        namespace: namespace.to_owned(),
-        name: args.stream.clone(),
-        kind: args.kind.clone(),
-    };
+    let stream_scope = |args: &StreamArgs| StreamRef::parse(namespace, &args.stream, args.kind.as_deref());
     match command {
         PluginCommand::Status(args) => {
             let scope = if args.all_namespaces {

@@ -371,6 +371,28 @@ impl StatusReport {
             })
             .collect();
         out.push_str(&render(&headers, &rows));
+        // Point at what needs a look: `describe` shows why a stream failed and how to recover.
+        for failed in self
+            .streams
+            .iter()
+            .filter(|s| s.phase.as_deref() == Some("Failed"))
+        {
+            let namespace = if self.all_namespaces {
+                format!(" -n {}", failed.namespace)
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "\n{}/{} failed: kubectl arcane describe {}/{}{namespace}",
+                failed.kind,
+                failed.name,
+                failed.kind.to_lowercase(),
+                failed.name
+            ));
+        }
+        if self.streams.iter().any(|s| s.phase.as_deref() == Some("Failed")) {
+            out.push('\n');
+        }
         out
     }
 
