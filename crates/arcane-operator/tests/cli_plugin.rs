@@ -390,11 +390,12 @@ fn the_command_line_parses_like_kubectl() {
     let parse = |argv: &[&str]| {
         PluginCli::try_parse_from(std::iter::once("kubectl-arcane").chain(argv.iter().copied()))
     };
-    let cli = parse(&["status", "-A", "-w", "-o", "json"]).unwrap();
+    let cli = parse(&["status", "-A", "-w", "-o", "json", "--interval", "10s"]).unwrap();
     let PluginCommand::Status(status) = cli.args.command else {
         panic!()
     };
     assert!(status.all_namespaces && status.watch && status.output == Output::Json);
+    assert_eq!(status.interval, Duration::from_secs(10));
     let cli = parse(&["-n", "prod", "logs", "orders", "-f", "--tail", "10"]).unwrap();
     assert_eq!(cli.args.namespace.as_deref(), Some("prod"));
     assert!(parse(&["backfill"]).is_err(), "a stream name is required");

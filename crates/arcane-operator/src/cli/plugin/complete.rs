@@ -31,7 +31,7 @@ pub enum Plan {
 }
 
 /// Flags that take a value (the next word is that value, not a command or a stream).
-const VALUE_FLAGS: [&str; 9] = [
+const VALUE_FLAGS: [&str; 10] = [
     "--kubeconfig",
     "--context",
     "-n",
@@ -41,6 +41,7 @@ const VALUE_FLAGS: [&str; 9] = [
     "--kind",
     "--timeout",
     "--tail",
+    "--interval",
 ];
 
 /// Commands whose one positional argument is a stream name.

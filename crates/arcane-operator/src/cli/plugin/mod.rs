@@ -129,6 +129,10 @@ pub struct StatusArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    /// How often `--watch` lists again (each time: the classes, their streams, Jobs, CronJobs and
+    /// BackfillRequests); raise it on a large cluster.
+    #[arg(long, default_value = "2s", value_parser = crate::leader::parse_duration)]
+    pub interval: Duration,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,7 +273,7 @@ pub async fn run_with(
                 Scope::Namespace(namespace.to_owned())
             };
             if args.watch {
-                watch(client, &scope, args.output, out, Duration::from_secs(2), None).await
+                watch(client, &scope, args.output, out, args.interval, None).await
             } else {
                 let report = collect(client, &scope).await?;
                 report.write(args.output, jiff::Timestamp::now(), out)
