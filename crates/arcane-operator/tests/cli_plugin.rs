@@ -210,7 +210,10 @@ async fn writes_do_what_editing_the_yaml_does() {
 
     // Refusals say what to do instead.
     let failed = run(&env, &["restart", "broken"]).await.unwrap_err().to_string();
-    assert!(failed.contains("kubectl arcane suspend broken"), "{failed}");
+    assert!(
+        failed.contains("invalid definition") && failed.contains("kubectl arcane describe broken"),
+        "{failed}"
+    );
     run(&env, &["suspend", "orders"]).await.unwrap();
     env.wait_phase(Kind::V0, "orders", "Suspended", secs(30)).await;
     let suspended = run(&env, &["restart", "orders"]).await.unwrap_err().to_string();
@@ -443,4 +446,55 @@ fn help_has_examples_and_completion_is_generated() {
         script.contains("kubectl-arcane") && script.contains("backfill"),
         "{script}"
     );
+}
+
+/// A stream whose Jobs fail: `describe` and `restart` give the operator's recovery (suspend, then
+/// resume), and the first step of it works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_looping_stream_gets_the_recovery_hint() {
+    let env = Env::start().await;
+    let failing = json!({
+        "apiVersion": "streaming.sneaksanddata.com/v1",
+        "kind": "StreamingJobTemplate",
+        "metadata": {"name": "failing-job", "namespace": NS},
+        "spec": {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"annotations": {
+                "sandbox.arcane.dev/outcome": "Fail", "sandbox.arcane.dev/after": "300ms",
+            }},
+            "spec": {"backoffLimit": 1, "template": {"spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "stream", "image": "demo"}],
+            }}},
+        },
+    });
+    arcane_operator::sandbox::install::apply_documents(&env.client, &[failing])
+        .await
+        .unwrap();
+    let mut crashy = stream(Kind::V1, "crashy", false, None);
+    crashy["spec"]["execution"]["streamingBackend"]["changeCapture"]["jobTemplateRef"]["name"] =
+        json!("failing-job");
+    env.create(Kind::V1, crashy).await;
+    env.wait_phase(Kind::V1, "crashy", "Failed", secs(30)).await;
+
+    let described = run(&env, &["describe", "crashy"]).await.unwrap();
+    assert!(
+        described.contains("Suspend and resume the stream"),
+        "the operator's message: {described}"
+    );
+    assert!(
+        described.contains("\nTo recover: kubectl arcane suspend crashy, wait for phase Suspended, then kubectl arcane resume crashy"),
+        "{described}"
+    );
+    let status = run(&env, &["status"]).await.unwrap();
+    assert!(
+        status.ends_with("\nMockStreamV1/crashy failed: kubectl arcane describe mockstreamv1/crashy\n"),
+        "{status}"
+    );
+    let refused = run(&env, &["restart", "crashy"]).await.unwrap_err().to_string();
+    assert!(refused.contains("`kubectl arcane suspend crashy`"), "{refused}");
+    run(&env, &["suspend", "crashy"]).await.unwrap();
+    env.wait_phase(Kind::V1, "crashy", "Suspended", secs(30)).await;
+    env.stop().await;
 }

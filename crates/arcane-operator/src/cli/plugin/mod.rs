@@ -249,8 +249,7 @@ pub async fn run_completion(words: Vec<String>, out: &mut (dyn Write + Send)) ->
 /// Runs one plugin command, writing its output to `out`.
 pub async fn run(args: PluginArgs, out: &mut (dyn Write + Send)) -> Result<(), PluginError> {
     if let PluginCommand::Completion { shell } = args.command {
-        let mut command = <PluginCli as clap::CommandFactory>::command();
-        clap_complete::generate(shell, &mut command, PLUGIN_BINARY, out);
+        print_completion(shell, out);
         return Ok(());
     }
     let (client, namespace) = connect(&args).await?;
@@ -319,8 +318,17 @@ pub async fn run_with(
             };
             logs::stream_logs(client, &found, &request, out).await
         }
-        PluginCommand::Completion { .. } => Ok(()),
+        PluginCommand::Completion { shell } => {
+            print_completion(shell, out);
+            Ok(())
+        }
     }
+}
+
+/// The static completion script of the `kubectl-arcane` command for `shell`.
+fn print_completion(shell: clap_complete::Shell, out: &mut (dyn Write + Send)) {
+    let mut command = <PluginCli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, PLUGIN_BINARY, out);
 }
 
 async fn suspend_or_resume(

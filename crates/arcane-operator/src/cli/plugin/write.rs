@@ -179,6 +179,16 @@ pub async fn restart(client: &Client, found: &FoundStream) -> Result<RestartOutc
     let status = crate::controller::observe::status(found.object.data.get("status"));
     let name = &found.name;
     match status.phase.as_deref() {
+        Some("Failed")
+            if super::status::ready(&status.conditions)
+                .is_some_and(|c| c.reason == crate::stream::decide::reasons::ready::INVALID_SPEC) =>
+        {
+            return Err(PluginError::Refused(format!(
+                "{} has an invalid definition, and no restart runs it: fix the definition \
+                 (`kubectl arcane describe {name}` shows what is wrong)",
+                found.display()
+            )));
+        }
         Some("Failed") => {
             return Err(PluginError::Refused(format!(
                 "{} has failed, and the operator keeps a failed stream stopped: run \
