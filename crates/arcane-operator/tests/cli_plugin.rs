@@ -5,6 +5,7 @@
 //! `UPDATE_GOLDEN=1 cargo nextest run -p arcane-operator --test cli_plugin` rewrites the golden
 //! files under `tests/golden/`; review the diff.
 
+#![cfg(feature = "kubectl-plugin")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "e2e/harness.rs"]

@@ -1,6 +1,7 @@
 //! `kubectl arcane` as a process: the binary under the names kubectl runs (`kubectl-arcane`,
 //! `kubectl_complete-arcane`) against the sandbox, and `logs`' requests.
 
+#![cfg(feature = "kubectl-plugin")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "e2e/harness.rs"]

@@ -1,6 +1,7 @@
 //! Command-line interface: flags (each also read from an environment variable) and subcommands.
 
 pub mod logging;
+#[cfg(feature = "kubectl-plugin")]
 pub mod plugin;
 pub mod run;
 
@@ -34,6 +35,7 @@ pub enum Command {
     #[cfg(feature = "sandbox")]
     Sandbox(crate::sandbox::SandboxArgs),
     /// The `kubectl arcane` plugin's commands (status, describe, backfill, …), without the symlink.
+    #[cfg(feature = "kubectl-plugin")]
     Kubectl(plugin::PluginArgs),
 }
 
