@@ -324,7 +324,9 @@ impl StatusReport {
     pub fn table(&self, now: jiff::Timestamp) -> String {
         let mut out = String::new();
         if self.classes.is_empty() {
-            out.push_str("No StreamClasses found.\n");
+            out.push_str(
+                "No StreamClasses found (is the Arcane operator installed? kubectl get streamclasses).\n",
+            );
             return out;
         }
         let classes: Vec<Vec<String>> = self
