@@ -444,7 +444,8 @@ pub async fn watch(
                     if printed > 0 {
                         writeln!(out)?;
                     }
-                    writeln!(out, "{}", now.strftime("%H:%M:%S"))?;
+                    // The local time, as `watch` prints it.
+                    writeln!(out, "{}", jiff::Zoned::now().strftime("%H:%M:%S"))?;
                 }
                 Output::Yaml if printed > 0 => writeln!(out, "---")?,
                 _ => {}
