@@ -1,6 +1,8 @@
 //! Command-line interface: flags (each also read from an environment variable) and subcommands.
 
 pub mod logging;
+#[cfg(feature = "kubectl-plugin")]
+pub mod plugin;
 pub mod run;
 
 use std::net::SocketAddr;
@@ -32,6 +34,9 @@ pub enum Command {
     /// Start the embedded Kubernetes API sandbox with a demo plugin and run the operator on it.
     #[cfg(feature = "sandbox")]
     Sandbox(crate::sandbox::SandboxArgs),
+    /// The `kubectl arcane` plugin's commands (status, describe, backfill, …), without the symlink.
+    #[cfg(feature = "kubectl-plugin")]
+    Kubectl(plugin::PluginArgs),
 }
 
 #[derive(Args, Debug, Clone)]
