@@ -317,6 +317,7 @@ async fn serve_loop(
             match TcpListener::bind(addr).await {
                 Ok(l) => {
                     listener = Some(l);
+                    state.outage.ended();
                     break;
                 }
                 Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,

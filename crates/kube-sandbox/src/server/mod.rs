@@ -85,12 +85,27 @@ pub struct AppState {
 pub struct Outage {
     pending: Arc<parking_lot::Mutex<Option<Duration>>>,
     wake: Arc<tokio::sync::Notify>,
+    /// Set from the request until the server listens again: no new watch may start meanwhile.
+    down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Outage {
     pub fn request(&self, d: Duration) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
         *self.pending.lock() = Some(d);
         self.wake.notify_one();
+    }
+
+    /// Whether an outage was requested and the server has not listened again since. The graceful
+    /// stop waits for every open request: a watch begun on a kept-alive connection after the open
+    /// watches were ended would hold the outage off until it times out.
+    pub fn is_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The server listens again.
+    pub fn ended(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Waits for a request; returns how long to stay down.
@@ -126,11 +141,12 @@ impl AppState {
             FaultAction::PauseCrdEstablishment => self.registry.pause_establishment(),
             FaultAction::ResumeCrdEstablishment => self.registry.resume_establishment(),
             FaultAction::Outage { seconds } => {
-                // Open watches end first, so the server can stop gracefully.
+                // Open watches end first, so the server can stop gracefully; none starts after
+                // (the flag is set before the kill, and a watch subscribes before it checks it).
                 let all = WatchMatcher::new(Default::default())
                     .map_err(|e| ApiError::bad_request(e.to_string()))?;
-                let _ = self.watch_kill.send(Arc::new(all));
                 self.outage.request(Duration::from_secs_f64(seconds.max(0.0)));
+                let _ = self.watch_kill.send(Arc::new(all));
             }
             FaultAction::Status { .. } | FaultAction::Delay { .. } | FaultAction::WatchChaos { .. } => {
                 return Err(ApiError::bad_request("not a one-shot action"));

@@ -271,6 +271,13 @@ pub fn watch(
         user_agent: user_agent.to_string(),
     };
     let kill = state.watch_kill.subscribe();
+    if state.outage.is_down() {
+        return Err(ApiError::new(
+            503,
+            "ServiceUnavailable",
+            "the API server is going down (fault injection: outage)",
+        ));
+    }
     let shutdown = state.shutdown.clone();
     let bookmark_every = state.config.bookmark_interval;
     let store = state.store.clone();
