@@ -444,3 +444,78 @@ async fn refused_events_are_logged_once_with_the_rule() {
     );
     setup.stop().await;
 }
+
+/// At info, one line per phase transition (from → to, with the reason) and per workload created
+/// or deleted and backfill requested or completed, each carrying the stream's identity — the same
+/// fields in JSON as in text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phase_transitions_and_workload_changes_are_logged_with_the_stream() {
+    let setup = Setup::start("transitions").await;
+    let text = Operator::spawn(&setup, "transitions-0", &[]);
+    text.wait_probe("/readyz", 200, secs(30)).await;
+    setup
+        .create(Kind::V1, stream(Kind::V1, "logged", false, None))
+        .await;
+    setup
+        .env
+        .wait_phase(Kind::V1, "logged", "Running", secs(30))
+        .await;
+    let name = "stream=logged";
+    let running = ["INFO", "phase Pending → Running", "reason=StreamRunning", name];
+    scenario::wait_until("the Running transition logged", secs(10), || {
+        !lines_with(&text.logs(), &running).is_empty()
+    })
+    .await;
+    let log = text.logs();
+    for parts in [
+        &["INFO", "phase (none) → Pending", "reason=StreamPending", name][..],
+        &["INFO", "backfill requested", "purpose=Initial", name],
+        &["INFO", "Job created", "mode=\"backfill\"", name],
+        &[
+            "INFO",
+            "phase Pending → Backfilling",
+            "reason=StreamBackfilling",
+            name,
+        ],
+        &["INFO", "backfill completed", name],
+        &["INFO", "Job deleted", "cause=BackfillDone", name],
+        &["INFO", "Job created", "mode=\"streaming\"", name],
+    ] {
+        assert!(
+            !lines_with(&log, parts).is_empty(),
+            "no line with {parts:?}:\n{log}"
+        );
+    }
+    for line in lines_with(&log, &["phase ", "→"]) {
+        for field in ["namespace=default", "kind=MockStreamV1", "class=mock-stream-v1"] {
+            assert!(line.contains(field), "{field} missing: {line}");
+        }
+    }
+    assert_no_debug_text("the log", &log);
+    text.sigterm();
+
+    // The same in JSON: the message and the fields, the stream's identity from the span.
+    let json = Operator::spawn(&setup, "transitions-1", &["--log-format", "json"]);
+    json.wait_probe("/readyz", 200, secs(30)).await;
+    setup
+        .create(Kind::V1, stream(Kind::V1, "logged-json", true, None))
+        .await;
+    setup
+        .env
+        .wait_phase(Kind::V1, "logged-json", "Suspended", secs(30))
+        .await;
+    let suspended = [("from", "(none)"), ("to", "Suspended")];
+    scenario::wait_until("the Suspended transition logged", secs(10), || {
+        !json_lines(&json.logs(), &suspended).is_empty()
+    })
+    .await;
+    let lines = json_lines(&json.logs(), &suspended);
+    let line = &lines[0];
+    assert_eq!(line["level"], "INFO", "{line}");
+    assert_eq!(line["reason"], "StreamSuspended", "{line}");
+    assert_eq!(line["span"]["stream"], "logged-json", "{line}");
+    assert_eq!(line["span"]["namespace"], "default", "{line}");
+    assert_eq!(line["span"]["kind"], "MockStreamV1", "{line}");
+    assert_eq!(line["span"]["class"], "mock-stream-v1", "{line}");
+    setup.stop().await;
+}

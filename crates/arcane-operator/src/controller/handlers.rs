@@ -168,7 +168,7 @@ fn log_done(target: &Target<'_>, command: &Command) {
                     from,
                     to = desired.phase.as_str(),
                     reason = %desired.ready.reason,
-                    message = %desired.ready.message,
+                    detail = %desired.ready.message,
                     "phase {from} → {}",
                     desired.phase.as_str()
                 );
@@ -659,7 +659,7 @@ async fn set_request_state(
             namespace = ns,
             request = name,
             state = state.reason(),
-            message,
+            detail = message,
             "backfill request {}",
             state.reason().to_lowercase()
         );

@@ -249,7 +249,8 @@ async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
     let span = tracing::info_span!(
         "reconcile",
         namespace = %observed.identity.namespace,
-        name = %observed.identity.name,
+        // Not `name`: in JSON a span's own name sits under that key and would hide the stream's.
+        stream = %observed.identity.name,
         kind = %observed.identity.kind,
         class = %runtime.class.name,
     );
@@ -474,7 +475,7 @@ fn error_policy(object: Arc<DynamicObject>, error: &Error, runtime: Arc<StreamCl
         .workqueue_retry(&runtime.label, &queued, delay);
     tracing::warn!(
         namespace = %object.namespace().unwrap_or_default(),
-        name = %object.name_any(),
+        stream = %object.name_any(),
         class = %runtime.class.name,
         error = %error,
         label = error.label(),
