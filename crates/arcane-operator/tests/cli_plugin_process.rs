@@ -11,7 +11,6 @@ mod support;
 
 use arcane_operator::cli::plugin;
 use harness::{Env, Kind, NS, secs, stream};
-use serde_json::json;
 use support::run;
 
 /// The binary itself: under the name `kubectl-arcane` (how kubectl runs plugins) it is the
@@ -87,55 +86,56 @@ async fn the_binary_is_the_plugin_under_its_name() {
 }
 
 /// `logs` reads pods as kubectl does: those labelled `job-name=<the stream's Job>`, then each
-/// one's `pods/<name>/log`. The sandbox on this branch does not run pods or serve `pods/log`, so
-/// the test checks the requests made and accepts either answer to the log read; the request's
-/// query (`follow`, `tailLines`) is unit-tested in `cli::plugin::logs`.
+/// one's `pods/<name>/log` (the sandbox simulates the Job's pod and a few log lines); `--tail`
+/// passes `tailLines` and no `follow`. The query of `-f` is unit-tested in `cli::plugin::logs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_reads_the_pods_of_the_current_job() {
-    let env = Env::start().await;
+    let env = Env::start_with_pods().await;
     env.create(Kind::V0, stream(Kind::V0, "orders", false, None))
         .await;
     env.wait_phase(Kind::V0, "orders", "Running", secs(30)).await;
-    let gets = |suffix: &str| {
-        env.sandbox
-            .requests()
-            .into_iter()
-            .filter(|r| r.method == "GET" && r.path.ends_with(suffix))
-            .map(|r| r.query)
-            .collect::<Vec<_>>()
-    };
-    let pods: Vec<_> = env
-        .sandbox
-        .store()
-        .list(&kube_sandbox::Gvr::new("", "v1", "pods"), Some(NS))
-        .0;
-    if pods.is_empty() {
-        let none = run(&env, &["logs", "orders"]).await.unwrap_err().to_string();
-        assert_eq!(none, "job/orders has no pods (yet)");
-        let queries = gets("/api/v1/namespaces/default/pods");
-        assert!(
-            queries
-                .iter()
-                .any(|q| q.contains("labelSelector=job-name%3Dorders")),
-            "{queries:?}"
-        );
-        // A pod of the Job, as the Job controller would label it.
-        let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(env.client.clone(), NS);
-        let pod = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "orders-abcde", "labels": {"job-name": "orders"}},
-            "spec": {"containers": [{"name": "stream", "image": "demo"}]},
-        }))
-        .unwrap();
-        api.create(&Default::default(), &pod).await.unwrap();
-    }
-    let _ = run(&env, &["logs", "orders", "--tail", "5"]).await;
-    let logs = gets("/log");
-    assert!(!logs.is_empty(), "no pods/<name>/log read");
+    let pods = kube_sandbox::Gvr::new("", "v1", "pods");
+    env.wait_for("the streaming Job's pod to run", secs(20), || async {
+        env.sandbox.store().list(&pods, Some(NS)).0.iter().any(|p| {
+            p["metadata"]["labels"]["job-name"] == "orders"
+                && p["status"]["phase"] == "Running"
+                && p["metadata"]["ownerReferences"][0]["name"] == "orders"
+        })
+    })
+    .await;
+    let out = run(&env, &["logs", "orders", "--tail", "2"]).await.expect("logs");
+    let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(
-        logs.iter()
-            .all(|q| q.contains("tailLines=5") && !q.contains("follow")),
-        "{logs:?}"
+        lines.iter().any(|l| l.contains("owner orders")),
+        "the Job's pod log: {out}"
+    );
+    assert!(lines.len() <= 3, "two lines per pod, at most one header: {out}");
+    let queries: Vec<String> = env
+        .sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/log"))
+        .map(|r| r.query)
+        .collect();
+    assert!(!queries.is_empty(), "no pods/<name>/log read");
+    assert!(
+        queries
+            .iter()
+            .all(|q| q.contains("tailLines=2") && !q.contains("follow")),
+        "{queries:?}"
+    );
+    let listed: Vec<String> = env
+        .sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path == "/api/v1/namespaces/default/pods")
+        .map(|r| r.query)
+        .collect();
+    assert!(
+        listed
+            .iter()
+            .any(|q| q.contains("labelSelector=job-name%3Dorders")),
+        "{listed:?}"
     );
     env.stop().await;
 }

@@ -197,9 +197,22 @@ impl Env {
 
     /// Starts the sandbox and installs the plugin, without the operator.
     pub async fn without_operator() -> Env {
+        Env::without_operator_where(|_| {}).await
+    }
+
+    /// The sandbox also runs a simulated Pod for every Job (`kubectl logs`, `get pods`), with the
+    /// operator started.
+    pub async fn start_with_pods() -> Env {
+        let env = Env::without_operator_where(|c| c.controllers.simulate_pods = true).await;
+        env.with_operator()
+    }
+
+    /// Starts the sandbox with `adjust` applied to the tests' configuration, and installs the plugin.
+    pub async fn without_operator_where(adjust: impl FnOnce(&mut SandboxConfig)) -> Env {
         let mut config = SandboxConfig::default();
         config.controllers.job_after = Duration::from_millis(300);
         config.controllers.cron_minute = Duration::from_secs(2);
+        adjust(&mut config);
         let sandbox = Sandbox::start(config).await.expect("sandbox starts");
         let client = sandbox.client().expect("sandbox client");
         let monitor = Arc::new(Mutex::new(Monitor::default()));
