@@ -11,8 +11,8 @@ use harness::{Env, GROUP, Kind, NS, secs, stream};
 use kube::api::ApiResource;
 use kube::core::GroupVersionKind;
 use scenario::{
-    IMAGE, apply, create_stream, events, has_event, log_mark, log_since, merge_patch, request, stream_api,
-    stream_obj, stream_state, template, wait_stream, wait_until,
+    IMAGE, apply, create_stream, events, log_mark, log_since, merge_patch, request, stream_api, stream_obj,
+    stream_state, template, wait_stream, wait_until,
 };
 use serde_json::{Value, json};
 
@@ -192,11 +192,7 @@ async fn every_status_is_accepted_by_a_go_typed_plugin_crd() {
     let refused = refused_status_writes(&env, "gotypedstreams");
     assert!(refused.is_empty(), "status writes refused: {refused:#?}");
     for name in ["created-suspended", "running"] {
-        assert!(
-            has_event(&env, name, "Normal", "StreamSuspended"),
-            "{name}: {:?}",
-            events(&env, name)
-        );
+        scenario::wait_event(&env, name, "Normal", "StreamSuspended").await;
     }
     env.assert_invariants();
     env.stop().await;
@@ -684,7 +680,8 @@ async fn the_lifecycle_works_on_the_arcane_crd_charts_crds() {
             .any(|r| r["status"]["phase"] == "Failed" && r["status"]["conditions"][0]["reason"] == "Invalid")
     })
     .await;
-    assert!(has_event(&env, "crd-batch-refill", "Warning", "Invalid"));
+    // The Event on the request is sent after its status write, in the background.
+    scenario::wait_event(&env, "crd-batch-refill", "Warning", "Invalid").await;
 
     env.set_suspended(Kind::V1, "crd-compat", true).await;
     harness_wait(&env, Kind::V1, "crd-compat", "Suspended", "StreamSuspended").await;

@@ -314,7 +314,8 @@ async fn a_deleted_stream_crd_makes_its_class_pending_until_it_returns() {
         "{message}"
     );
     assert_no_debug_text("the class message", &message);
-    assert!(has_event(env, class, "Warning", "CrdNotFound"));
+    // The Event is sent after the status write, in the background.
+    scenario::wait_event(env, class, "Warning", "CrdNotFound").await;
     assert_eq!(
         readyz(&op).await.map(|r| r.0),
         Some(200),
