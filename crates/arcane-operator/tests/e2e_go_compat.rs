@@ -478,9 +478,16 @@ async fn switching_from_the_go_operator_restarts_nothing() {
     .await;
 
     let since = log_since(&env, mark);
+    // No 409 for anything of the unchanged streams. The backfilling stream's request changes while
+    // this runs (completed): a state write decided from an older version of it meets its
+    // resourceVersion precondition, as designed.
     let conflicts: Vec<String> = since
         .iter()
         .filter(|r| r.is_write() && r.status == 409)
+        .filter(|r| {
+            !r.path
+                .ends_with(&format!("/backfillrequests/{bf_request}/status"))
+        })
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
     assert!(conflicts.is_empty(), "409s: {conflicts:#?}");
