@@ -249,20 +249,15 @@ async fn report_refused_workload(
     let last_transition_time = current
         .filter(|c| c.status == "False")
         .map_or_else(now, |c| c.last_transition_time.clone());
-    let mut conditions: Vec<Condition> = observed
-        .conditions
-        .iter()
-        .filter(|c| c.type_ != "Ready" && !is_go_condition(c))
-        .cloned()
-        .collect();
-    conditions.push(Condition {
+    let ready = Condition {
         type_: "Ready".to_string(),
         status: "False".to_string(),
         reason: reason.to_string(),
         message,
         observed_generation: Some(target.identity.generation),
         last_transition_time,
-    });
+    };
+    let conditions = with_ready(observed.conditions.clone(), ready);
     let patch = json!({
         "metadata": {"uid": target.identity.uid},
         "status": {
@@ -716,11 +711,7 @@ async fn patch_status(ctx: &Context, target: &Target<'_>, desired: &DesiredStatu
 
 /// The `status` object of a status patch: every field a string, a number or a list.
 fn status_patch(observed_conditions: Vec<Condition>, desired: &DesiredStatus) -> Value {
-    let mut conditions: Vec<Condition> = observed_conditions
-        .into_iter()
-        .filter(|c| c.type_ != desired.ready.type_ && !is_go_condition(c))
-        .collect();
-    conditions.push(desired.ready.clone());
+    let conditions = with_ready(observed_conditions, desired.ready.clone());
     json!({
         "phase": desired.phase.as_str(),
         "conditions": conditions,
@@ -729,6 +720,17 @@ fn status_patch(observed_conditions: Vec<Condition>, desired: &DesiredStatus) ->
         "backfillRequest": desired.backfill_request.as_deref().unwrap_or_default(),
         "restarts": desired.restarts,
     })
+}
+
+/// The observed conditions with `ready` in place of ours and of the Go operator's one condition;
+/// conditions of other writers stay.
+fn with_ready(observed: Vec<Condition>, ready: Condition) -> Vec<Condition> {
+    let mut conditions: Vec<Condition> = observed
+        .into_iter()
+        .filter(|c| c.type_ != ready.type_ && !is_go_condition(c))
+        .collect();
+    conditions.push(ready);
+    conditions
 }
 
 /// The one condition the Go Arcane operator kept on a stream (type `Warning` or `Error`, reason

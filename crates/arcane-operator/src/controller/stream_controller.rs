@@ -410,28 +410,28 @@ async fn await_workload_writes(ctx: &Context, namespace: &str, commands: &[Comma
     }
     until_cached(ctx, "workload writes", || {
         written.iter().all(|w| {
-            let meta = match w.kind {
-                WorkloadKind::Job => ctx
-                    .shared
-                    .jobs
-                    .store()
-                    .get(&ObjectRef::new(&w.name).within(namespace))
-                    .map(|j| j.metadata.clone()),
-                WorkloadKind::CronJob => ctx
-                    .shared
-                    .cronjobs
-                    .store()
-                    .get(&ObjectRef::new(&w.name).within(namespace))
-                    .map(|c| c.metadata.clone()),
-            };
-            meta.is_some_and(|meta| {
+            let shows = |meta: &kube::api::ObjectMeta| {
                 w.hash.is_none()
                     || meta
                         .annotations
                         .as_ref()
                         .and_then(|a| a.get(ANNOTATION_CONFIGURATION_HASH))
                         == w.hash.as_ref()
-            })
+            };
+            match w.kind {
+                WorkloadKind::Job => ctx
+                    .shared
+                    .jobs
+                    .store()
+                    .get(&ObjectRef::new(&w.name).within(namespace))
+                    .is_some_and(|j| shows(&j.metadata)),
+                WorkloadKind::CronJob => ctx
+                    .shared
+                    .cronjobs
+                    .store()
+                    .get(&ObjectRef::new(&w.name).within(namespace))
+                    .is_some_and(|c| shows(&c.metadata)),
+            }
         })
     })
     .await;
