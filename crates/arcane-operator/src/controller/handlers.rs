@@ -20,15 +20,15 @@ use serde_json::{Value, json};
 
 use super::context::Context;
 use super::error::{Error, api_code};
-use super::events::{Event, EventType as KubeEventType, cut};
+use super::events::{Event, EventType as KubeEventType};
 use super::fanout::trim_managed_fields;
 use crate::crd::{BackfillRequest, BackfillRequestState};
 use crate::stream::decide::is_new_stream;
 use crate::stream::names::label_value;
 use crate::stream::{
-    ANNOTATION_BACKFILL_REQUEST, ANNOTATION_LEGACY_STATE, CONTROLLER_NAME, Command, DesiredStatus, EventNote,
-    EventType, LABEL_STREAM_ID, LEGACY_STATE_RELOAD_REQUESTED, RequestPurpose, StreamIdentity, Workload,
-    WorkloadKind,
+    ANNOTATION_BACKFILL_REQUEST, ANNOTATION_CONFIGURATION_HASH, ANNOTATION_LEGACY_STATE, CONTROLLER_NAME,
+    Command, DesiredStatus, EventNote, EventType, LABEL_STREAM_ID, LEGACY_STATE_RELOAD_REQUESTED,
+    RequestPurpose, StreamIdentity, Workload, WorkloadKind,
 };
 
 /// The stream a batch of commands acts on.
@@ -87,11 +87,10 @@ pub async fn execute(ctx: &Context, target: &Target<'_>, commands: &[Command]) -
                 report_status_refused(ctx, target, &message).await;
             }
             Err(error) => {
-                if let Command::CreateWorkload(workload) = command
-                    && let Some(message) = refusal(&error)
-                {
-                    report_refused_workload(ctx, target, workload, failure_reason(command), &message).await;
-                }
+                let error = match command {
+                    Command::CreateWorkload(workload) => refused(workload, error),
+                    _ => error,
+                };
                 let note = EventNote {
                     type_: EventType::Warning,
                     reason: failure_reason(command).to_string(),
@@ -195,9 +194,6 @@ async fn report_status_refused(ctx: &Context, target: &Target<'_>, message: &str
     publish(ctx, target, &note).await;
 }
 
-/// Longest status message written for a refused workload (ecosystem-reliability B5: ≤ 1 kB).
-const REFUSAL_MESSAGE_MAX: usize = 1024;
-
 /// Why a workload create was refused, when retrying it unchanged cannot succeed: the API server's
 /// message for a 4xx other than a conflict or throttling (e.g. 422 for a template's invalid Job), or
 /// a foreign object holding the name.
@@ -213,66 +209,26 @@ fn refusal(error: &Error) -> Option<String> {
     }
 }
 
-/// The status message for a refused workload, cut to [`REFUSAL_MESSAGE_MAX`] bytes.
-fn refusal_message(kind: &str, name: &str, refusal: &str) -> String {
-    let message = format!("Cannot create {kind} {name}: {refusal}");
-    if message.len() <= REFUSAL_MESSAGE_MAX {
-        return message;
-    }
-    let mut message = cut(&message, REFUSAL_MESSAGE_MAX - '…'.len_utf8()).to_string();
-    message.push('…');
-    message
-}
-
-/// A refused workload stays refused until the template or the definition changes, so the stream's
-/// status says why (phase `Pending`, `Ready=False` reason `FailedCreateJob`), not the state it had
-/// before. Written once per distinct message: a retry refused the same way writes nothing.
-async fn report_refused_workload(
-    ctx: &Context,
-    target: &Target<'_>,
-    workload: &Workload,
-    reason: &str,
-    refusal: &str,
-) {
-    let (kind, name) = match workload {
-        Workload::Job(job) => ("Job", job.name_any()),
-        Workload::CronJob(cronjob) => ("CronJob", cronjob.name_any()),
+/// `error` from creating `workload`, marked as a refusal when retrying the same create cannot
+/// succeed: the controller remembers it, and `decide` reports it in the stream's status.
+fn refused(workload: &Workload, error: Error) -> Error {
+    let Some(message) = refusal(&error) else {
+        return error;
     };
-    let message = refusal_message(kind, &name, refusal);
-    let observed = super::observe::status(target.object.data.get("status"));
-    let current = observed.conditions.iter().find(|c| c.type_ == "Ready");
-    if observed.phase.as_deref() == Some("Pending")
-        && current.is_some_and(|c| c.reason == reason && c.message == message)
-    {
-        return;
-    }
-    let last_transition_time = current
-        .filter(|c| c.status == "False")
-        .map_or_else(now, |c| c.last_transition_time.clone());
-    let ready = Condition {
-        type_: "Ready".to_string(),
-        status: "False".to_string(),
-        reason: reason.to_string(),
+    let (kind, meta) = match workload {
+        Workload::Job(job) => (WorkloadKind::Job, &job.metadata),
+        Workload::CronJob(cronjob) => (WorkloadKind::CronJob, &cronjob.metadata),
+    };
+    Error::WorkloadRefused {
+        error: Box::new(error),
+        kind,
+        name: meta.name.clone().unwrap_or_default(),
+        hash: meta
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_CONFIGURATION_HASH))
+            .cloned(),
         message,
-        observed_generation: Some(target.identity.generation),
-        last_transition_time,
-    };
-    let conditions = with_ready(observed.conditions.clone(), ready);
-    let patch = json!({
-        "metadata": {"uid": target.identity.uid},
-        "status": {
-            "phase": "Pending",
-            "conditions": conditions,
-            "observedGeneration": target.identity.generation,
-            // Required by plugin CRDs generated from Go types: a first status must carry it.
-            "configurationHash": observed.configuration_hash.as_deref().unwrap_or_default(),
-        }
-    });
-    if let Err(error) = stream_api(ctx, target)
-        .patch_status(&target.identity.name, &patch_params(), &Patch::Merge(&patch))
-        .await
-    {
-        tracing::warn!(%error, "cannot report the refused workload in the stream's status");
     }
 }
 
@@ -886,18 +842,5 @@ mod tests {
             name: "s".into(),
         };
         assert!(refusal(&foreign).is_some_and(|m| m.contains("not owned")));
-    }
-
-    #[test]
-    fn refusal_messages_are_cut_to_one_kilobyte_on_a_character_boundary() {
-        let short = refusal_message("Job", "s", "spec.template: invalid");
-        assert_eq!(short, "Cannot create Job s: spec.template: invalid");
-        for filler in ["x", "é", "🚀"] {
-            let message = refusal_message("Job", "s", &filler.repeat(2000));
-            let len = message.len();
-            let near_limit = REFUSAL_MESSAGE_MAX - 8..=REFUSAL_MESSAGE_MAX;
-            assert!(near_limit.contains(&len), "{filler}: {len}");
-            assert!(message.ends_with('…'));
-        }
     }
 }

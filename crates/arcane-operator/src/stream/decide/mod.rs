@@ -21,6 +21,7 @@ mod backfill;
 mod facts;
 mod outcome;
 pub mod reasons;
+mod refused;
 mod requests;
 mod rules;
 mod status;
@@ -53,12 +54,17 @@ pub fn decide(observed: &Observed) -> Decision {
                 .unwrap_or_else(|| streaming::streaming(&ctx));
             let mut outcome = outcome;
             if !outcome.hold {
+                refused::apply(&ctx, &mut outcome);
                 requests::record_states(&ctx, &mut outcome);
             }
             (preamble, outcome)
         }
     };
-    finish(observed, preamble, outcome)
+    let restarts = observed.definition.is_ok().then_some(outcome.restarts);
+    Decision {
+        restarts,
+        ..finish(observed, preamble, outcome)
+    }
 }
 
 fn finish(observed: &Observed, preamble: Preamble, outcome: Outcome) -> Decision {
@@ -68,6 +74,7 @@ fn finish(observed: &Observed, preamble: Preamble, outcome: Outcome) -> Decision
         return Decision {
             commands,
             requeue_after: outcome.requeue_after,
+            restarts: None,
         };
     }
     let desired = status::desired(observed, &outcome);
@@ -91,5 +98,6 @@ fn finish(observed: &Observed, preamble: Preamble, outcome: Outcome) -> Decision
     Decision {
         commands,
         requeue_after: outcome.requeue_after,
+        restarts: None,
     }
 }

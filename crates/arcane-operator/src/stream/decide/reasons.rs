@@ -8,13 +8,14 @@ pub mod ready {
     pub const STREAM_BACKFILLING: &str = "StreamBackfilling";
     pub const STREAM_SUSPENDED: &str = "StreamSuspended";
     pub const STREAM_PENDING: &str = "StreamPending";
-    /// Pending because a completed streaming Job is being restarted; the message carries the restart
-    /// count, so the back-off survives a CRD that prunes `status.restarts`.
+    /// Pending because a completed streaming Job is being restarted.
     pub const STREAM_RESTARTING: &str = "StreamRestarting";
     pub const CRASH_LOOP_DETECTED: &str = "CrashLoopDetected";
     pub const INVALID_SPEC: &str = "InvalidSpec";
     pub const TEMPLATE_NOT_FOUND: &str = "TemplateNotFound";
     pub const INVALID_TEMPLATE: &str = "InvalidTemplate";
+    /// The API server refused to create the workload (its message says why).
+    pub const FAILED_CREATE_JOB: &str = "FailedCreateJob";
 }
 
 /// Reasons of the Events published on the stream definition for what the operator did. An Event

@@ -270,7 +270,7 @@ fn scenario(seed: &StateSeed) -> Scenario {
     }
     if let Some((status, reason, generation, message)) = seed.ready {
         let status = if status { "True" } else { "False" };
-        let message = format!("{}{message}.", super::super::facts::RESTARTING_PREFIX);
+        let message = format!("{}{message}.", super::super::streaming::RESTARTING_PREFIX);
         s = s.ready(status, REASONS[reason], &message, generation);
     }
     s.observed.status.restarts = seed.status_restarts;
@@ -386,6 +386,7 @@ proptest! {
             status: StreamStatus { phase: status.and_then(|i| PHASES[i]).map(str::to_owned), ..StreamStatus::default() },
             workload: None,
             backfill_requests: Vec::new(),
+            remembered: Default::default(),
         };
         check_converges(observed, false)?;
     }

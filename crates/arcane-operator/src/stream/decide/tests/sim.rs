@@ -60,9 +60,21 @@ impl World {
         self.serial
     }
 
+    /// Applies the commands, then remembers what the controller remembers of a carried-out
+    /// decision (`controller/memory.rs`): its restart count, and no refusal after a create.
     pub fn apply(&mut self, decision: &Decision) {
         for command in &decision.commands {
             self.apply_one(command);
+        }
+        if decision.restarts.is_some() {
+            self.observed.remembered.restarts = decision.restarts;
+        }
+        if decision
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::CreateWorkload(_)))
+        {
+            self.observed.remembered.refusal = None;
         }
     }
 

@@ -142,6 +142,7 @@ impl Scenario {
                 backfill_requests: Vec::new(),
                 streaming_template: Some(Arc::new(template(&streaming))),
                 backfill_template: Some(Arc::new(template(fixtures::BACKFILL_TEMPLATE))),
+                remembered: Default::default(),
             },
         }
     }
