@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{
     ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, Preconditions,
     PropagationPolicy,
@@ -25,6 +25,7 @@ use super::fanout::trim_managed_fields;
 use crate::crd::{BackfillRequest, BackfillRequestState};
 use crate::stream::decide::is_new_stream;
 use crate::stream::names::label_value;
+use crate::stream::reasons::Reason;
 use crate::stream::{
     ANNOTATION_BACKFILL_REQUEST, ANNOTATION_CONFIGURATION_HASH, ANNOTATION_LEGACY_STATE, CONTROLLER_NAME,
     Command, DesiredStatus, EventNote, EventType, LABEL_STREAM_ID, LEGACY_STATE_RELOAD_REQUESTED,
@@ -34,6 +35,8 @@ use crate::stream::{
 /// The stream a batch of commands acts on.
 pub struct Target<'a> {
     pub object: &'a DynamicObject,
+    /// The stream's status as the decision observed it (for the log of a transition).
+    pub status: &'a crate::stream::StreamStatus,
     pub resource: &'a ApiResource,
     pub identity: &'a StreamIdentity,
     /// The StreamClass the stream belongs to (metrics label).
@@ -93,7 +96,7 @@ pub async fn execute(ctx: &Context, target: &Target<'_>, commands: &[Command]) -
                 };
                 let note = EventNote {
                     type_: EventType::Warning,
-                    reason: failure_reason(command).to_string(),
+                    reason: failure_reason(command),
                     message: error.to_string(),
                 };
                 publish(ctx, target, &note).await;
@@ -155,9 +158,9 @@ fn log_done(target: &Target<'_>, command: &Command) {
             tracing::info!(request = %name, "backfill completed");
         }
         Command::PatchStatus(desired) => {
-            let observed = super::observe::status(target.object.data.get("status"));
-            let from = observed.phase.as_deref().unwrap_or("(none)");
-            let old_reason = observed
+            let from = target.status.phase.as_deref().unwrap_or("(none)");
+            let old_reason = target
+                .status
                 .conditions
                 .iter()
                 .find(|c| c.type_ == desired.ready.type_)
@@ -188,7 +191,7 @@ async fn report_status_refused(ctx: &Context, target: &Target<'_>, message: &str
     ctx.metrics.status_write_refused(target.class);
     let note = EventNote {
         type_: EventType::Warning,
-        reason: "FailedUpdateStatus".to_string(),
+        reason: Reason::FailedUpdateStatus,
         message: format!("The stream's status could not be written: {message}"),
     };
     publish(ctx, target, &note).await;
@@ -232,18 +235,19 @@ fn refused(workload: &Workload, error: Error) -> Error {
     }
 }
 
-fn failure_reason(command: &Command) -> &'static str {
+/// The reason of the Warning Event for a failed `command`.
+fn failure_reason(command: &Command) -> Reason {
     match command {
-        Command::CreateWorkload(_) => "FailedCreateJob",
-        Command::DeleteWorkload { .. } => "FailedDeleteJob",
-        Command::AdoptWorkload { .. } => "FailedAdoptJob",
-        Command::CreateBackfillRequest { .. } => "FailedCreateBackfillRequest",
+        Command::CreateWorkload(_) => Reason::FailedCreateJob,
+        Command::DeleteWorkload { .. } => Reason::FailedDeleteJob,
+        Command::AdoptWorkload { .. } => Reason::FailedAdoptJob,
+        Command::CreateBackfillRequest { .. } => Reason::FailedCreateBackfillRequest,
         Command::CompleteBackfillRequest { .. } | Command::SetRequestState { .. } => {
-            "FailedUpdateBackfillRequest"
+            Reason::FailedUpdateBackfillRequest
         }
-        Command::PatchStatus(_) => "FailedUpdateStatus",
-        Command::RemoveLegacyAnnotation => "FailedUpdateAnnotations",
-        Command::PublishEvent(_) => "FailedPublishEvent",
+        Command::PatchStatus(_) => Reason::FailedUpdateStatus,
+        Command::RemoveLegacyAnnotation => Reason::FailedUpdateAnnotations,
+        Command::PublishEvent(_) => Reason::FailedPublishEvent,
     }
 }
 
@@ -638,17 +642,16 @@ async fn patch_request_status(
     }
 }
 
-/// Writes the stream's status subresource: the `Ready` condition replaces ours, other conditions stay
-/// (except the single condition the Go operator wrote, whose place ours takes).
+/// Writes the stream's status subresource as decided, with every condition (`decide` kept those of
+/// other writers).
 ///
 /// Never sends `null`: a plugin CRD generated from Go types marks `phase`, `configurationHash` and
 /// `conditions` required, and a merge patch's `null` removes the field. A cleared field is written
 /// as an empty string, which reading treats as absent.
 async fn patch_status(ctx: &Context, target: &Target<'_>, desired: &DesiredStatus) -> Result<Ran, Error> {
-    let observed = super::observe::status(target.object.data.get("status"));
     let patch = json!({
         "metadata": {"uid": target.identity.uid},
-        "status": status_patch(observed.conditions, desired),
+        "status": status_patch(desired),
     });
     let api = stream_api(ctx, target);
     match api
@@ -666,33 +669,15 @@ async fn patch_status(ctx: &Context, target: &Target<'_>, desired: &DesiredStatu
 }
 
 /// The `status` object of a status patch: every field a string, a number or a list.
-fn status_patch(observed_conditions: Vec<Condition>, desired: &DesiredStatus) -> Value {
-    let conditions = with_ready(observed_conditions, desired.ready.clone());
+fn status_patch(desired: &DesiredStatus) -> Value {
     json!({
         "phase": desired.phase.as_str(),
-        "conditions": conditions,
+        "conditions": desired.conditions,
         "observedGeneration": desired.observed_generation,
         "configurationHash": desired.configuration_hash,
         "backfillRequest": desired.backfill_request.as_deref().unwrap_or_default(),
         "restarts": desired.restarts,
     })
-}
-
-/// The observed conditions with `ready` in place of ours and of the Go operator's one condition;
-/// conditions of other writers stay.
-fn with_ready(observed: Vec<Condition>, ready: Condition) -> Vec<Condition> {
-    let mut conditions: Vec<Condition> = observed
-        .into_iter()
-        .filter(|c| c.type_ != ready.type_ && !is_go_condition(c))
-        .collect();
-    conditions.push(ready);
-    conditions
-}
-
-/// The one condition the Go Arcane operator kept on a stream (type `Warning` or `Error`, reason
-/// `Stream…`, reference/arcane-behavior.md §2.6): superseded by this operator's `Ready` condition.
-fn is_go_condition(condition: &Condition) -> bool {
-    matches!(condition.type_.as_str(), "Warning" | "Error") && condition.reason.starts_with("Stream")
 }
 
 /// The API server's message when it refused a status write for its content (a 4xx other than a
@@ -741,7 +726,7 @@ async fn publish(ctx: &Context, target: &Target<'_>, note: &EventNote) {
             EventType::Normal => KubeEventType::Normal,
             EventType::Warning => KubeEventType::Warning,
         },
-        reason: note.reason.clone(),
+        reason: note.reason.as_str().to_string(),
         note: note.message.clone(),
         action: "Reconcile".to_string(),
     };

@@ -266,6 +266,7 @@ async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
         }
         let target = Target {
             object: &object,
+            status: &observed.status,
             resource: &runtime.resource,
             identity: &observed.identity,
             class: &runtime.class.name,

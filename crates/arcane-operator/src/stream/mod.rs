@@ -9,5 +9,6 @@ pub mod hash;
 pub mod model;
 pub mod names;
 pub mod parse;
+pub mod reasons;
 
 pub use model::*;

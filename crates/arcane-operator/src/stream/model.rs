@@ -255,8 +255,7 @@ pub enum EventType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventNote {
     pub type_: EventType,
-    /// PascalCase, e.g. `StreamCreated`.
-    pub reason: String,
+    pub reason: crate::stream::reasons::Reason,
     pub message: String,
 }
 
@@ -266,6 +265,9 @@ pub struct DesiredStatus {
     pub phase: Phase,
     /// The `Ready` condition, `lastTransitionTime` kept when its status did not change.
     pub ready: Condition,
+    /// Every condition to write: the observed ones of other writers, then `ready` (in place of
+    /// ours and of the Go operator's one condition).
+    pub conditions: Vec<Condition>,
     pub observed_generation: i64,
     /// Always written (a plugin's CRD generated from Go types requires it): the hash of the
     /// workload that runs or would run, else the one already recorded, else empty.

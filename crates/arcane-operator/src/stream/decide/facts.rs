@@ -12,7 +12,7 @@ use crate::stream::model::{
     ANNOTATION_STREAM_GENERATION, LABEL_BACKFILLING, Observed, Phase, StreamStatus, Workload, WorkloadKind,
 };
 
-use super::reasons::ready;
+use super::reasons::Reason;
 
 /// Type of the condition the operator writes on stream definitions.
 pub(super) const READY: &str = "Ready";
@@ -196,12 +196,18 @@ pub(super) fn ready_condition(status: &StreamStatus) -> Option<&Condition> {
     status.conditions.iter().find(|c| c.type_ == READY)
 }
 
+/// The reason of the observed `Ready` condition, when it is one of ours ([`Reason::parse`]).
+pub(super) fn ready_reason(status: &StreamStatus) -> Option<Reason> {
+    ready_condition(status).and_then(|c| Reason::parse(&c.reason))
+}
+
 /// The Failed status the operator wrote for a crashed workload, if that is what is observed.
 pub(super) fn crash_loop_condition(observed: &Observed) -> Option<&Condition> {
     if observed_phase(observed) != Some(Phase::Failed) {
         return None;
     }
-    ready_condition(&observed.status).filter(|c| c.reason == ready::CRASH_LOOP_DETECTED)
+    ready_condition(&observed.status)
+        .filter(|_| ready_reason(&observed.status) == Some(Reason::CrashLoopDetected))
 }
 
 /// Restarts of completed streaming Jobs so far, from typed sources only, most reliable first:

@@ -20,7 +20,7 @@
 mod backfill;
 mod facts;
 mod outcome;
-pub mod reasons;
+pub use super::reasons;
 mod refused;
 mod requests;
 mod rules;
@@ -84,7 +84,7 @@ fn finish(observed: &Observed, preamble: Preamble, outcome: Outcome) -> Decision
         .actions
         .iter()
         .any(|c| !matches!(c, Command::SetRequestState { .. }));
-    let announce = acts || status::is_transition(&observed.status, &desired);
+    let announce = acts || status::is_transition(&observed.status, &desired, outcome.reason);
 
     let mut commands = preamble.actions;
     commands.extend(outcome.actions);

@@ -38,7 +38,7 @@ pub(super) fn apply(ctx: &Ctx<'_>, outcome: &mut Outcome) {
     outcome.actions.remove(position);
     outcome.events.clear();
     outcome.phase = Phase::Pending;
-    outcome.reason = ready::FAILED_CREATE_JOB.to_owned();
+    outcome.reason = ready::FAILED_CREATE_JOB;
     outcome.message = message(refusal);
     outcome.kept_condition = None;
     // The recorded hash stays: nothing of this configuration runs.

@@ -11,7 +11,7 @@ use crate::stream::model::{Backend, DeleteCause, EventType, Phase, Workload, Wor
 
 use super::facts::{WorkloadFacts, observed_phase};
 use super::outcome::{Ctx, Outcome, adopt, create, delete};
-use super::reasons::{event, ready};
+use super::reasons::{Reason, event, ready};
 
 /// Start of the `StreamRestarting` message, which the restart count follows (for people: the count
 /// is read back from `status.restarts` or the controller's memory, never from this message).
@@ -35,7 +35,7 @@ pub fn restart_delay(previous: u32) -> Duration {
 
 struct Target {
     phase: Phase,
-    reason: &'static str,
+    reason: Reason,
     message: &'static str,
     kind: WorkloadKind,
 }

@@ -110,11 +110,11 @@ const PHASES: [Option<&str>; 10] = [
 ];
 
 const REASONS: [&str; 6] = [
-    ready::CRASH_LOOP_DETECTED,
-    ready::STREAM_RUNNING,
-    ready::STREAM_PENDING,
-    ready::STREAM_RESTARTING,
-    ready::INVALID_SPEC,
+    ready::CRASH_LOOP_DETECTED.as_str(),
+    ready::STREAM_RUNNING.as_str(),
+    ready::STREAM_PENDING.as_str(),
+    ready::STREAM_RESTARTING.as_str(),
+    ready::INVALID_SPEC.as_str(),
     "Whatever",
 ];
 

@@ -15,8 +15,7 @@ use super::support::{meta, meta_mut};
 /// plugin CRD does not declare are dropped, as the API server would.
 pub fn write_status(status: &mut StreamStatus, desired: &DesiredStatus, prune: bool) {
     status.phase = Some(desired.phase.as_str().to_owned());
-    status.conditions.retain(|c| c.type_ != desired.ready.type_);
-    status.conditions.push(desired.ready.clone());
+    status.conditions.clone_from(&desired.conditions);
     // An empty hash is written as "" and read back as absent.
     status.configuration_hash = Some(desired.configuration_hash.clone()).filter(|h| !h.is_empty());
     if prune {
