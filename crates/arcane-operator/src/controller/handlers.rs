@@ -262,10 +262,10 @@ async fn run(ctx: &Context, target: &Target<'_>, command: &Command) -> Result<Ra
                 // A stale cache showed a request that has since completed: never run it twice.
                 return Ok(Ran::Nothing);
             }
-            create_owned(ctx, ns, job.as_ref(), target.identity).await?
+            create_owned(ctx, ns, job.as_ref(), WorkloadKind::Job, target.identity).await?
         }
         Command::CreateWorkload(Workload::CronJob(cronjob)) => {
-            create_owned(ctx, ns, cronjob.as_ref(), target.identity).await?
+            create_owned(ctx, ns, cronjob.as_ref(), WorkloadKind::CronJob, target.identity).await?
         }
         Command::DeleteWorkload { kind, name, uid, .. } => match kind {
             WorkloadKind::Job => delete_workload::<Job>(ctx, ns, name, uid).await?,
@@ -343,7 +343,13 @@ fn is_already_exists(error: &kube::Error) -> bool {
 
 /// Creates a workload; `AlreadyExists` is resolved by reading: ours is success, anyone else's is an
 /// error that names it. Never a second workload.
-async fn create_owned<K>(ctx: &Context, ns: &str, obj: &K, identity: &StreamIdentity) -> Result<bool, Error>
+async fn create_owned<K>(
+    ctx: &Context,
+    ns: &str,
+    obj: &K,
+    kind: WorkloadKind,
+    identity: &StreamIdentity,
+) -> Result<bool, Error>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
@@ -374,7 +380,7 @@ where
                 label_workload(&api, &name, &uid, &labels, &BTreeMap::new()).await
             } else {
                 Err(Error::ForeignWorkload {
-                    kind: if K::kind(&()) == "Job" { "Job" } else { "CronJob" },
+                    kind: kind.as_str(),
                     name,
                 })
             }

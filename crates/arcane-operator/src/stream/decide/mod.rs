@@ -13,6 +13,10 @@
 //!    hash differs (not before it is [`MIN_REPLACE_INTERVAL`] old: rapid edits fold into one
 //!    replacement), restarted with back-off when a streaming Job exits.
 //!
+//! A workload the API server refused to create (remembered by the controller) is not created
+//! again before its back-off is over: the stream shows `Pending`, `FailedCreateJob` and the API
+//! server's message meanwhile (`refused.rs`).
+//!
 //! The status is written only when it changes, and Events go with a status transition (a new phase
 //! or `Ready` reason) or with an action, never with an unchanged state. Commands come in the order
 //! handlers must run them: workload and request commands, then the status, then Events.
