@@ -17,6 +17,13 @@ use crate::stream::{Command, Decision, Observed, Remembered, WorkloadRefusal};
 
 type Key = ObjectRef<DynamicObject>;
 
+/// A stream of the class, by namespace and name (the class's resource is the same for all).
+type Slot = (Option<String>, String);
+
+fn slot(key: &Key) -> Slot {
+    (key.namespace.clone(), key.name.clone())
+}
+
 #[derive(Debug, Default)]
 struct Entry {
     /// The stream these facts are about: a stream deleted and created again under the same name
@@ -27,10 +34,11 @@ struct Entry {
     refusals: u32,
 }
 
-/// The memory of one class's stream controller.
+/// The memory of one class's stream controller. Only streams with something to remember have an
+/// entry (a restart count above 0, or a refusal): a stream that runs as it should costs nothing.
 #[derive(Debug, Default)]
 pub struct Memory {
-    streams: Mutex<HashMap<Key, Entry>>,
+    streams: Mutex<HashMap<Slot, Entry>>,
 }
 
 impl Memory {
@@ -38,7 +46,7 @@ impl Memory {
     pub fn recall(&self, key: &Key, uid: &str) -> Remembered {
         let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
         streams
-            .get(key)
+            .get(&slot(key))
             .filter(|e| e.uid == uid)
             .map(|e| e.remembered.clone())
             .unwrap_or_default()
@@ -46,14 +54,20 @@ impl Memory {
 
     fn update<T>(&self, key: &Key, uid: &str, change: impl FnOnce(&mut Entry) -> T) -> T {
         let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = streams.entry(key.clone()).or_default();
+        let slot = slot(key);
+        let entry = streams.entry(slot.clone()).or_default();
         if entry.uid != uid {
             *entry = Entry {
                 uid: uid.to_owned(),
                 ..Entry::default()
             };
         }
-        change(entry)
+        let result = change(entry);
+        let empty = entry.remembered.refusal.is_none() && entry.remembered.restarts.unwrap_or(0) == 0;
+        if empty {
+            streams.remove(&slot);
+        }
+        result
     }
 
     /// `decision` was carried out: its restart count is remembered, and a workload it created
@@ -65,6 +79,13 @@ impl Memory {
             .any(|c| matches!(c, Command::CreateWorkload(_)));
         if decision.restarts.is_none() && !created {
             return;
+        }
+        if decision.restarts == Some(0) && !created {
+            // Nothing to remember unless an entry exists (a count to reset, a refusal to keep).
+            let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+            if !streams.contains_key(&slot(key)) {
+                return;
+            }
         }
         self.update(key, uid, |entry| {
             if decision.restarts.is_some() {
@@ -209,5 +230,13 @@ mod tests {
         let remembered = memory.recall(&key(), "u");
         assert_eq!((remembered.refusal, remembered.restarts), (None, Some(2)));
         assert_eq!(wait(memory.refused(&key(), &o, &refused("h2", "m"))), Some(1));
+        // A count back at 0 and no refusal: the entry goes.
+        let healthy = Decision {
+            restarts: Some(0),
+            ..created
+        };
+        memory.executed(&key(), "u", &healthy);
+        assert_eq!(memory.recall(&key(), "u"), Remembered::default());
+        assert!(memory.streams.lock().map(|s| s.is_empty()).unwrap_or(false));
     }
 }
