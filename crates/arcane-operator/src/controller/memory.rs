@@ -6,22 +6,17 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use kube::api::DynamicObject;
-use kube::runtime::reflector::ObjectRef;
-
 use super::context::Context;
 use super::error::{Error, backoff};
 use super::handlers::{self, Target};
 use crate::stream::decide::decide;
-use crate::stream::{Command, Decision, Observed, Remembered, WorkloadRefusal};
+use crate::stream::{Command, Decision, Observed, Remembered, StreamIdentity, WorkloadRefusal};
 
-type Key = ObjectRef<DynamicObject>;
+/// A stream of the class, by namespace and name (the class's kind is the same for all).
+type Slot = (String, String);
 
-/// A stream of the class, by namespace and name (the class's resource is the same for all).
-type Slot = (Option<String>, String);
-
-fn slot(key: &Key) -> Slot {
-    (key.namespace.clone(), key.name.clone())
+fn slot(stream: &StreamIdentity) -> Slot {
+    (stream.namespace.clone(), stream.name.clone())
 }
 
 #[derive(Debug, Default)]
@@ -42,23 +37,23 @@ pub struct Memory {
 }
 
 impl Memory {
-    /// What is remembered about the stream `key` of UID `uid`.
-    pub fn recall(&self, key: &Key, uid: &str) -> Remembered {
+    /// What is remembered about `stream` (the same UID: not a namesake created since).
+    pub fn recall(&self, stream: &StreamIdentity) -> Remembered {
         let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
         streams
-            .get(&slot(key))
-            .filter(|e| e.uid == uid)
+            .get(&slot(stream))
+            .filter(|e| e.uid == stream.uid)
             .map(|e| e.remembered.clone())
             .unwrap_or_default()
     }
 
-    fn update<T>(&self, key: &Key, uid: &str, change: impl FnOnce(&mut Entry) -> T) -> T {
+    fn update<T>(&self, stream: &StreamIdentity, change: impl FnOnce(&mut Entry) -> T) -> T {
         let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = slot(key);
+        let slot = slot(stream);
         let entry = streams.entry(slot.clone()).or_default();
-        if entry.uid != uid {
+        if entry.uid != stream.uid {
             *entry = Entry {
-                uid: uid.to_owned(),
+                uid: stream.uid.clone(),
                 ..Entry::default()
             };
         }
@@ -72,7 +67,7 @@ impl Memory {
 
     /// `decision` was carried out: its restart count is remembered, and a workload it created
     /// clears the refusal.
-    pub fn executed(&self, key: &Key, uid: &str, decision: &Decision) {
+    pub fn executed(&self, stream: &StreamIdentity, decision: &Decision) {
         let created = decision
             .commands
             .iter()
@@ -83,11 +78,11 @@ impl Memory {
         if decision.restarts == Some(0) && !created {
             // Nothing to remember unless an entry exists (a count to reset, a refusal to keep).
             let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-            if !streams.contains_key(&slot(key)) {
+            if !streams.contains_key(&slot(stream)) {
                 return;
             }
         }
-        self.update(key, uid, |entry| {
+        self.update(stream, |entry| {
             if decision.restarts.is_some() {
                 entry.remembered.restarts = decision.restarts;
             }
@@ -101,7 +96,7 @@ impl Memory {
     /// Remembers a refused workload create (`error` is [`Error::WorkloadRefused`]), with the time
     /// its retry is due: 1 s doubling to 5 min while the same workload is refused again. `None`
     /// for any other error.
-    pub fn refused(&self, key: &Key, observed: &Observed, error: &Error) -> Option<WorkloadRefusal> {
+    pub fn refused(&self, observed: &Observed, error: &Error) -> Option<WorkloadRefusal> {
         let Error::WorkloadRefused {
             kind,
             name,
@@ -112,7 +107,7 @@ impl Memory {
         else {
             return None;
         };
-        self.update(key, &observed.identity.uid, |entry| {
+        self.update(&observed.identity, |entry| {
             let again = entry
                 .remembered
                 .refusal
@@ -143,12 +138,11 @@ impl Memory {
 pub async fn after_failure(
     ctx: &Context,
     memory: &Memory,
-    key: &Key,
     target: &Target<'_>,
     observed: &Observed,
     error: &Error,
 ) {
-    let Some(refusal) = memory.refused(key, observed, error) else {
+    let Some(refusal) = memory.refused(observed, error) else {
         return;
     };
     let mut observed = observed.clone();
@@ -163,11 +157,14 @@ pub async fn after_failure(
 mod tests {
     use super::*;
     use crate::stream::WorkloadKind;
-    use kube::api::ApiResource;
 
-    fn key() -> Key {
-        let resource = ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&());
-        ObjectRef::new_with("s", resource).within("ns")
+    fn stream(uid: &str) -> StreamIdentity {
+        StreamIdentity {
+            namespace: "ns".to_owned(),
+            name: "s".to_owned(),
+            uid: uid.to_owned(),
+            ..StreamIdentity::default()
+        }
     }
 
     fn refused(hash: &str, message: &str) -> Error {
@@ -184,10 +181,7 @@ mod tests {
         Observed {
             now,
             class: Default::default(),
-            identity: crate::stream::StreamIdentity {
-                uid: uid.to_owned(),
-                ..Default::default()
-            },
+            identity: stream(uid),
             definition: Err(crate::stream::InvalidSpec {
                 field: "spec".to_owned(),
                 message: "unused".to_owned(),
@@ -209,16 +203,16 @@ mod tests {
         let t0: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap_or_default();
         let wait = |r: Option<WorkloadRefusal>| r.map(|r| r.retry_at.duration_since(t0).as_secs());
         let o = observed("u", t0);
-        assert_eq!(wait(memory.refused(&key(), &o, &refused("h", "m"))), Some(1));
-        assert_eq!(wait(memory.refused(&key(), &o, &refused("h", "m2"))), Some(2));
-        assert_eq!(wait(memory.refused(&key(), &o, &refused("h", "m2"))), Some(4));
+        assert_eq!(wait(memory.refused(&o, &refused("h", "m"))), Some(1));
+        assert_eq!(wait(memory.refused(&o, &refused("h", "m2"))), Some(2));
+        assert_eq!(wait(memory.refused(&o, &refused("h", "m2"))), Some(4));
         assert_eq!(
-            memory.recall(&key(), "u").refusal.map(|r| r.message),
+            memory.recall(&stream("u")).refusal.map(|r| r.message),
             Some("m2".to_owned())
         );
-        assert_eq!(wait(memory.refused(&key(), &o, &refused("h2", "m"))), Some(1));
-        assert_eq!(memory.recall(&key(), "other"), Remembered::default());
-        assert_eq!(memory.refused(&key(), &o, &Error::MissingField("x")), None);
+        assert_eq!(wait(memory.refused(&o, &refused("h2", "m"))), Some(1));
+        assert_eq!(memory.recall(&stream("other")), Remembered::default());
+        assert_eq!(memory.refused(&o, &Error::MissingField("x")), None);
         let created = Decision {
             commands: vec![Command::CreateWorkload(crate::stream::Workload::Job(
                 Box::default(),
@@ -226,17 +220,17 @@ mod tests {
             requeue_after: None,
             restarts: Some(2),
         };
-        memory.executed(&key(), "u", &created);
-        let remembered = memory.recall(&key(), "u");
+        memory.executed(&stream("u"), &created);
+        let remembered = memory.recall(&stream("u"));
         assert_eq!((remembered.refusal, remembered.restarts), (None, Some(2)));
-        assert_eq!(wait(memory.refused(&key(), &o, &refused("h2", "m"))), Some(1));
+        assert_eq!(wait(memory.refused(&o, &refused("h2", "m"))), Some(1));
         // A count back at 0 and no refusal: the entry goes.
         let healthy = Decision {
             restarts: Some(0),
             ..created
         };
-        memory.executed(&key(), "u", &healthy);
-        assert_eq!(memory.recall(&key(), "u"), Remembered::default());
+        memory.executed(&stream("u"), &healthy);
+        assert_eq!(memory.recall(&stream("u")), Remembered::default());
         assert!(memory.streams.lock().map(|s| s.is_empty()).unwrap_or(false));
     }
 }

@@ -250,7 +250,7 @@ async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
         &ctx.shared,
         jiff::Timestamp::now(),
     );
-    observed.remembered = runtime.memory.recall(&key, &observed.identity.uid);
+    observed.remembered = runtime.memory.recall(&observed.identity);
     let span = tracing::info_span!(
         "reconcile",
         namespace = %observed.identity.namespace,
@@ -274,11 +274,11 @@ async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
         let executed = match handlers::execute(ctx, &target, &decision.commands).await {
             Ok(executed) => executed,
             Err(error) => {
-                memory::after_failure(ctx, &runtime.memory, &key, &target, &observed, &error).await;
+                memory::after_failure(ctx, &runtime.memory, &target, &observed, &error).await;
                 return Err(error);
             }
         };
-        runtime.memory.executed(&key, &observed.identity.uid, &decision);
+        runtime.memory.executed(&observed.identity, &decision);
         if let Some(answer) = executed.stream {
             runtime.written.record(key.clone(), &object, answer);
         }
