@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{ApiResource, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{self, Scope};
@@ -20,7 +20,11 @@ use tokio_util::sync::CancellationToken;
 use super::context::Context;
 use super::events::{Event, EventType};
 use super::stream_controller::{self, SHUTDOWN_GRACE};
-use crate::crd::{StreamClass, StreamClassPhase, StreamClassSpec};
+use crate::crd::{StreamClass, StreamClassSpec};
+use crate::stream::class_decide::{
+    self, ClassCommand, ClassDecision, ClassObserved, ClassReason, Resolution, Running as RunningState,
+    StopCause, WatchObserved, WatchProblemKind, Written,
+};
 use crate::stream::{CONTROLLER_NAME, ClassInfo};
 use crate::telemetry::metrics::STREAMCLASS_CONTROLLER;
 use crate::telemetry::watch::describe_kube_error;
@@ -29,10 +33,6 @@ use crate::telemetry::{ProblemKind, ReconcileResult, WatchHealth, WatchTarget, f
 /// How often classes waiting for their stream CRD look again.
 const CRD_RECHECK: Duration = Duration::from_secs(5);
 
-/// How long a stream watch may fail for a passing reason (server errors, connection loss) before
-/// its class stops saying Ready. Forbidden and not-found count at once.
-const WATCH_FAILING_AFTER: Duration = Duration::from_secs(30);
-
 struct Running {
     uid: String,
     spec: StreamClassSpec,
@@ -40,35 +40,6 @@ struct Running {
     task: JoinHandle<()>,
     /// The health of the stream controller's watch.
     health: Arc<WatchHealth>,
-}
-
-/// What a class should look like after a sync.
-#[derive(Debug, Clone, PartialEq)]
-struct ClassState {
-    phase: StreamClassPhase,
-    ready: bool,
-    reason: &'static str,
-    message: String,
-}
-
-/// The status this controller last wrote for a class, and the class's resourceVersion before that
-/// write: until the cache shows a newer version, the cached status predates the write.
-#[derive(Debug, Clone, PartialEq)]
-struct Written {
-    before: Option<String>,
-    generation: Option<i64>,
-    state: ClassState,
-}
-
-/// Whether the cached `class` is only behind our own write of `state`. Writing the statuses of
-/// several classes in one pass makes the watch events of the first writes arrive while the
-/// cache still shows the others unwritten: without this check each pass would write them again.
-fn cache_behind_own_write(class: &StreamClass, state: &ClassState, written: Option<&Written>) -> bool {
-    written.is_some_and(|w| {
-        w.before == class.metadata.resource_version
-            && w.generation == class.metadata.generation
-            && w.state == *state
-    })
 }
 
 /// Runs the StreamClass controller until `shutdown` is cancelled, then stops every stream controller.
@@ -133,7 +104,7 @@ async fn sync(
     let gone: Vec<String> = running.keys().filter(|n| !names.contains(n)).cloned().collect();
     for name in gone {
         if let Some(r) = running.remove(&name) {
-            stop_logged(&name, r, "StreamClassDeleted").await;
+            stop_logged(&name, r, StopCause::StreamClassDeleted).await;
         }
     }
     // Every class is looked at in this pass: queued now, taken in order.
@@ -145,46 +116,117 @@ async fn sync(
     for class in classes {
         let name = class.name_any();
         let guard = ctx.metrics.reconcile_item(STREAMCLASS_CONTROLLER, &name);
-        let key = gvk_key(&class.spec);
-        let state = match claimed.get(&key) {
-            Some(owner) => {
-                if let Some(r) = running.remove(&name) {
-                    stop_logged(&name, r, "Conflict").await;
-                }
-                Some(conflict(owner))
-            }
-            None => {
-                claimed.insert(key, name.clone());
-                ensure_running(ctx, &class, running).await
-            }
-        };
-        // Undecided (the stream watch has not listed yet): its watch wakes this loop when it has.
-        let Some(state) = state else {
-            guard.finish(ReconcileResult::Success);
-            continue;
-        };
-        let result = if state.ready {
-            ReconcileResult::Success
-        } else {
-            ReconcileResult::RequeueAfter
-        };
-        if cache_behind_own_write(&class, &state, written.get(&name)) {
-            guard.finish(result);
-            continue;
+        let observed = observe(ctx, &class, &mut claimed, running, written).await;
+        let decision = class_decide::decide(&observed);
+        let result = execute(ctx, &class, &decision, running, written).await;
+        guard.finish(result);
+    }
+}
+
+/// What the decision about `class` looks at: its object, the stream controller running for it,
+/// the older class claiming the same stream kind (`claimed` holds the kinds of the classes seen
+/// so far in this pass), and — only when a controller must be started — where its kind is served.
+async fn observe(
+    ctx: &Context,
+    class: &StreamClass,
+    claimed: &mut BTreeMap<(String, String, String), String>,
+    running: &HashMap<String, Running>,
+    written: &HashMap<String, Written>,
+) -> ClassObserved {
+    let name = class.name_any();
+    let claimed_by = match claimed.get(&gvk_key(&class.spec)) {
+        Some(owner) => Some(owner.clone()),
+        None => {
+            claimed.insert(gvk_key(&class.spec), name.clone());
+            None
         }
-        match write_status(ctx, &class, &state).await {
-            Ok(true) => {
+    };
+    let uid = class.uid().unwrap_or_default();
+    let state = match running.get(&name) {
+        None => RunningState::None,
+        Some(r) if r.uid == uid && r.spec == class.spec && !r.task.is_finished() => {
+            RunningState::Current(watch_observed(&r.health))
+        }
+        Some(_) => RunningState::Stale,
+    };
+    let resolution = if claimed_by.is_none() && !matches!(state, RunningState::Current(_)) {
+        resolve(ctx, &class.spec).await
+    } else {
+        Resolution::NotNeeded
+    };
+    ClassObserved {
+        now: jiff::Timestamp::now(),
+        resource_version: class.metadata.resource_version.clone(),
+        generation: class.metadata.generation,
+        status: class.status.clone().unwrap_or_default(),
+        claimed_by,
+        running: state,
+        resolution,
+        written: written.get(&name).cloned(),
+    }
+}
+
+/// The health of a stream controller's watch.
+fn watch_observed(health: &WatchHealth) -> WatchObserved {
+    WatchObserved {
+        listed: health.listed(),
+        problem: health.problem().map(|p| {
+            let kind = match p.kind {
+                ProblemKind::NotFound => WatchProblemKind::NotFound,
+                ProblemKind::Forbidden => WatchProblemKind::Forbidden,
+                ProblemKind::Other => WatchProblemKind::Other,
+            };
+            (kind, p.message, p.since.elapsed())
+        }),
+    }
+}
+
+/// Carries out the decision about `class`, in order; stops at a failed status write.
+async fn execute(
+    ctx: &Arc<Context>,
+    class: &StreamClass,
+    decision: &ClassDecision,
+    running: &mut HashMap<String, Running>,
+    written: &mut HashMap<String, Written>,
+) -> ReconcileResult {
+    let name = class.name_any();
+    for command in &decision.commands {
+        match command {
+            ClassCommand::Stop(cause) => {
+                if let Some(r) = running.remove(&name) {
+                    stop_logged(&name, r, *cause).await;
+                }
+            }
+            ClassCommand::Start(resource) => start(ctx, class, resource, running),
+            ClassCommand::WriteStatus {
+                state,
+                ready,
+                observed_generation,
+            } => {
+                if write_status(ctx, class, state.phase, ready, *observed_generation)
+                    .await
+                    .is_err()
+                {
+                    return ReconcileResult::Error;
+                }
+                log_state(&name, state);
                 let record = Written {
                     before: class.metadata.resource_version.clone(),
                     generation: class.metadata.generation,
-                    state,
+                    state: state.clone(),
                 };
-                written.insert(name, record);
-                guard.finish(result);
+                written.insert(name.clone(), record);
             }
-            Ok(false) => guard.finish(result),
-            Err(()) => guard.finish(ReconcileResult::Error),
+            ClassCommand::PublishEvent {
+                warning,
+                reason,
+                message,
+            } => publish(ctx, class, *warning, *reason, message).await,
         }
+    }
+    match &decision.state {
+        Some(state) if !state.ready => ReconcileResult::RequeueAfter,
+        _ => ReconcileResult::Success,
     }
 }
 
@@ -196,48 +238,19 @@ fn gvk_key(spec: &StreamClassSpec) -> (String, String, String) {
     )
 }
 
-fn conflict(owner: &str) -> ClassState {
-    ClassState {
-        phase: StreamClassPhase::Failed,
-        ready: false,
-        reason: "Conflict",
-        message: format!("StreamClass {owner} already manages this stream kind"),
-    }
-}
-
-/// Starts the class's stream controller if needed; the class's state, or None while its watch has
-/// not listed yet and nothing is known to be wrong.
-async fn ensure_running(
+/// Starts the class's stream controller for its stream kind, served as `resource`.
+fn start(
     ctx: &Arc<Context>,
     class: &StreamClass,
+    resource: &ApiResource,
     running: &mut HashMap<String, Running>,
-) -> Option<ClassState> {
+) {
     let name = class.name_any();
-    let uid = class.uid().unwrap_or_default();
-    if let Some(r) = running.get(&name) {
-        if r.uid == uid && r.spec == class.spec && !r.task.is_finished() {
-            let state = watch_state(&r.health);
-            // The kind is gone (CRD deleted): stop, and resolve it again on the next passes.
-            if state.as_ref().is_some_and(|s| s.reason == "CrdNotFound")
-                && let Some(r) = running.remove(&name)
-            {
-                stop_logged(&name, r, "CrdNotFound").await;
-            }
-            return state;
-        }
-        if let Some(r) = running.remove(&name) {
-            stop_logged(&name, r, "StreamClassChanged").await;
-        }
-    }
-    let resource = match resolve(ctx, &class.spec).await {
-        Ok(resource) => resource,
-        Err(state) => return Some(state),
-    };
     let info = ClassInfo {
         name: name.clone(),
         secret_refs: class.spec.secret_refs.clone().unwrap_or_default(),
     };
-    let health = WatchHealth::new(stream_target(&name, &resource), Some(ctx.class_events.clone()));
+    let health = WatchHealth::new(stream_target(&name, resource), Some(ctx.class_events.clone()));
     let token = CancellationToken::new();
     let task = tokio::spawn(stream_controller::run(
         ctx.clone(),
@@ -255,14 +268,13 @@ async fn ensure_running(
     running.insert(
         name,
         Running {
-            uid,
+            uid: class.uid().unwrap_or_default(),
             spec: class.spec.clone(),
             token,
             task,
             health,
         },
     );
-    None
 }
 
 /// The watch of a class's stream kind, for messages.
@@ -279,78 +291,27 @@ fn stream_target(class: &str, resource: &ApiResource) -> WatchTarget {
     }
 }
 
-/// A running class's state from its stream watch: Ready only while the watch works.
-fn watch_state(health: &WatchHealth) -> Option<ClassState> {
-    match health.problem() {
-        Some(p) if p.kind == ProblemKind::NotFound => Some(ClassState {
-            phase: StreamClassPhase::Pending,
-            ready: false,
-            reason: "CrdNotFound",
-            message: p.message,
-        }),
-        Some(p) if p.kind == ProblemKind::Forbidden => Some(ClassState {
-            phase: StreamClassPhase::Failed,
-            ready: false,
-            reason: "Forbidden",
-            message: p.message,
-        }),
-        Some(p) if p.since.elapsed() >= WATCH_FAILING_AFTER => Some(ClassState {
-            phase: StreamClassPhase::Pending,
-            ready: false,
-            reason: "WatchFailing",
-            message: p.message,
-        }),
-        _ if health.listed() => Some(ready_state()),
-        _ => None,
-    }
-}
-
-fn ready_state() -> ClassState {
-    ClassState {
-        phase: StreamClassPhase::Ready,
-        ready: true,
-        reason: "StreamControllerStarted",
-        message: "The stream controller of this class is running".to_string(),
-    }
-}
-
 /// Finds the served resource of the class's stream kind.
-async fn resolve(ctx: &Context, spec: &StreamClassSpec) -> Result<ApiResource, ClassState> {
+async fn resolve(ctx: &Context, spec: &StreamClassSpec) -> Resolution {
     let gvk = GroupVersionKind::gvk(
         spec.api_group_ref.as_deref().unwrap_or_default(),
         &spec.api_version,
         &spec.kind_ref,
     );
-    let pending = |message: String| ClassState {
-        phase: StreamClassPhase::Pending,
-        ready: false,
-        reason: "CrdNotFound",
-        message,
-    };
     match discovery::pinned_kind(&ctx.client, &gvk).await {
-        Ok((_, caps)) if caps.scope == Scope::Cluster => Err(ClassState {
-            phase: StreamClassPhase::Failed,
-            ready: false,
-            reason: "UnsupportedScope",
-            message: format!(
-                "{} is cluster-scoped; stream definitions must be namespaced",
-                format_gvk(&gvk.group, &gvk.version, &gvk.kind)
-            ),
-        }),
-        Ok((resource, _)) => Ok(resource),
+        Ok((_, caps)) if caps.scope == Scope::Cluster => Resolution::ClusterScoped(format!(
+            "{} is cluster-scoped; stream definitions must be namespaced",
+            format_gvk(&gvk.group, &gvk.version, &gvk.kind)
+        )),
+        Ok((resource, _)) => Resolution::Served(resource),
         // kube's discovery error names the kind with Rust `Debug` text: say it ourselves.
-        Err(kube::Error::Api(status)) if status.code == 404 => Err(pending(not_served(&gvk))),
-        Err(kube::Error::Discovery(_)) => Err(pending(not_served(&gvk))),
-        Err(error) => Err(ClassState {
-            phase: StreamClassPhase::Pending,
-            ready: false,
-            reason: "DiscoveryFailed",
-            message: format!(
-                "cannot look up {}: {}",
-                format_gvk(&gvk.group, &gvk.version, &gvk.kind),
-                describe_kube_error(&error)
-            ),
-        }),
+        Err(kube::Error::Api(status)) if status.code == 404 => Resolution::NotServed(not_served(&gvk)),
+        Err(kube::Error::Discovery(_)) => Resolution::NotServed(not_served(&gvk)),
+        Err(error) => Resolution::Failed(format!(
+            "cannot look up {}: {}",
+            format_gvk(&gvk.group, &gvk.version, &gvk.kind),
+            describe_kube_error(&error)
+        )),
     }
 }
 
@@ -361,37 +322,16 @@ fn not_served(gvk: &GroupVersionKind) -> String {
     )
 }
 
-/// Writes the class status and publishes an Event, only when the state changed: `Ok(true)` when it
-/// wrote, `Err` when the write failed.
-async fn write_status(ctx: &Context, class: &StreamClass, state: &ClassState) -> Result<bool, ()> {
-    let status = class.status.clone().unwrap_or_default();
-    let current = status
-        .conditions
-        .as_ref()
-        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
-    let condition_status = if state.ready { "True" } else { "False" };
-    let generation = class.metadata.generation;
-    let unchanged = status.phase == Some(state.phase)
-        && status.observed_generation == generation
-        && current.is_some_and(|c| {
-            c.status == condition_status && c.reason == state.reason && c.message == state.message
-        });
-    if unchanged {
-        return Ok(false);
-    }
-    let last_transition = match current {
-        Some(c) if c.status == condition_status => c.last_transition_time.clone(),
-        _ => Time(jiff::Timestamp::now()),
-    };
-    let condition = Condition {
-        type_: "Ready".to_string(),
-        status: condition_status.to_string(),
-        reason: state.reason.to_string(),
-        message: state.message.clone(),
-        observed_generation: generation,
-        last_transition_time: last_transition,
-    };
-    let patch = json!({"status": {"phase": state.phase, "conditions": [condition], "observedGeneration": generation}});
+/// Writes the class status: its phase, its one `Ready` condition and `observedGeneration`.
+async fn write_status(
+    ctx: &Context,
+    class: &StreamClass,
+    phase: crate::crd::StreamClassPhase,
+    ready: &Condition,
+    observed_generation: Option<i64>,
+) -> Result<(), ()> {
+    let patch =
+        json!({"status": {"phase": phase, "conditions": [ready], "observedGeneration": observed_generation}});
     let api: Api<StreamClass> = Api::all(ctx.client.clone());
     let params = PatchParams {
         field_manager: Some(CONTROLLER_NAME.to_string()),
@@ -408,36 +348,41 @@ async fn write_status(ctx: &Context, class: &StreamClass, state: &ClassState) ->
         );
         return Err(());
     }
+    Ok(())
+}
+
+/// One line per state a class is given: info when Ready, a warning otherwise.
+fn log_state(class: &str, state: &class_decide::ClassState) {
+    let reason = state.reason.as_str();
     if state.ready {
-        tracing::info!(class = %class.name_any(), phase = ?state.phase, reason = state.reason, "StreamClass ready");
+        tracing::info!(class, phase = ?state.phase, reason, "StreamClass ready");
     } else {
         tracing::warn!(
-            class = %class.name_any(),
+            class,
             phase = ?state.phase,
-            reason = state.reason,
+            reason,
             detail = %state.message,
             "StreamClass not ready"
         );
     }
+}
+
+/// Publishes an Event on the class; a refusal is logged, never fatal.
+async fn publish(ctx: &Context, class: &StreamClass, warning: bool, reason: ClassReason, message: &str) {
     let event = Event {
-        type_: if state.ready {
-            EventType::Normal
-        } else {
+        type_: if warning {
             EventType::Warning
-        },
-        reason: if state.ready {
-            "StreamClassReady".to_string()
         } else {
-            state.reason.to_string()
+            EventType::Normal
         },
-        note: state.message.clone(),
+        reason: reason.as_str().to_string(),
+        note: message.to_string(),
         action: "Reconcile".to_string(),
     };
     let regarding = class.object_ref(&());
     if let Err(error) = ctx.recorder.publish(&event, &regarding).await {
         super::events::log_refused(&error, &event, &regarding);
     }
-    Ok(true)
 }
 
 async fn stop(running: Running) {
@@ -449,15 +394,15 @@ async fn stop(running: Running) {
 }
 
 /// Stops a class's stream controller with one INFO line saying why.
-async fn stop_logged(class: &str, running: Running, reason: &str) {
-    tracing::info!(class, reason, "StreamClass stopped");
+async fn stop_logged(class: &str, running: Running, cause: StopCause) {
+    tracing::info!(class, reason = cause.as_str(), "StreamClass stopped");
     stop(running).await;
 }
 
 async fn stop_all(running: HashMap<String, Running>) {
     let stops = running
         .into_iter()
-        .map(|(name, r)| async move { stop_logged(&name, r, "Shutdown").await });
+        .map(|(name, r)| async move { stop_logged(&name, r, StopCause::Shutdown).await });
     futures::future::join_all(stops).await;
 }
 
@@ -499,35 +444,6 @@ mod tests {
             writer.apply_watcher_event(&event);
             assert_eq!(store_complete(&event), complete, "{event:?}");
             assert_eq!(store.state().len(), in_store, "{event:?}");
-        }
-    }
-
-    /// A class whose cache still shows the version before our write of the same state is not
-    /// written again; any newer version, generation or another state is compared as usual.
-    #[test]
-    fn own_writes_are_not_repeated_from_a_stale_cache() {
-        let mut cached = class("a");
-        cached.metadata.resource_version = Some("10".to_string());
-        cached.metadata.generation = Some(1);
-        let ready = ready_state();
-        let wrote = |before: &str, generation: i64, state: ClassState| Written {
-            before: Some(before.to_string()),
-            generation: Some(generation),
-            state,
-        };
-        let cases = [
-            (None, false),
-            (Some(wrote("10", 1, ready.clone())), true),
-            (Some(wrote("9", 1, ready.clone())), false),
-            (Some(wrote("10", 2, ready.clone())), false),
-            (Some(wrote("10", 1, conflict("b"))), false),
-        ];
-        for (written, behind) in cases {
-            assert_eq!(
-                cache_behind_own_write(&cached, &ready, written.as_ref()),
-                behind,
-                "{written:?}"
-            );
         }
     }
 }

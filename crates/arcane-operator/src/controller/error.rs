@@ -18,6 +18,18 @@ pub enum Error {
     },
     #[error("object has no {0}")]
     MissingField(&'static str),
+    /// A workload create refused in a way an unchanged retry cannot fix (see
+    /// [`crate::stream::WorkloadRefusal`]); it reads as the error it wraps.
+    #[error("{error}")]
+    WorkloadRefused {
+        error: Box<Error>,
+        kind: crate::stream::WorkloadKind,
+        name: String,
+        /// The refused workload's `configuration-hash` annotation.
+        hash: Option<String>,
+        /// The API server's message (or ours, for a foreign object holding the name).
+        message: String,
+    },
 }
 
 impl Error {
@@ -33,6 +45,7 @@ impl Error {
             Error::ForeignWorkload { .. } => "ForeignWorkload",
             Error::Serialize { .. } => "Serialize",
             Error::MissingField(_) => "MissingField",
+            Error::WorkloadRefused { error, .. } => error.label(),
         }
     }
 }

@@ -272,7 +272,7 @@ pub(crate) fn log_refused(error: &kube::Error, event: &Event, regarding: &Object
     let Some(suppressed) = LIMIT.admit(&code) else {
         return;
     };
-    let hint = if code == "403" {
+    let hint = if api_code(error) == Some(403) {
         r#"grant the operator's ServiceAccount verbs [create, patch] on resource "events" in apiGroup "events.k8s.io""#
     } else {
         ""

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{
     ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, Preconditions,
     PropagationPolicy,
@@ -20,20 +20,23 @@ use serde_json::{Value, json};
 
 use super::context::Context;
 use super::error::{Error, api_code};
-use super::events::{Event, EventType as KubeEventType, cut};
+use super::events::{Event, EventType as KubeEventType};
 use super::fanout::trim_managed_fields;
 use crate::crd::{BackfillRequest, BackfillRequestState};
 use crate::stream::decide::is_new_stream;
 use crate::stream::names::label_value;
+use crate::stream::reasons::Reason;
 use crate::stream::{
-    ANNOTATION_BACKFILL_REQUEST, ANNOTATION_LEGACY_STATE, CONTROLLER_NAME, Command, DesiredStatus, EventNote,
-    EventType, LABEL_STREAM_ID, LEGACY_STATE_RELOAD_REQUESTED, RequestPurpose, StreamIdentity, Workload,
-    WorkloadKind,
+    ANNOTATION_BACKFILL_REQUEST, ANNOTATION_CONFIGURATION_HASH, ANNOTATION_LEGACY_STATE, CONTROLLER_NAME,
+    Command, DesiredStatus, EventNote, EventType, LABEL_STREAM_ID, LEGACY_STATE_RELOAD_REQUESTED,
+    RequestPurpose, StreamIdentity, Workload, WorkloadKind,
 };
 
 /// The stream a batch of commands acts on.
 pub struct Target<'a> {
     pub object: &'a DynamicObject,
+    /// The stream's status as the decision observed it (for the log of a transition).
+    pub status: &'a crate::stream::StreamStatus,
     pub resource: &'a ApiResource,
     pub identity: &'a StreamIdentity,
     /// The StreamClass the stream belongs to (metrics label).
@@ -87,14 +90,13 @@ pub async fn execute(ctx: &Context, target: &Target<'_>, commands: &[Command]) -
                 report_status_refused(ctx, target, &message).await;
             }
             Err(error) => {
-                if let Command::CreateWorkload(workload) = command
-                    && let Some(message) = refusal(&error)
-                {
-                    report_refused_workload(ctx, target, workload, failure_reason(command), &message).await;
-                }
+                let error = match command {
+                    Command::CreateWorkload(workload) => refused(workload, error),
+                    _ => error,
+                };
                 let note = EventNote {
                     type_: EventType::Warning,
-                    reason: failure_reason(command).to_string(),
+                    reason: failure_reason(command),
                     message: error.to_string(),
                 };
                 publish(ctx, target, &note).await;
@@ -156,9 +158,9 @@ fn log_done(target: &Target<'_>, command: &Command) {
             tracing::info!(request = %name, "backfill completed");
         }
         Command::PatchStatus(desired) => {
-            let observed = super::observe::status(target.object.data.get("status"));
-            let from = observed.phase.as_deref().unwrap_or("(none)");
-            let old_reason = observed
+            let from = target.status.phase.as_deref().unwrap_or("(none)");
+            let old_reason = target
+                .status
                 .conditions
                 .iter()
                 .find(|c| c.type_ == desired.ready.type_)
@@ -189,14 +191,11 @@ async fn report_status_refused(ctx: &Context, target: &Target<'_>, message: &str
     ctx.metrics.status_write_refused(target.class);
     let note = EventNote {
         type_: EventType::Warning,
-        reason: "FailedUpdateStatus".to_string(),
+        reason: Reason::FailedUpdateStatus,
         message: format!("The stream's status could not be written: {message}"),
     };
     publish(ctx, target, &note).await;
 }
-
-/// Longest status message written for a refused workload (ecosystem-reliability B5: ≤ 1 kB).
-const REFUSAL_MESSAGE_MAX: usize = 1024;
 
 /// Why a workload create was refused, when retrying it unchanged cannot succeed: the API server's
 /// message for a 4xx other than a conflict or throttling (e.g. 422 for a template's invalid Job), or
@@ -213,81 +212,42 @@ fn refusal(error: &Error) -> Option<String> {
     }
 }
 
-/// The status message for a refused workload, cut to [`REFUSAL_MESSAGE_MAX`] bytes.
-fn refusal_message(kind: &str, name: &str, refusal: &str) -> String {
-    let message = format!("Cannot create {kind} {name}: {refusal}");
-    if message.len() <= REFUSAL_MESSAGE_MAX {
-        return message;
-    }
-    let mut message = cut(&message, REFUSAL_MESSAGE_MAX - '…'.len_utf8()).to_string();
-    message.push('…');
-    message
-}
-
-/// A refused workload stays refused until the template or the definition changes, so the stream's
-/// status says why (phase `Pending`, `Ready=False` reason `FailedCreateJob`), not the state it had
-/// before. Written once per distinct message: a retry refused the same way writes nothing.
-async fn report_refused_workload(
-    ctx: &Context,
-    target: &Target<'_>,
-    workload: &Workload,
-    reason: &str,
-    refusal: &str,
-) {
-    let (kind, name) = match workload {
-        Workload::Job(job) => ("Job", job.name_any()),
-        Workload::CronJob(cronjob) => ("CronJob", cronjob.name_any()),
+/// `error` from creating `workload`, marked as a refusal when retrying the same create cannot
+/// succeed: the controller remembers it, and `decide` reports it in the stream's status.
+fn refused(workload: &Workload, error: Error) -> Error {
+    let Some(message) = refusal(&error) else {
+        return error;
     };
-    let message = refusal_message(kind, &name, refusal);
-    let observed = super::observe::status(target.object.data.get("status"));
-    let current = observed.conditions.iter().find(|c| c.type_ == "Ready");
-    if observed.phase.as_deref() == Some("Pending")
-        && current.is_some_and(|c| c.reason == reason && c.message == message)
-    {
-        return;
-    }
-    let last_transition_time = current
-        .filter(|c| c.status == "False")
-        .map_or_else(now, |c| c.last_transition_time.clone());
-    let ready = Condition {
-        type_: "Ready".to_string(),
-        status: "False".to_string(),
-        reason: reason.to_string(),
+    let (kind, meta) = match workload {
+        Workload::Job(job) => (WorkloadKind::Job, &job.metadata),
+        Workload::CronJob(cronjob) => (WorkloadKind::CronJob, &cronjob.metadata),
+    };
+    Error::WorkloadRefused {
+        error: Box::new(error),
+        kind,
+        name: meta.name.clone().unwrap_or_default(),
+        hash: meta
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_CONFIGURATION_HASH))
+            .cloned(),
         message,
-        observed_generation: Some(target.identity.generation),
-        last_transition_time,
-    };
-    let conditions = with_ready(observed.conditions.clone(), ready);
-    let patch = json!({
-        "metadata": {"uid": target.identity.uid},
-        "status": {
-            "phase": "Pending",
-            "conditions": conditions,
-            "observedGeneration": target.identity.generation,
-            // Required by plugin CRDs generated from Go types: a first status must carry it.
-            "configurationHash": observed.configuration_hash.as_deref().unwrap_or_default(),
-        }
-    });
-    if let Err(error) = stream_api(ctx, target)
-        .patch_status(&target.identity.name, &patch_params(), &Patch::Merge(&patch))
-        .await
-    {
-        tracing::warn!(%error, "cannot report the refused workload in the stream's status");
     }
 }
 
-fn failure_reason(command: &Command) -> &'static str {
+/// The reason of the Warning Event for a failed `command`.
+fn failure_reason(command: &Command) -> Reason {
     match command {
-        Command::CreateWorkload(_) => "FailedCreateJob",
-        Command::DeleteWorkload { .. } => "FailedDeleteJob",
-        Command::AdoptWorkload { .. } => "FailedAdoptJob",
-        Command::CreateBackfillRequest { .. } => "FailedCreateBackfillRequest",
+        Command::CreateWorkload(_) => Reason::FailedCreateJob,
+        Command::DeleteWorkload { .. } => Reason::FailedDeleteJob,
+        Command::AdoptWorkload { .. } => Reason::FailedAdoptJob,
+        Command::CreateBackfillRequest { .. } => Reason::FailedCreateBackfillRequest,
         Command::CompleteBackfillRequest { .. } | Command::SetRequestState { .. } => {
-            "FailedUpdateBackfillRequest"
+            Reason::FailedUpdateBackfillRequest
         }
-        Command::PatchStatus(_) => "FailedUpdateStatus",
-        Command::RemoveLegacyAnnotation => "FailedUpdateAnnotations",
-        Command::PublishEvent(_) => "FailedPublishEvent",
+        Command::PatchStatus(_) => Reason::FailedUpdateStatus,
+        Command::RemoveLegacyAnnotation => Reason::FailedUpdateAnnotations,
+        Command::PublishEvent(_) => Reason::FailedPublishEvent,
     }
 }
 
@@ -302,10 +262,10 @@ async fn run(ctx: &Context, target: &Target<'_>, command: &Command) -> Result<Ra
                 // A stale cache showed a request that has since completed: never run it twice.
                 return Ok(Ran::Nothing);
             }
-            create_owned(ctx, ns, job.as_ref(), target.identity).await?
+            create_owned(ctx, ns, job.as_ref(), WorkloadKind::Job, target.identity).await?
         }
         Command::CreateWorkload(Workload::CronJob(cronjob)) => {
-            create_owned(ctx, ns, cronjob.as_ref(), target.identity).await?
+            create_owned(ctx, ns, cronjob.as_ref(), WorkloadKind::CronJob, target.identity).await?
         }
         Command::DeleteWorkload { kind, name, uid, .. } => match kind {
             WorkloadKind::Job => delete_workload::<Job>(ctx, ns, name, uid).await?,
@@ -383,7 +343,13 @@ fn is_already_exists(error: &kube::Error) -> bool {
 
 /// Creates a workload; `AlreadyExists` is resolved by reading: ours is success, anyone else's is an
 /// error that names it. Never a second workload.
-async fn create_owned<K>(ctx: &Context, ns: &str, obj: &K, identity: &StreamIdentity) -> Result<bool, Error>
+async fn create_owned<K>(
+    ctx: &Context,
+    ns: &str,
+    obj: &K,
+    kind: WorkloadKind,
+    identity: &StreamIdentity,
+) -> Result<bool, Error>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
@@ -414,7 +380,7 @@ where
                 label_workload(&api, &name, &uid, &labels, &BTreeMap::new()).await
             } else {
                 Err(Error::ForeignWorkload {
-                    kind: if K::kind(&()) == "Job" { "Job" } else { "CronJob" },
+                    kind: kind.as_str(),
                     name,
                 })
             }
@@ -682,17 +648,16 @@ async fn patch_request_status(
     }
 }
 
-/// Writes the stream's status subresource: the `Ready` condition replaces ours, other conditions stay
-/// (except the single condition the Go operator wrote, whose place ours takes).
+/// Writes the stream's status subresource as decided, with every condition (`decide` kept those of
+/// other writers).
 ///
 /// Never sends `null`: a plugin CRD generated from Go types marks `phase`, `configurationHash` and
 /// `conditions` required, and a merge patch's `null` removes the field. A cleared field is written
 /// as an empty string, which reading treats as absent.
 async fn patch_status(ctx: &Context, target: &Target<'_>, desired: &DesiredStatus) -> Result<Ran, Error> {
-    let observed = super::observe::status(target.object.data.get("status"));
     let patch = json!({
         "metadata": {"uid": target.identity.uid},
-        "status": status_patch(observed.conditions, desired),
+        "status": status_patch(desired),
     });
     let api = stream_api(ctx, target);
     match api
@@ -710,33 +675,15 @@ async fn patch_status(ctx: &Context, target: &Target<'_>, desired: &DesiredStatu
 }
 
 /// The `status` object of a status patch: every field a string, a number or a list.
-fn status_patch(observed_conditions: Vec<Condition>, desired: &DesiredStatus) -> Value {
-    let conditions = with_ready(observed_conditions, desired.ready.clone());
+fn status_patch(desired: &DesiredStatus) -> Value {
     json!({
         "phase": desired.phase.as_str(),
-        "conditions": conditions,
+        "conditions": desired.conditions,
         "observedGeneration": desired.observed_generation,
         "configurationHash": desired.configuration_hash,
         "backfillRequest": desired.backfill_request.as_deref().unwrap_or_default(),
         "restarts": desired.restarts,
     })
-}
-
-/// The observed conditions with `ready` in place of ours and of the Go operator's one condition;
-/// conditions of other writers stay.
-fn with_ready(observed: Vec<Condition>, ready: Condition) -> Vec<Condition> {
-    let mut conditions: Vec<Condition> = observed
-        .into_iter()
-        .filter(|c| c.type_ != ready.type_ && !is_go_condition(c))
-        .collect();
-    conditions.push(ready);
-    conditions
-}
-
-/// The one condition the Go Arcane operator kept on a stream (type `Warning` or `Error`, reason
-/// `Stream…`, reference/arcane-behavior.md §2.6): superseded by this operator's `Ready` condition.
-fn is_go_condition(condition: &Condition) -> bool {
-    matches!(condition.type_.as_str(), "Warning" | "Error") && condition.reason.starts_with("Stream")
 }
 
 /// The API server's message when it refused a status write for its content (a 4xx other than a
@@ -785,7 +732,7 @@ async fn publish(ctx: &Context, target: &Target<'_>, note: &EventNote) {
             EventType::Normal => KubeEventType::Normal,
             EventType::Warning => KubeEventType::Warning,
         },
-        reason: note.reason.clone(),
+        reason: note.reason.as_str().to_string(),
         note: note.message.clone(),
         action: "Reconcile".to_string(),
     };
@@ -886,18 +833,5 @@ mod tests {
             name: "s".into(),
         };
         assert!(refusal(&foreign).is_some_and(|m| m.contains("not owned")));
-    }
-
-    #[test]
-    fn refusal_messages_are_cut_to_one_kilobyte_on_a_character_boundary() {
-        let short = refusal_message("Job", "s", "spec.template: invalid");
-        assert_eq!(short, "Cannot create Job s: spec.template: invalid");
-        for filler in ["x", "é", "🚀"] {
-            let message = refusal_message("Job", "s", &filler.repeat(2000));
-            let len = message.len();
-            let near_limit = REFUSAL_MESSAGE_MAX - 8..=REFUSAL_MESSAGE_MAX;
-            assert!(near_limit.contains(&len), "{filler}: {len}");
-            assert!(message.ends_with('…'));
-        }
     }
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod fanout;
 pub mod handlers;
+mod memory;
 pub mod observe;
 mod orphans;
 pub mod stream_controller;

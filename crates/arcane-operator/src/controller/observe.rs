@@ -57,6 +57,8 @@ pub fn observe(
         backfill_requests,
         streaming_template,
         backfill_template,
+        // Filled in by the controller, which holds it.
+        remembered: Default::default(),
     }
 }
 

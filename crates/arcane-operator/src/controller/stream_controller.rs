@@ -18,6 +18,7 @@ use super::context::Context;
 use super::error::{Error, Failures};
 use super::fanout::trim_managed_fields;
 use super::handlers::{self, Target};
+use super::memory::{self, Memory};
 use super::observe::observe;
 use super::written::Written;
 use crate::crd::{BackfillRequest, StreamingJobTemplate};
@@ -37,6 +38,8 @@ pub struct StreamClassRuntime {
     failures: Mutex<HashMap<ObjectRef<DynamicObject>, Failures>>,
     /// Streams written by this controller whose cache has not shown the write yet.
     written: Written,
+    /// What the controller remembers of each stream between reconciles (`controller/memory.rs`).
+    memory: Memory,
     /// The `controller` label of this class's metrics.
     label: String,
 }
@@ -103,6 +106,7 @@ pub async fn run(
         resource,
         failures: Mutex::new(HashMap::new()),
         written: Written::default(),
+        memory: Memory::default(),
         label: label.clone(),
     });
     let span = tracing::info_span!("stream_controller", class = %class_name);
@@ -238,7 +242,7 @@ async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
     let guard = ctx.metrics.reconcile_item(&runtime.label, &queued);
     let key = runtime.key(&cached);
     let object = runtime.written.freshest(&key, cached);
-    let observed = observe(
+    let mut observed = observe(
         &object,
         &runtime.resource.api_version,
         &runtime.resource.kind,
@@ -246,6 +250,7 @@ async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
         &ctx.shared,
         jiff::Timestamp::now(),
     );
+    observed.remembered = runtime.memory.recall(&observed.identity);
     let span = tracing::info_span!(
         "reconcile",
         namespace = %observed.identity.namespace,
@@ -261,11 +266,19 @@ async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
         }
         let target = Target {
             object: &object,
+            status: &observed.status,
             resource: &runtime.resource,
             identity: &observed.identity,
             class: &runtime.class.name,
         };
-        let executed = handlers::execute(ctx, &target, &decision.commands).await?;
+        let executed = match handlers::execute(ctx, &target, &decision.commands).await {
+            Ok(executed) => executed,
+            Err(error) => {
+                memory::after_failure(ctx, &runtime.memory, &target, &observed, &error).await;
+                return Err(error);
+            }
+        };
+        runtime.memory.executed(&observed.identity, &decision);
         if let Some(answer) = executed.stream {
             runtime.written.record(key.clone(), &object, answer);
         }

@@ -211,6 +211,37 @@ pub struct Observed {
     pub streaming_template: Option<Arc<StreamingJobTemplate>>,
     /// The backfill template, when the stream has one and it exists (shared with the cache).
     pub backfill_template: Option<Arc<StreamingJobTemplate>>,
+    /// What the controller remembers of earlier decisions and of the API server's answers to them.
+    pub remembered: Remembered,
+}
+
+/// What the stream controller remembers about one stream between reconciles: facts that no object
+/// in the cluster holds for sure. It is fed back into the next [`Observed`]; an operator restart
+/// forgets it, and every rule stays correct without it (it only loses a count or a back-off).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Remembered {
+    /// The restart count of the last decision ([`Decision::restarts`]). A plugin CRD may prune
+    /// `status.restarts`, and between deleting a completed streaming Job and creating the next no
+    /// workload carries the count in its `arcane/restarts` annotation.
+    pub restarts: Option<u32>,
+    /// The last workload create the API server refused.
+    pub refusal: Option<WorkloadRefusal>,
+}
+
+/// A workload create the API server refused in a way an unchanged retry cannot fix (a 4xx other
+/// than a conflict or throttling, e.g. 422 for a template's invalid Job, or a foreign object holding
+/// the name). It applies to the same workload only: same kind, name and configuration hash, so a
+/// change of the template or of the definition clears it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadRefusal {
+    pub kind: WorkloadKind,
+    pub name: String,
+    /// The `configuration-hash` annotation of the refused workload.
+    pub hash: Option<String>,
+    /// The API server's message.
+    pub message: String,
+    /// When the create may be tried again (the controller's back-off).
+    pub retry_at: jiff::Timestamp,
 }
 
 /// `Normal` or `Warning`, as in a Kubernetes Event.
@@ -224,8 +255,7 @@ pub enum EventType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventNote {
     pub type_: EventType,
-    /// PascalCase, e.g. `StreamCreated`.
-    pub reason: String,
+    pub reason: crate::stream::reasons::Reason,
     pub message: String,
 }
 
@@ -235,6 +265,9 @@ pub struct DesiredStatus {
     pub phase: Phase,
     /// The `Ready` condition, `lastTransitionTime` kept when its status did not change.
     pub ready: Condition,
+    /// Every condition to write: the observed ones of other writers, then `ready` (in place of
+    /// ours and of the Go operator's one condition).
+    pub conditions: Vec<Condition>,
     pub observed_generation: i64,
     /// Always written (a plugin's CRD generated from Go types requires it): the hash of the
     /// workload that runs or would run, else the one already recorded, else empty.
@@ -334,4 +367,7 @@ pub struct Decision {
     pub commands: Vec<Command>,
     /// Decide again after this long even if nothing changes (restart back-off).
     pub requeue_after: Option<Duration>,
+    /// The restart count this decision stands on, for the controller to remember
+    /// ([`Remembered::restarts`]); `None` when the definition could not be read.
+    pub restarts: Option<u32>,
 }

@@ -278,7 +278,7 @@ impl Description {
         }
         let invalid = self.definition.is_err()
             || ready(&self.conditions)
-                .is_some_and(|c| c.reason == crate::stream::decide::reasons::ready::INVALID_SPEC);
+                .is_some_and(|c| c.reason == crate::stream::reasons::Reason::InvalidSpec.as_str());
         if invalid {
             return Some(
                 "fix the stream definition (see the Ready message); the operator retries on every change."

@@ -181,7 +181,7 @@ pub async fn restart(client: &Client, found: &FoundStream) -> Result<RestartOutc
     match status.phase.as_deref() {
         Some("Failed")
             if super::status::ready(&status.conditions)
-                .is_some_and(|c| c.reason == crate::stream::decide::reasons::ready::INVALID_SPEC) =>
+                .is_some_and(|c| c.reason == crate::stream::reasons::Reason::InvalidSpec.as_str()) =>
         {
             return Err(PluginError::Refused(format!(
                 "{} has an invalid definition, and no restart runs it: fix the definition \

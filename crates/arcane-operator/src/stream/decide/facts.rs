@@ -12,7 +12,7 @@ use crate::stream::model::{
     ANNOTATION_STREAM_GENERATION, LABEL_BACKFILLING, Observed, Phase, StreamStatus, Workload, WorkloadKind,
 };
 
-use super::reasons::ready;
+use super::reasons::Reason;
 
 /// Type of the condition the operator writes on stream definitions.
 pub(super) const READY: &str = "Ready";
@@ -196,29 +196,32 @@ pub(super) fn ready_condition(status: &StreamStatus) -> Option<&Condition> {
     status.conditions.iter().find(|c| c.type_ == READY)
 }
 
+/// The reason of the observed `Ready` condition, when it is one of ours ([`Reason::parse`]).
+pub(super) fn ready_reason(status: &StreamStatus) -> Option<Reason> {
+    ready_condition(status).and_then(|c| Reason::parse(&c.reason))
+}
+
 /// The Failed status the operator wrote for a crashed workload, if that is what is observed.
 pub(super) fn crash_loop_condition(observed: &Observed) -> Option<&Condition> {
     if observed_phase(observed) != Some(Phase::Failed) {
         return None;
     }
-    ready_condition(&observed.status).filter(|c| c.reason == ready::CRASH_LOOP_DETECTED)
+    ready_condition(&observed.status)
+        .filter(|_| ready_reason(&observed.status) == Some(Reason::CrashLoopDetected))
 }
 
-/// Prefix of the `StreamRestarting` message; the restart count follows it.
-pub(super) const RESTARTING_PREFIX: &str = "The streaming Job completed and is restarted, restart ";
-
-/// Restarts of completed streaming Jobs so far: `status.restarts`, or — when the plugin's CRD prunes
-/// that field — the count in the `StreamRestarting` condition or on the current workload.
+/// Restarts of completed streaming Jobs so far, from typed sources only, most reliable first:
+/// `status.restarts`; else (a plugin CRD that prunes that field) the count of the controller's last
+/// decision; else the `arcane/restarts` annotation of the current streaming workload.
+///
+/// The remaining window: an operator that restarts between deleting a completed streaming Job and
+/// creating the next, on a CRD that prunes `status.restarts`, finds no count and starts again from
+/// 0. It loses back-off (the next restart waits 10 s), never a restart or a workload.
 pub(super) fn remembered_restarts(observed: &Observed, workload: Option<&WorkloadFacts<'_>>) -> u32 {
-    if let Some(restarts) = observed.status.restarts {
-        return restarts;
-    }
-    let from_condition = ready_condition(&observed.status)
-        .filter(|c| c.reason == ready::STREAM_RESTARTING)
-        .and_then(|c| c.message.strip_prefix(RESTARTING_PREFIX))
-        .and_then(|rest| rest.split(|ch: char| !ch.is_ascii_digit()).next())
-        .and_then(|digits| digits.parse().ok());
-    from_condition
+    observed
+        .status
+        .restarts
+        .or(observed.remembered.restarts)
         .or_else(|| {
             workload
                 .filter(|w| !w.is_backfill())

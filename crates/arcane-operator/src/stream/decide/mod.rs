@@ -13,6 +13,10 @@
 //!    hash differs (not before it is [`MIN_REPLACE_INTERVAL`] old: rapid edits fold into one
 //!    replacement), restarted with back-off when a streaming Job exits.
 //!
+//! A workload the API server refused to create (remembered by the controller) is not created
+//! again before its back-off is over: the stream shows `Pending`, `FailedCreateJob` and the API
+//! server's message meanwhile (`refused.rs`).
+//!
 //! The status is written only when it changes, and Events go with a status transition (a new phase
 //! or `Ready` reason) or with an action, never with an unchanged state. Commands come in the order
 //! handlers must run them: workload and request commands, then the status, then Events.
@@ -20,7 +24,8 @@
 mod backfill;
 mod facts;
 mod outcome;
-pub mod reasons;
+pub use super::reasons;
+mod refused;
 mod requests;
 mod rules;
 mod status;
@@ -53,12 +58,17 @@ pub fn decide(observed: &Observed) -> Decision {
                 .unwrap_or_else(|| streaming::streaming(&ctx));
             let mut outcome = outcome;
             if !outcome.hold {
+                refused::apply(&ctx, &mut outcome);
                 requests::record_states(&ctx, &mut outcome);
             }
             (preamble, outcome)
         }
     };
-    finish(observed, preamble, outcome)
+    let restarts = observed.definition.is_ok().then_some(outcome.restarts);
+    Decision {
+        restarts,
+        ..finish(observed, preamble, outcome)
+    }
 }
 
 fn finish(observed: &Observed, preamble: Preamble, outcome: Outcome) -> Decision {
@@ -68,6 +78,7 @@ fn finish(observed: &Observed, preamble: Preamble, outcome: Outcome) -> Decision
         return Decision {
             commands,
             requeue_after: outcome.requeue_after,
+            restarts: None,
         };
     }
     let desired = status::desired(observed, &outcome);
@@ -77,7 +88,7 @@ fn finish(observed: &Observed, preamble: Preamble, outcome: Outcome) -> Decision
         .actions
         .iter()
         .any(|c| !matches!(c, Command::SetRequestState { .. }));
-    let announce = acts || status::is_transition(&observed.status, &desired);
+    let announce = acts || status::is_transition(&observed.status, &desired, outcome.reason);
 
     let mut commands = preamble.actions;
     commands.extend(outcome.actions);
@@ -91,5 +102,6 @@ fn finish(observed: &Observed, preamble: Preamble, outcome: Outcome) -> Decision
     Decision {
         commands,
         requeue_after: outcome.requeue_after,
+        restarts: None,
     }
 }

@@ -12,9 +12,10 @@ use crate::stream::model::{
 };
 
 use super::facts::{
-    WorkloadFacts, active_requests, observed_phase, ready_condition, remembered_restarts, request_name,
+    WorkloadFacts, active_requests, observed_phase, ready_condition, ready_reason, remembered_restarts,
+    request_name,
 };
-use super::reasons::{event, ready};
+use super::reasons::{Reason, event, ready};
 
 pub(super) const PENDING_MESSAGE: &str = "The workload is being created or replaced.";
 
@@ -32,7 +33,7 @@ pub(super) struct Outcome {
     pub actions: Vec<Command>,
     pub events: Vec<EventNote>,
     pub phase: Phase,
-    pub reason: String,
+    pub reason: Reason,
     pub message: String,
     /// Write this `Ready` condition verbatim (a sticky state keeps what it once wrote).
     pub kept_condition: Option<Condition>,
@@ -45,12 +46,12 @@ pub(super) struct Outcome {
 }
 
 impl Outcome {
-    pub fn new(phase: Phase, reason: &str, message: impl Into<String>) -> Self {
+    pub fn new(phase: Phase, reason: Reason, message: impl Into<String>) -> Self {
         Outcome {
             actions: Vec::new(),
             events: Vec::new(),
             phase,
-            reason: reason.to_owned(),
+            reason,
             message: message.into(),
             kept_condition: None,
             configuration_hash: None,
@@ -66,7 +67,7 @@ impl Outcome {
         self
     }
 
-    pub fn event(mut self, type_: EventType, reason: &str, message: impl Into<String>) -> Self {
+    pub fn event(mut self, type_: EventType, reason: Reason, message: impl Into<String>) -> Self {
         self.events.push(note(type_, reason, message));
         self
     }
@@ -77,10 +78,10 @@ impl Outcome {
     }
 }
 
-pub(super) fn note(type_: EventType, reason: &str, message: impl Into<String>) -> EventNote {
+pub(super) fn note(type_: EventType, reason: Reason, message: impl Into<String>) -> EventNote {
     EventNote {
         type_,
-        reason: reason.to_owned(),
+        reason,
         message: message.into(),
     }
 }
@@ -120,7 +121,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// An outcome with this context's defaults: the active request, the remembered restarts.
-    pub fn outcome(&self, phase: Phase, reason: &str, message: impl Into<String>) -> Outcome {
+    pub fn outcome(&self, phase: Phase, reason: Reason, message: impl Into<String>) -> Outcome {
         let mut outcome = Outcome::new(phase, reason, message);
         outcome.backfill_request = self.active.first().map(|r| request_name(r));
         outcome.restarts = self.restarts;
@@ -134,12 +135,15 @@ impl<'a> Ctx<'a> {
     /// Waiting for a workload to go away: keeps the Pending condition already written (it may carry
     /// the restart count), so a wait never rewrites the status.
     pub fn waiting(&self) -> Outcome {
-        let kept = ready_condition(&self.observed.status).filter(|c| {
-            observed_phase(self.observed) == Some(Phase::Pending)
-                && (c.reason == ready::STREAM_PENDING || c.reason == ready::STREAM_RESTARTING)
-        });
+        let status = &self.observed.status;
+        let kept = ready_condition(status)
+            .zip(ready_reason(status))
+            .filter(|(_, reason)| {
+                observed_phase(self.observed) == Some(Phase::Pending)
+                    && matches!(reason, Reason::StreamPending | Reason::StreamRestarting)
+            });
         let outcome = match kept {
-            Some(c) => self.outcome(Phase::Pending, &c.reason, c.message.clone()),
+            Some((c, reason)) => self.outcome(Phase::Pending, reason, c.message.clone()),
             None => self.pending(),
         };
         outcome.event(

@@ -163,7 +163,7 @@ pub(super) fn failed(ctx: &Ctx<'_>) -> Option<Outcome> {
             return None;
         }
         let mut outcome = ctx
-            .outcome(Phase::Failed, &written.reason, written.message.clone())
+            .outcome(Phase::Failed, ready::CRASH_LOOP_DETECTED, written.message.clone())
             .hash(recorded);
         outcome.kept_condition = Some(written.clone());
         return Some(outcome);

@@ -4,8 +4,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::stream::model::{DesiredStatus, Observed, Phase, StreamStatus};
 
-use super::facts::{READY, ready_condition};
+use super::facts::{READY, ready_condition, ready_reason};
 use super::outcome::Outcome;
+use super::reasons::Reason;
 
 /// `Ready` is True exactly when the stream does its work.
 fn ready_status(phase: Phase) -> &'static str {
@@ -28,7 +29,7 @@ pub(super) fn desired(observed: &Observed, outcome: &Outcome) -> DesiredStatus {
             Condition {
                 type_: READY.to_owned(),
                 status: status.to_owned(),
-                reason: outcome.reason.clone(),
+                reason: outcome.reason.as_str().to_owned(),
                 message: outcome.message.clone(),
                 observed_generation: Some(generation),
                 last_transition_time,
@@ -37,6 +38,7 @@ pub(super) fn desired(observed: &Observed, outcome: &Outcome) -> DesiredStatus {
     };
     DesiredStatus {
         phase: outcome.phase,
+        conditions: with_ready(&observed.status.conditions, &ready),
         ready,
         observed_generation: generation,
         // Never absent: a plugin CRD generated from Go types requires the field, and a merge patch
@@ -49,6 +51,28 @@ pub(super) fn desired(observed: &Observed, outcome: &Outcome) -> DesiredStatus {
         backfill_request: outcome.backfill_request.clone(),
         restarts: outcome.restarts,
     }
+}
+
+/// The observed conditions with `ready` in place of ours and of the Go operator's one condition;
+/// conditions of other writers stay.
+fn with_ready(observed: &[Condition], ready: &Condition) -> Vec<Condition> {
+    let mut conditions: Vec<Condition> = observed
+        .iter()
+        .filter(|c| c.type_ != ready.type_ && !is_go_condition(c))
+        .cloned()
+        .collect();
+    conditions.push(ready.clone());
+    conditions
+}
+
+/// The one condition the Go Arcane operator kept on a stream, superseded by our `Ready`
+/// condition: type `Warning` (reason `StreamPending` or `StreamSuspended`) or `Error` (reason
+/// `StreamFailed`), reference/arcane-behavior.md §2.6. Its `Ready` one is replaced by type.
+fn is_go_condition(condition: &Condition) -> bool {
+    matches!(
+        (condition.type_.as_str(), condition.reason.as_str()),
+        ("Warning", "StreamPending" | "StreamSuspended") | ("Error", "StreamFailed")
+    )
 }
 
 /// An optional field differs only when the object still has it: a plugin CRD may prune it, and a
@@ -90,7 +114,6 @@ pub(super) fn needs_write(observed: &StreamStatus, desired: &DesiredStatus) -> b
 }
 
 /// A change the user should hear about: a new phase or a new `Ready` reason.
-pub(super) fn is_transition(observed: &StreamStatus, desired: &DesiredStatus) -> bool {
-    let reason = ready_condition(observed).map(|c| c.reason.as_str());
-    observed.phase.as_deref() != Some(desired.phase.as_str()) || reason != Some(desired.ready.reason.as_str())
+pub(super) fn is_transition(observed: &StreamStatus, desired: &DesiredStatus, reason: Reason) -> bool {
+    observed.phase.as_deref() != Some(desired.phase.as_str()) || ready_reason(observed) != Some(reason)
 }

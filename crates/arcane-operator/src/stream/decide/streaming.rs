@@ -9,9 +9,13 @@ use crate::stream::builder::{self, Mode};
 use crate::stream::go_hash;
 use crate::stream::model::{Backend, DeleteCause, EventType, Phase, Workload, WorkloadKind};
 
-use super::facts::{RESTARTING_PREFIX, WorkloadFacts, observed_phase};
+use super::facts::{WorkloadFacts, observed_phase};
 use super::outcome::{Ctx, Outcome, adopt, create, delete};
-use super::reasons::{event, ready};
+use super::reasons::{Reason, event, ready};
+
+/// Start of the `StreamRestarting` message, which the restart count follows (for people: the count
+/// is read back from `status.restarts` or the controller's memory, never from this message).
+pub(super) const RESTARTING_PREFIX: &str = "The streaming Job completed and is restarted, restart ";
 
 /// First restart delay of a completed streaming Job; doubles with every restart.
 pub const RESTART_BACKOFF_BASE: Duration = Duration::from_secs(10);
@@ -31,7 +35,7 @@ pub fn restart_delay(previous: u32) -> Duration {
 
 struct Target {
     phase: Phase,
-    reason: &'static str,
+    reason: Reason,
     message: &'static str,
     kind: WorkloadKind,
 }

@@ -173,3 +173,52 @@ fn new_job_carries_the_restart_count() {
 fn restart_count_survives_a_crd_that_prunes_status_restarts() {
     assert_eq!(restarted_job_annotation(true), (Some("3".to_owned()), None));
 }
+
+/// The new streaming Job's `arcane/restarts` annotation after `world` converged.
+fn restarts_annotation(world: &World) -> Option<String> {
+    let workload = world.observed.workload.as_ref()?;
+    meta(workload)
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_RESTARTS))
+        .cloned()
+}
+
+/// A plugin CRD that prunes `status.restarts`, and a streaming Job that completes again and again:
+/// the count comes from the controller's memory across each restart and from the new Job's
+/// annotation after it (never from a condition message), so the back-off grows to its cap.
+#[test]
+fn a_pruned_restart_count_still_grows_the_back_off_to_its_cap() {
+    let start = completed(0, 0, 60).with(|s| s.observed.status.restarts = None);
+    let mut world = World::new(start.observed, true);
+    let mut waits = Vec::new();
+    for restart in 1..=7u32 {
+        let just_completed = Scenario {
+            observed: world.observed.clone(),
+        }
+        .completed(0, 60);
+        let wait = just_completed.decide().requeue_after.map_or(0, |d| d.as_secs());
+        waits.push(wait);
+        let ago = i64::try_from(wait).unwrap_or(i64::MAX);
+        world.observed = just_completed.completed(ago, 60).observed;
+        assert!(world.converge(6).is_some(), "restart {restart} converges");
+        assert_eq!(world.observed.status.restarts, None, "pruned");
+        assert_eq!(restarts_annotation(&world), Some(restart.to_string()));
+    }
+    assert_eq!(waits, vec![10, 20, 40, 80, 160, 300, 300]);
+}
+
+/// The window left: an operator restart (its memory lost) between deleting the completed Job and
+/// creating the next, on a pruning CRD, starts the count over. It loses back-off, not a restart.
+#[test]
+fn an_operator_restart_between_delete_and_create_starts_the_count_over() {
+    let start = completed(3, 100, 60).with(|s| s.observed.status.restarts = None);
+    let mut world = World::new(start.observed, true);
+    let delete = super::super::decide(&world.observed);
+    assert!(summary(&delete).contains(&Act::Delete(crate::stream::model::WorkloadKind::Job)));
+    world.apply(&delete);
+    world.collect_garbage();
+    world.observed.remembered = Default::default();
+    assert!(world.converge(6).is_some());
+    assert_eq!(restarts_annotation(&world), Some("0".to_owned()));
+}

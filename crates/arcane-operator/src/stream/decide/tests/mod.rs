@@ -6,6 +6,7 @@ mod causes;
 mod flows;
 mod go_migration;
 mod props;
+mod refused;
 mod scenarios;
 mod sim;
 mod status;

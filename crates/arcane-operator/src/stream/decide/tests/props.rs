@@ -110,11 +110,11 @@ const PHASES: [Option<&str>; 10] = [
 ];
 
 const REASONS: [&str; 6] = [
-    ready::CRASH_LOOP_DETECTED,
-    ready::STREAM_RUNNING,
-    ready::STREAM_PENDING,
-    ready::STREAM_RESTARTING,
-    ready::INVALID_SPEC,
+    ready::CRASH_LOOP_DETECTED.as_str(),
+    ready::STREAM_RUNNING.as_str(),
+    ready::STREAM_PENDING.as_str(),
+    ready::STREAM_RESTARTING.as_str(),
+    ready::INVALID_SPEC.as_str(),
     "Whatever",
 ];
 
@@ -270,7 +270,7 @@ fn scenario(seed: &StateSeed) -> Scenario {
     }
     if let Some((status, reason, generation, message)) = seed.ready {
         let status = if status { "True" } else { "False" };
-        let message = format!("{}{message}.", super::super::facts::RESTARTING_PREFIX);
+        let message = format!("{}{message}.", super::super::streaming::RESTARTING_PREFIX);
         s = s.ready(status, REASONS[reason], &message, generation);
     }
     s.observed.status.restarts = seed.status_restarts;
@@ -386,6 +386,7 @@ proptest! {
             status: StreamStatus { phase: status.and_then(|i| PHASES[i]).map(str::to_owned), ..StreamStatus::default() },
             workload: None,
             backfill_requests: Vec::new(),
+            remembered: Default::default(),
         };
         check_converges(observed, false)?;
     }

@@ -15,8 +15,7 @@ use super::support::{meta, meta_mut};
 /// plugin CRD does not declare are dropped, as the API server would.
 pub fn write_status(status: &mut StreamStatus, desired: &DesiredStatus, prune: bool) {
     status.phase = Some(desired.phase.as_str().to_owned());
-    status.conditions.retain(|c| c.type_ != desired.ready.type_);
-    status.conditions.push(desired.ready.clone());
+    status.conditions.clone_from(&desired.conditions);
     // An empty hash is written as "" and read back as absent.
     status.configuration_hash = Some(desired.configuration_hash.clone()).filter(|h| !h.is_empty());
     if prune {
@@ -60,9 +59,21 @@ impl World {
         self.serial
     }
 
+    /// Applies the commands, then remembers what the controller remembers of a carried-out
+    /// decision (`controller/memory.rs`): its restart count, and no refusal after a create.
     pub fn apply(&mut self, decision: &Decision) {
         for command in &decision.commands {
             self.apply_one(command);
+        }
+        if decision.restarts.is_some() {
+            self.observed.remembered.restarts = decision.restarts;
+        }
+        if decision
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::CreateWorkload(_)))
+        {
+            self.observed.remembered.refusal = None;
         }
     }
 

@@ -280,3 +280,44 @@ fn commands_are_ordered_actions_status_events() {
         Act::Complete("bf".into())
     ]));
 }
+
+/// The status written carries every condition: those of other writers stay, ours and the Go
+/// operator's one condition (by its exact type and reason) give way to the new `Ready`.
+#[test]
+fn the_written_conditions_keep_other_writers_and_replace_the_go_condition() {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+    let condition = |type_: &str, reason: &str| Condition {
+        type_: type_.to_owned(),
+        status: "True".to_owned(),
+        reason: reason.to_owned(),
+        message: String::new(),
+        observed_generation: None,
+        last_transition_time: Time(at(-60)),
+    };
+    let scenario = Scenario::job()
+        .phase(Phase::Running)
+        .streaming_workload()
+        .with(|s| {
+            s.observed.status.conditions = vec![
+                condition("Warning", "StreamPending"),
+                condition("Error", "StreamFailed"),
+                condition("Ready", "StreamPending"),
+                condition("Warning", "StreamlinedByAnotherTool"),
+                condition("Progressing", "Whatever"),
+            ];
+        });
+    let decision = scenario.decide();
+    let kept: Vec<(&str, &str)> = written(&decision)
+        .conditions
+        .iter()
+        .map(|c| (c.type_.as_str(), c.reason.as_str()))
+        .collect();
+    assert_eq!(
+        kept,
+        vec![
+            ("Warning", "StreamlinedByAnotherTool"),
+            ("Progressing", "Whatever"),
+            ("Ready", ready::STREAM_RUNNING.as_str()),
+        ]
+    );
+}

@@ -142,6 +142,7 @@ impl Scenario {
                 backfill_requests: Vec::new(),
                 streaming_template: Some(Arc::new(template(&streaming))),
                 backfill_template: Some(Arc::new(template(fixtures::BACKFILL_TEMPLATE))),
+                remembered: Default::default(),
             },
         }
     }
@@ -172,12 +173,18 @@ impl Scenario {
         self.with(|s| s.observed.status.phase = Some(phase.to_owned()))
     }
 
-    pub fn ready(self, status: &str, reason: &str, message: &str, generation: Option<i64>) -> Self {
+    pub fn ready(
+        self,
+        status: &str,
+        reason: impl std::fmt::Display,
+        message: &str,
+        generation: Option<i64>,
+    ) -> Self {
         self.with(|s| {
             s.observed.status.conditions = vec![Condition {
                 type_: "Ready".to_owned(),
                 status: status.to_owned(),
-                reason: reason.to_owned(),
+                reason: reason.to_string(),
                 message: message.to_owned(),
                 observed_generation: generation,
                 last_transition_time: Time(at(-3600)),
@@ -429,16 +436,16 @@ pub enum Act {
     Event(String),
 }
 
-pub fn status(phase: Phase, reason: &str) -> Act {
-    Act::Status(phase, reason.to_owned())
+pub fn status(phase: Phase, reason: impl std::fmt::Display) -> Act {
+    Act::Status(phase, reason.to_string())
 }
 
-pub fn event(reason: &str) -> Act {
-    Act::Event(reason.to_owned())
+pub fn event(reason: impl std::fmt::Display) -> Act {
+    Act::Event(reason.to_string())
 }
 
 /// The row of every "stop the workload, then wait" decision: the action, `Pending`, its Event.
-pub fn pending_after(action: Act, reason: &str) -> Vec<Act> {
+pub fn pending_after(action: Act, reason: impl std::fmt::Display) -> Vec<Act> {
     vec![
         action,
         status(Phase::Pending, super::super::reasons::ready::STREAM_PENDING),
@@ -498,7 +505,7 @@ fn full_summary(decision: &Decision) -> Vec<Act> {
             Command::SetRequestState { name, state, .. } => Act::RequestState(name.clone(), *state),
             Command::PatchStatus(s) => Act::Status(s.phase, s.ready.reason.clone()),
             Command::RemoveLegacyAnnotation => Act::RemoveAnnotation,
-            Command::PublishEvent(note) => Act::Event(note.reason.clone()),
+            Command::PublishEvent(note) => Act::Event(note.reason.to_string()),
         })
         .collect()
 }

@@ -1,0 +1,236 @@
+//! What the stream controller remembers about each stream between reconciles
+//! ([`Remembered`]): the restart count of its last decision, and the last workload create the API
+//! server refused with the back-off of its retries. `decide` reads it as part of the observed
+//! state; an operator restart forgets it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::context::Context;
+use super::error::{Error, backoff};
+use super::handlers::{self, Target};
+use crate::stream::decide::decide;
+use crate::stream::{Command, Decision, Observed, Remembered, StreamIdentity, WorkloadRefusal};
+
+/// A stream of the class, by namespace and name (the class's kind is the same for all).
+type Slot = (String, String);
+
+fn slot(stream: &StreamIdentity) -> Slot {
+    (stream.namespace.clone(), stream.name.clone())
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    /// The stream these facts are about: a stream deleted and created again under the same name
+    /// starts with nothing remembered.
+    uid: String,
+    remembered: Remembered,
+    /// Refusals in a row of the remembered refusal's workload (the back-off's exponent).
+    refusals: u32,
+}
+
+/// The memory of one class's stream controller. Only streams with something to remember have an
+/// entry (a restart count above 0, or a refusal): a stream that runs as it should costs nothing.
+#[derive(Debug, Default)]
+pub struct Memory {
+    streams: Mutex<HashMap<Slot, Entry>>,
+}
+
+impl Memory {
+    /// What is remembered about `stream` (the same UID: not a namesake created since).
+    pub fn recall(&self, stream: &StreamIdentity) -> Remembered {
+        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams
+            .get(&slot(stream))
+            .filter(|e| e.uid == stream.uid)
+            .map(|e| e.remembered.clone())
+            .unwrap_or_default()
+    }
+
+    fn update<T>(&self, stream: &StreamIdentity, change: impl FnOnce(&mut Entry) -> T) -> T {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = slot(stream);
+        let entry = streams.entry(slot.clone()).or_default();
+        if entry.uid != stream.uid {
+            *entry = Entry {
+                uid: stream.uid.clone(),
+                ..Entry::default()
+            };
+        }
+        let result = change(entry);
+        let empty = entry.remembered.refusal.is_none() && entry.remembered.restarts.unwrap_or(0) == 0;
+        if empty {
+            streams.remove(&slot);
+        }
+        result
+    }
+
+    /// `decision` was carried out: its restart count is remembered, and a workload it created
+    /// clears the refusal.
+    pub fn executed(&self, stream: &StreamIdentity, decision: &Decision) {
+        let created = decision
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::CreateWorkload(_)));
+        if decision.restarts.is_none() && !created {
+            return;
+        }
+        if decision.restarts == Some(0) && !created {
+            // Nothing to remember unless an entry exists (a count to reset, a refusal to keep).
+            let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+            if !streams.contains_key(&slot(stream)) {
+                return;
+            }
+        }
+        self.update(stream, |entry| {
+            if decision.restarts.is_some() {
+                entry.remembered.restarts = decision.restarts;
+            }
+            if created {
+                entry.remembered.refusal = None;
+                entry.refusals = 0;
+            }
+        });
+    }
+
+    /// Remembers a refused workload create (`error` is [`Error::WorkloadRefused`]), with the time
+    /// its retry is due: 1 s doubling to 5 min while the same workload is refused again. `None`
+    /// for any other error.
+    pub fn refused(&self, observed: &Observed, error: &Error) -> Option<WorkloadRefusal> {
+        let Error::WorkloadRefused {
+            kind,
+            name,
+            hash,
+            message,
+            ..
+        } = error
+        else {
+            return None;
+        };
+        self.update(&observed.identity, |entry| {
+            let again = entry
+                .remembered
+                .refusal
+                .as_ref()
+                .is_some_and(|r| r.kind == *kind && r.name == *name && r.hash == *hash);
+            entry.refusals = if again {
+                entry.refusals.saturating_add(1)
+            } else {
+                1
+            };
+            let delay = jiff::SignedDuration::try_from(backoff(entry.refusals)).unwrap_or_default();
+            let refusal = WorkloadRefusal {
+                kind: *kind,
+                name: name.clone(),
+                hash: hash.clone(),
+                message: message.clone(),
+                retry_at: observed.now.saturating_add(delay).unwrap_or(observed.now),
+            };
+            entry.remembered.refusal = Some(refusal.clone());
+            Some(refusal)
+        })
+    }
+}
+
+/// After `error` from executing a decision for `observed`: a refused workload create is
+/// remembered, and the stream decided again at once with the refusal known, so its status says
+/// why. That decision does not create the workload again: its retry waits for the back-off.
+pub async fn after_failure(
+    ctx: &Context,
+    memory: &Memory,
+    target: &Target<'_>,
+    observed: &Observed,
+    error: &Error,
+) {
+    let Some(refusal) = memory.refused(observed, error) else {
+        return;
+    };
+    let mut observed = observed.clone();
+    observed.remembered.refusal = Some(refusal);
+    let decision = decide(&observed);
+    if let Err(error) = handlers::execute(ctx, target, &decision.commands).await {
+        tracing::warn!(%error, "cannot report the refused workload in the stream's status");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::WorkloadKind;
+
+    fn stream(uid: &str) -> StreamIdentity {
+        StreamIdentity {
+            namespace: "ns".to_owned(),
+            name: "s".to_owned(),
+            uid: uid.to_owned(),
+            ..StreamIdentity::default()
+        }
+    }
+
+    fn refused(hash: &str, message: &str) -> Error {
+        Error::WorkloadRefused {
+            error: Box::new(Error::MissingField("x")),
+            kind: WorkloadKind::Job,
+            name: "s".to_owned(),
+            hash: Some(hash.to_owned()),
+            message: message.to_owned(),
+        }
+    }
+
+    fn observed(uid: &str, now: jiff::Timestamp) -> Observed {
+        Observed {
+            now,
+            class: Default::default(),
+            identity: stream(uid),
+            definition: Err(crate::stream::InvalidSpec {
+                field: "spec".to_owned(),
+                message: "unused".to_owned(),
+            }),
+            status: Default::default(),
+            workload: None,
+            backfill_requests: Vec::new(),
+            streaming_template: None,
+            backfill_template: None,
+            remembered: Remembered::default(),
+        }
+    }
+
+    /// The same workload refused again doubles the wait; another workload (a new hash) or another
+    /// stream of the same name starts over; a create clears the refusal.
+    #[test]
+    fn refusals_back_off_per_workload_and_clear_on_create() {
+        let memory = Memory::default();
+        let t0: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap_or_default();
+        let wait = |r: Option<WorkloadRefusal>| r.map(|r| r.retry_at.duration_since(t0).as_secs());
+        let o = observed("u", t0);
+        assert_eq!(wait(memory.refused(&o, &refused("h", "m"))), Some(1));
+        assert_eq!(wait(memory.refused(&o, &refused("h", "m2"))), Some(2));
+        assert_eq!(wait(memory.refused(&o, &refused("h", "m2"))), Some(4));
+        assert_eq!(
+            memory.recall(&stream("u")).refusal.map(|r| r.message),
+            Some("m2".to_owned())
+        );
+        assert_eq!(wait(memory.refused(&o, &refused("h2", "m"))), Some(1));
+        assert_eq!(memory.recall(&stream("other")), Remembered::default());
+        assert_eq!(memory.refused(&o, &Error::MissingField("x")), None);
+        let created = Decision {
+            commands: vec![Command::CreateWorkload(crate::stream::Workload::Job(
+                Box::default(),
+            ))],
+            requeue_after: None,
+            restarts: Some(2),
+        };
+        memory.executed(&stream("u"), &created);
+        let remembered = memory.recall(&stream("u"));
+        assert_eq!((remembered.refusal, remembered.restarts), (None, Some(2)));
+        assert_eq!(wait(memory.refused(&o, &refused("h2", "m"))), Some(1));
+        // A count back at 0 and no refusal: the entry goes.
+        let healthy = Decision {
+            restarts: Some(0),
+            ..created
+        };
+        memory.executed(&stream("u"), &healthy);
+        assert_eq!(memory.recall(&stream("u")), Remembered::default());
+        assert!(memory.streams.lock().map(|s| s.is_empty()).unwrap_or(false));
+    }
+}
