@@ -1,6 +1,6 @@
 //! Test support shared by the operator's integration tests and the benchmark:
 //!
-//! - [`env`]: the sandbox fixture ([`Env`]: a sandbox API server with the operator's CRDs and the
+//! - [`env`](mod@env): the sandbox fixture ([`Env`]: a sandbox API server with the operator's CRDs and the
 //!   demo plugin, the operator in-process, the invariant monitor on the store's events);
 //! - [`process`]: the operator binary as a child process ([`process::OperatorProcess`]), the one
 //!   launcher every test that kills, terminates or restarts the operator uses;
@@ -20,4 +20,4 @@ pub mod scenario;
 pub mod wait;
 
 pub use env::{Env, GROUP, Kind, NS, secs, stream};
-pub use wait::{eventually, wait_until};
+pub use wait::{eventually, eventually_every, wait_until};

@@ -14,7 +14,21 @@ pub const POLL: Duration = Duration::from_millis(50);
 /// Polls `check` every [`POLL`] until it returns `Ok`, and returns its value; panics naming `what`
 /// and the last `Err` after `timeout`. The check always runs at least once, and once more at the
 /// deadline.
-pub async fn eventually<T, F, Fut>(what: impl Display, timeout: Duration, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: impl Display, timeout: Duration, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    eventually_every(what, timeout, POLL, check).await
+}
+
+/// [`eventually`], polling every `poll` (a short one for a moment a test must catch at once).
+pub async fn eventually_every<T, F, Fut>(
+    what: impl Display,
+    timeout: Duration,
+    poll: Duration,
+    mut check: F,
+) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, String>>,
@@ -25,7 +39,7 @@ where
         match check().await {
             Ok(value) => return value,
             Err(last) if expired => panic!("timed out after {timeout:?} waiting for {what}: {last}"),
-            Err(_) => tokio::time::sleep(POLL).await,
+            Err(_) => tokio::time::sleep(poll).await,
         }
     }
 }

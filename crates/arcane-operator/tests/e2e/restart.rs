@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::bad::{apply, template_from};
 use arcane_testkit::operator_binary;
 use arcane_testkit::process::{Launcher, OperatorProcess};
-use arcane_testkit::{Env, Kind, secs, stream, wait_until};
+use arcane_testkit::{Env, Kind, eventually, eventually_every, secs, stream, wait_until};
 use kube_sandbox::faults::{FaultAction, FaultMatch, FaultSpec};
 use serde_json::Value;
 
@@ -27,28 +27,23 @@ const WATCHED: [&str; 8] = [
 /// Waits until, after request `since`, every watched resource has a watch open: the operator has
 /// listed everything.
 async fn wait_listed(env: &Env, since: u64, operator: &OperatorProcess) {
-    let deadline = Instant::now() + secs(15);
-    loop {
-        let requests = env.sandbox.requests();
+    eventually("the operator to list everything", secs(15), || async {
+        let requests = env.requests_since(since);
         let missing: Vec<&str> = WATCHED
             .iter()
             .copied()
-            .filter(|resource| {
-                !requests
-                    .iter()
-                    .any(|r| r.seq > since && r.watch && r.path.ends_with(resource))
-            })
+            .filter(|resource| !requests.iter().any(|r| r.watch && r.path.ends_with(resource)))
             .collect();
         if missing.is_empty() {
-            return;
+            Ok(())
+        } else {
+            Err(format!(
+                "not listed: {missing:?}; its log:\n{}",
+                operator.log_tail()
+            ))
         }
-        assert!(
-            Instant::now() < deadline,
-            "the operator did not list {missing:?}; its log:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 }
 
 fn writes_since(env: &Env, since: u64) -> Vec<String> {
@@ -229,15 +224,19 @@ async fn kill_between_job_create_and_status_write() {
     env.set_suspended(Kind::V1, "f8", false).await;
     // The Job exists and the status write that follows its create is being held: kill now.
     let held = || env.sandbox.faults().iter().any(|f| f.id == rule && f.hits > 0);
-    let deadline = Instant::now() + secs(15);
-    while env.job("f8").is_none() || !held() {
-        assert!(
-            Instant::now() < deadline,
-            "no Job created; log:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually_every(
+        "the Job's create, its status write held",
+        secs(15),
+        Duration::from_millis(5),
+        || async {
+            if env.job("f8").is_some() && held() {
+                Ok(())
+            } else {
+                Err(format!("log:\n{}", operator.log_tail()))
+            }
+        },
+    )
+    .await;
     operator.kill();
     let job = env.job("f8").unwrap();
     assert_eq!(

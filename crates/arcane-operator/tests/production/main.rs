@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use crate::scenario::{create_demo_streams, exercise, wait_demo_streams};
 use crate::support::{Scraping, Setup, describe, is_lease};
-use arcane_testkit::eventually;
 use arcane_testkit::process::{FAST_ELECTION, http_get};
 use arcane_testkit::{Kind, secs, stream};
+use arcane_testkit::{eventually, eventually_every};
 use kube_sandbox::faults::{FaultAction, FaultMatch, FaultSpec};
 use kube_sandbox::requestlog::RequestRecord;
 
@@ -245,34 +245,34 @@ async fn probes_flip_when_initial_lists_finish_and_sigterm_exits_zero() {
     let mut op = setup.spawn("probes-0", &[]);
 
     // Liveness answers 200 from the first moment the probe server answers at all.
-    let deadline = Instant::now() + secs(15);
-    let first = loop {
-        if let Some((status, _)) = http_get(op.health, "/healthz", None).await {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the probe server never answered:\n{}",
-            op.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let first = eventually_every(
+        "the probe server to answer",
+        secs(15),
+        Duration::from_millis(20),
+        || async {
+            match http_get(op.health, "/healthz", None).await {
+                Some((status, _)) => Ok(status),
+                None => Err(op.log_tail()),
+            }
+        },
+    )
+    .await;
     assert_eq!(first, 200, "/healthz at start");
-    let mut not_ready_seen = 0;
-    let deadline = Instant::now() + secs(30);
-    loop {
+    let not_ready_seen = std::cell::Cell::new(0);
+    eventually("readiness", secs(30), || async {
         let (live, _) = http_get(op.health, "/healthz", None).await.unwrap();
         let (ready, body) = http_get(op.health, "/readyz", None).await.unwrap();
         assert_eq!(live, 200, "liveness failed while starting");
         if ready == 200 {
-            break;
+            return Ok(());
         }
         assert_eq!(ready, 503, "readiness: {body}");
         assert!(!body.is_empty(), "a 503 says what it waits for");
-        not_ready_seen += 1;
-        assert!(Instant::now() < deadline, "never ready:\n{}", op.logs());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        not_ready_seen.set(not_ready_seen.get() + 1);
+        Err(format!("not ready: {body}; log:\n{}", op.log_tail()))
+    })
+    .await;
+    let not_ready_seen = not_ready_seen.get();
     // Ready only after the delayed list of every stream kind has been answered (the sandbox logs
     // a request once its response is sent).
     let lists: Vec<String> = setup

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::support::{JobCreations, assert_running, create_all, live_jobs_of, names, requests_of, wait_all};
 use arcane_testkit::operator_binary;
 use arcane_testkit::process::{Launcher, OperatorProcess};
-use arcane_testkit::{Env, Kind, secs, stream, wait_until};
+use arcane_testkit::{Env, Kind, eventually_every, secs, stream, wait_until};
 use kube_sandbox::faults::{FaultAction, FaultMatch, FaultSpec};
 
 /// F6: the API server refuses connections for 5 s. The operator process stays up with its liveness
@@ -78,17 +78,20 @@ async fn f8_kill_between_job_create_and_status_patch() {
         })
         .unwrap();
     env.set_suspended(Kind::V2, "f8", false).await;
-    let deadline = Instant::now() + secs(15);
-    while live_jobs_of(&env, "f8").is_empty()
-        || !env.sandbox.faults().iter().any(|f| f.id == held && f.hits > 0)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no Job created; log:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let held = || env.sandbox.faults().iter().any(|f| f.id == held && f.hits > 0);
+    eventually_every(
+        "the Job's create, its status write held",
+        secs(15),
+        Duration::from_millis(5),
+        || async {
+            if !live_jobs_of(&env, "f8").is_empty() && held() {
+                Ok(())
+            } else {
+                Err(format!("log:\n{}", operator.log_tail()))
+            }
+        },
+    )
+    .await;
     operator.kill();
     let job = live_jobs_of(&env, "f8").remove(0);
     assert_eq!(
@@ -305,24 +308,29 @@ async fn wait_converged(
     operator: &OperatorProcess,
 ) -> Duration {
     let from = Instant::now();
-    let deadline = from + timeout;
-    loop {
-        let mut behind = 0;
-        for (kind, name) in streams {
-            if env.phase(*kind, name).await.as_deref() != Some("Running") {
-                behind += 1;
+    eventually_every(
+        "every stream to be Running",
+        timeout,
+        Duration::from_millis(250),
+        || async {
+            let mut behind = 0;
+            for (kind, name) in streams {
+                if env.phase(*kind, name).await.as_deref() != Some("Running") {
+                    behind += 1;
+                }
             }
-        }
-        if behind == 0 {
-            return from.elapsed();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{behind} streams not Running after {timeout:?}; operator log:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+            if behind == 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{behind} not Running; operator log:\n{}",
+                    operator.log_tail()
+                ))
+            }
+        },
+    )
+    .await;
+    from.elapsed()
 }
 
 /// The short variant, in the normal suite: 60 streams, 5 kills.
