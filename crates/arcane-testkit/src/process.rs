@@ -103,10 +103,15 @@ impl Launcher {
     pub fn start(&self) -> OperatorProcess {
         self.spawn("operator-0", &[])
     }
+}
 
-    /// Removes the directory (kubeconfig and logs); a failing test keeps it for a post-mortem.
-    pub fn remove(self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+impl Drop for Launcher {
+    /// Removes the directory (kubeconfig and logs), unless the test is failing: then it stays for
+    /// a post-mortem.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

@@ -123,7 +123,6 @@ async fn restart_of_a_converged_operator_writes_nothing() {
     assert_eq!(job_uids(&env, &streams), jobs_before, "no Job was replaced");
     env.assert_invariants();
     drop(restarted);
-    launcher.remove();
     env.stop().await;
 }
 
@@ -192,7 +191,6 @@ async fn restart_with_slow_cache_lists_keeps_the_backfill() {
     );
     env.assert_invariants();
     drop(restarted);
-    launcher.remove();
     env.stop().await;
 }
 
@@ -282,7 +280,6 @@ async fn kill_between_job_create_and_status_write() {
     );
     env.assert_invariants();
     drop(restarted);
-    launcher.remove();
     env.stop().await;
 }
 
@@ -311,6 +308,5 @@ async fn sigterm_exits_zero_promptly() {
         operator.log_tail()
     );
     env.assert_invariants();
-    launcher.remove();
     env.stop().await;
 }

@@ -106,7 +106,6 @@ impl Setup {
 
     pub async fn stop(self) {
         self.env.stop().await;
-        self.launcher.remove();
     }
 }
 

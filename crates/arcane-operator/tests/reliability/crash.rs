@@ -51,7 +51,6 @@ async fn f6_api_outage_keeps_the_process_alive() {
     env.wait_quiet(secs(1), secs(10)).await;
     env.assert_invariants_and_settled(secs(2)).await;
     drop(operator);
-    launcher.remove();
     env.stop().await;
 }
 
@@ -118,7 +117,6 @@ async fn f8_kill_between_job_create_and_status_patch() {
     env.assert_invariants_and_settled(secs(2)).await;
     drop(restarted);
     counter.abort();
-    launcher.remove();
     env.stop().await;
 }
 
@@ -183,7 +181,6 @@ async fn f9_sigterm_mid_rollout_exits_zero_and_restart_converges() {
     env.assert_invariants_and_settled(secs(2)).await;
     drop(restarted);
     counter.abort();
-    launcher.remove();
     env.stop().await;
 }
 
@@ -280,7 +277,6 @@ async fn crash_rollout(
     env.assert_invariants_and_settled(secs(2)).await;
     drop(operator);
     counter.abort();
-    launcher.remove();
     env.stop().await;
 }
 
