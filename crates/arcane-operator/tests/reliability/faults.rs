@@ -1,7 +1,7 @@
 //! Reliability scenarios under API faults (ecosystem-reliability §B.7, rows F1–F7 and F16; F11–F15
 //! are in `reliability/objects.rs`): the operator in-process against the sandbox, with faults
 //! injected into the operator's requests only. Every scenario ends with the invariants checked from
-//! the API state and the request log: N1 (desired state), N2 and N3 (the harness monitor), N4 (a
+//! the API state and the request log: N1 (desired state), N2 and N3 (the testkit's monitor), N4 (a
 //! deleted stream's Jobs and requests are collected), N5 (no write once settled), N8 (no /secrets).
 //!
 //! Not here: F10 (two replicas, leader killed) and F17 (RBAC sufficiency) are covered by
