@@ -249,7 +249,7 @@ pub async fn l6(bench: &mut Bench) -> Result<(), BenchError> {
         Duration::from_millis(50),
         || {
             let state = bench.env.tracker.state();
-            names.iter().all(|n| state.completed_requests.contains(n))
+            names.iter().all(|n| state.invariants.request_completed(n))
         },
     )
     .await;
@@ -277,7 +277,7 @@ pub async fn l6(bench: &mut Bench) -> Result<(), BenchError> {
     let state = bench.env.tracker.state();
     let done = names
         .iter()
-        .filter(|n| state.completed_requests.contains(*n))
+        .filter(|n| state.invariants.request_completed(n))
         .count();
     let not_once = names
         .iter()
@@ -285,7 +285,7 @@ pub async fn l6(bench: &mut Bench) -> Result<(), BenchError> {
         .count();
     let early = names
         .iter()
-        .filter(|n| state.completed_requests.contains(*n) && !state.backfill_succeeded.contains(*n))
+        .filter(|n| state.invariants.request_completed(n) && !state.invariants.backfill_succeeded(n))
         .count();
     drop(state);
     bench.report.row(

@@ -1,19 +1,18 @@
 //! Follows the sandbox store's events in-process and timestamps what the benchmark measures: when a
-//! stream was unsuspended, when its Job appeared, when its status said Running, and the facts behind
-//! the "no duplicate Job" and "no lost backfill" invariants (N2, N3).
+//! stream was unsuspended, when its Job appeared, when its status said Running; and the "no duplicate
+//! Job" and "no lost backfill" invariants (N2, N3) with the tests' monitor (`arcane-testkit`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use arcane_testkit::monitor::{BACKFILL_ANNOTATION, InvariantMonitor};
 use kube_sandbox::Store;
 use kube_sandbox::store::EventKind;
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::env::{Class, GROUP, NS};
-
-const BACKFILL_ANNOTATION: &str = "arcane/backfill-request";
 
 #[derive(Default)]
 pub struct TrackState {
@@ -32,13 +31,9 @@ pub struct TrackState {
     pub job_deletes: HashMap<String, u32>,
     /// Backfill Jobs created per BackfillRequest name.
     pub backfill_job_adds: HashMap<String, u32>,
-    /// BackfillRequests whose backfill Job succeeded.
-    pub backfill_succeeded: HashSet<String>,
-    /// BackfillRequests seen with `spec.completed: true`.
-    pub completed_requests: HashSet<String>,
-    /// Live Jobs per controlling owner UID (N2: never two at once).
-    live: HashMap<String, HashSet<String>>,
-    pub violations: Vec<String>,
+    /// N2 and N3, checked as the tests check them; also which BackfillRequests completed and
+    /// whose backfill Job succeeded.
+    pub invariants: InvariantMonitor,
 }
 
 impl TrackState {
@@ -74,21 +69,10 @@ impl TrackState {
             }
             return;
         }
-        match resource {
-            "jobs" => self.observe_job(kind, name, obj, now),
-            "backfillrequests" => {
-                let completed = obj.pointer("/spec/completed").and_then(Value::as_bool) == Some(true);
-                let first = completed
-                    && kind != EventKind::Deleted
-                    && self.completed_requests.insert(name.to_string());
-                if first && !self.backfill_succeeded.contains(name) {
-                    self.violations.push(format!(
-                        "BackfillRequest {name} completed before its backfill Job succeeded"
-                    ));
-                }
-            }
-            _ => {}
+        if resource == "jobs" {
+            self.observe_job(kind, name, obj, now);
         }
+        self.invariants.observe(resource, kind, obj);
     }
 
     fn observe_job(&mut self, kind: EventKind, name: &str, obj: &Value, now: Instant) {
@@ -96,17 +80,6 @@ impl TrackState {
             .pointer("/metadata/annotations")
             .and_then(|a| a.get(BACKFILL_ANNOTATION))
             .and_then(Value::as_str);
-        let owner = obj
-            .pointer("/metadata/ownerReferences")
-            .and_then(Value::as_array)
-            .and_then(|refs| {
-                refs.iter()
-                    .find(|r| r.get("controller") == Some(&Value::Bool(true)))
-            })
-            .and_then(|r| r.get("uid"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
         match kind {
             EventKind::Added => {
                 self.job_first_added.entry(name.to_string()).or_insert(now);
@@ -117,28 +90,8 @@ impl TrackState {
             }
             EventKind::Deleted => {
                 *self.job_deletes.entry(name.to_string()).or_insert(0) += 1;
-                if let Some(live) = self.live.get_mut(&owner) {
-                    live.remove(name);
-                }
-                return;
             }
             _ => {}
-        }
-        let live = self.live.entry(owner.clone()).or_default();
-        live.insert(name.to_string());
-        if live.len() > 1 && self.violations.len() < 100 {
-            self.violations
-                .push(format!("owner {owner} has two live Jobs: {live:?}"));
-        }
-        let complete = obj
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .is_some_and(|cs| {
-                cs.iter()
-                    .any(|c| c["type"] == "Complete" && c["status"] == "True")
-            });
-        if let (true, Some(request)) = (complete, request) {
-            self.backfill_succeeded.insert(request.to_string());
         }
     }
 }

@@ -583,9 +583,7 @@ fn workload_labels(class: &str, kind: &str) -> WorkloadLabels {
     }
 }
 
-#[path = "workqueue.rs"]
 pub mod workqueue;
 
 #[cfg(test)]
-#[path = "metrics_tests.rs"]
 pub(crate) mod tests;

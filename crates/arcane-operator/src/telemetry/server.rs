@@ -150,5 +150,4 @@ async fn scrape(State(metrics): State<Metrics>, headers: HeaderMap) -> Response 
 }
 
 #[cfg(test)]
-#[path = "server_tests.rs"]
 mod tests;

@@ -332,5 +332,4 @@ impl WatchHealth {
 }
 
 #[cfg(test)]
-#[path = "watch_tests.rs"]
 mod tests;

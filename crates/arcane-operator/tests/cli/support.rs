@@ -1,15 +1,14 @@
 //! Shared by the `kubectl arcane` tests: running a command against the sandbox, golden files,
 //! and the scene the golden files show.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::PathBuf;
 
 use arcane_operator::cli::plugin::{self, PluginCli, PluginError, StatusReport};
 use clap::Parser;
 use serde_json::{Value, json};
 
-use crate::harness::{Env, Kind, NS, secs, stream};
+use arcane_testkit::scenario::wait_classes_ready;
+use arcane_testkit::{Env, Kind, NS, secs, stream, wait_until};
 
 pub const T0: &str = "2026-01-01T00:00:00Z";
 
@@ -58,19 +57,6 @@ pub fn fixed(report: &mut StatusReport) {
     }
 }
 
-/// Waits until every StreamClass reports Ready (a class's status may land after its streams').
-pub async fn classes_ready(env: &Env) {
-    let gvr = kube_sandbox::Gvr::new("streaming.sneaksanddata.com", "v1", "streamclasses");
-    env.wait_for("every StreamClass Ready", secs(30), || async {
-        let classes = env.sandbox.store().list(&gvr, None).0;
-        !classes.is_empty()
-            && classes
-                .iter()
-                .all(|c| c.pointer("/status/phase") == Some(&json!("Ready")))
-    })
-    .await;
-}
-
 /// The scene: one stream per phase a user meets first.
 pub async fn scene(env: &Env) {
     env.create(Kind::V0, stream(Kind::V0, "orders", false, None))
@@ -86,9 +72,9 @@ pub async fn scene(env: &Env) {
     env.wait_phase(Kind::V1, "customers", "Suspended", secs(30)).await;
     env.wait_phase(Kind::V2, "archive", "Scheduled", secs(30)).await;
     env.wait_phase(Kind::V1, "broken", "Failed", secs(30)).await;
-    classes_ready(env).await;
+    wait_classes_ready(env).await;
     // The stream's Job has started (the sandbox's Job controller marks it active).
-    env.wait_for("job/orders active", secs(30), || async {
+    wait_until("job/orders active", secs(30), || async {
         env.job("orders")
             .and_then(|j| j.pointer("/status/active").and_then(Value::as_i64))
             .is_some_and(|a| a > 0)

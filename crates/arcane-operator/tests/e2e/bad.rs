@@ -1,8 +1,6 @@
 //! Helpers for the bad-input scenarios (ecosystem-reliability B.7, B1–B14): objects built from the
 //! demo plugin, waits on conditions and Warning Events, request counting and panic detection.
 
-#![allow(dead_code)]
-
 use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -14,7 +12,7 @@ use kube::{Api, Client};
 use kube_sandbox::Gvr;
 use serde_json::{Value, json};
 
-use super::harness::{Env, Kind, NS, secs, stream};
+use arcane_testkit::{Env, Kind, NS, eventually, secs, stream};
 
 pub const ARCANE_GROUP: &str = "streaming.sneaksanddata.com";
 
@@ -61,18 +59,17 @@ pub async fn ready_condition(env: &Env, kind: Kind, name: &str) -> Option<Value>
 /// Waits for a `Ready` condition with `reason` (checked PascalCase) and returns it.
 pub async fn wait_reason(env: &Env, kind: Kind, name: &str, reason: &str, timeout: Duration) -> Value {
     assert!(is_pascal_case(reason), "{reason} is not PascalCase");
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let condition = ready_condition(env, kind, name).await;
-        if let Some(c) = condition.as_ref().filter(|c| c["reason"] == reason) {
-            return c.clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name}: no Ready condition with reason {reason} after {timeout:?}, last {condition:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        format!("{name}: a Ready condition with reason {reason}"),
+        timeout,
+        || async {
+            match ready_condition(env, kind, name).await {
+                Some(c) if c["reason"] == reason => Ok(c),
+                last => Err(format!("last {last:?}")),
+            }
+        },
+    )
+    .await
 }
 
 /// Events about `name` (any namespace the test uses: cluster-scoped objects get theirs in `default`).
@@ -89,25 +86,22 @@ pub fn events(env: &Env, name: &str) -> Vec<Value> {
 
 /// Waits for a Warning Event about `name` with `reason`; returns its note.
 pub async fn wait_warning(env: &Env, name: &str, reason: &str, timeout: Duration) -> String {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let found = events(env, name)
-            .into_iter()
-            .find(|e| e["type"] == "Warning" && e["reason"] == reason);
-        if let Some(event) = found {
-            assert_eq!(event["reportingController"], "arcane-operator");
-            return event["note"].as_str().unwrap_or_default().to_string();
+    let event = eventually(format!("{name}: a Warning Event {reason}"), timeout, || async {
+        let all = events(env, name);
+        match all
+            .iter()
+            .find(|e| e["type"] == "Warning" && e["reason"] == reason)
+        {
+            Some(event) => Ok(event.clone()),
+            None => Err(format!(
+                "events: {:?}",
+                all.iter().map(|e| (&e["type"], &e["reason"])).collect::<Vec<_>>()
+            )),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name}: no Warning Event {reason} after {timeout:?}; events: {:?}",
-            events(env, name)
-                .iter()
-                .map(|e| (&e["type"], &e["reason"]))
-                .collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    assert_eq!(event["reportingController"], "arcane-operator");
+    event["note"].as_str().unwrap_or_default().to_string()
 }
 
 /// The failure every bad-input row must end with: a `Ready=False` condition with `reason`, and a
@@ -137,7 +131,7 @@ pub async fn try_create(env: &Env, resource: &ApiResource, obj: Value) -> kube::
 
 pub async fn create_stream(env: &Env, kind: Kind, name: &str, spec: Value) -> DynamicObject {
     let obj = json!({
-        "apiVersion": format!("{}/v1", super::harness::GROUP),
+        "apiVersion": format!("{}/v1", arcane_testkit::GROUP),
         "kind": kind.kind(),
         "metadata": {"name": name, "namespace": NS},
         "spec": spec,
@@ -171,11 +165,6 @@ pub fn request_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(&gvk, "backfillrequests")
 }
 
-pub fn class_resource() -> ApiResource {
-    let gvk = GroupVersionKind::gvk(ARCANE_GROUP, "v1", "StreamClass");
-    ApiResource::from_gvk_with_plural(&gvk, "streamclasses")
-}
-
 /// Creates a BackfillRequest.
 pub async fn create_request(env: &Env, name: &str, class: &str, stream_id: &str, completed: bool) {
     let obj = json!({
@@ -200,17 +189,11 @@ pub fn class(env: &Env, name: &str) -> Option<Value> {
         .get(&Gvr::new(ARCANE_GROUP, "v1", "streamclasses"), None, name)
 }
 
-/// Sequence number of the last logged request.
-pub fn last_seq(env: &Env) -> u64 {
-    env.sandbox.requests().last().map(|r| r.seq).unwrap_or(0)
-}
-
 /// Requests after `since` whose method is one of `methods` and whose path contains `needle`.
 pub fn count_requests(env: &Env, since: u64, methods: &[&str], needle: &str) -> Vec<String> {
-    env.sandbox
-        .requests()
+    env.requests_since(since)
         .into_iter()
-        .filter(|r| r.seq > since && methods.contains(&r.method.as_str()) && r.path.contains(needle))
+        .filter(|r| methods.contains(&r.method.as_str()) && r.path.contains(needle))
         .map(|r| format!("{} {}?{} -> {}", r.method, r.path, r.query, r.status))
         .collect()
 }
@@ -238,46 +221,11 @@ pub fn assert_valid_labels(obj: &Value) {
     }
 }
 
-/// Jobs labelled for a stream (whatever their name).
-pub fn jobs_labelled(env: &Env, stream_label: &str) -> Vec<Value> {
-    env.sandbox
-        .store()
-        .list(&Gvr::new("batch", "v1", "jobs"), Some(NS))
-        .0
-        .into_iter()
-        .filter(|j| j["metadata"]["labels"]["arcane/stream-id"] == stream_label)
-        .collect()
-}
-
-pub fn all_jobs(env: &Env) -> Vec<Value> {
-    env.sandbox
-        .store()
-        .list(&Gvr::new("batch", "v1", "jobs"), Some(NS))
-        .0
-}
-
-/// Waits until the sandbox has received no write for `window` (bounded by `timeout`).
-pub async fn wait_quiet(env: &Env, window: Duration, timeout: Duration) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let since = last_seq(env);
-        tokio::time::sleep(window).await;
-        let writes = count_requests(env, since, &["POST", "PUT", "PATCH", "DELETE"], "/");
-        if writes.is_empty() {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "still writing after {timeout:?}: {writes:#?}"
-        );
-    }
-}
-
 /// The end of every row: once the last convergence has quietened (a reconcile from a cache that
 /// had not seen its own status write yet may still publish an Event), nothing is written for 2 s
 /// and the invariants hold.
 pub async fn settled(env: &Env) {
-    wait_quiet(env, Duration::from_millis(500), secs(10)).await;
+    env.wait_quiet(Duration::from_millis(500), secs(10)).await;
     env.assert_invariants_and_settled(secs(2)).await;
     assert_no_panic();
 }

@@ -1,6 +1,6 @@
 //! Bad-input rows B9–B14 (ecosystem-reliability B.7): BackfillRequests the operator cannot or must
 //! not serve, huge and deep objects, a definition stuck in deletion, unicode in labels, and changes
-//! during a backfill. Part of the `e2e_bad_input` test binary.
+//! during a backfill. Part of the `e2e` test binary, beside `bad_input`.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use super::bad::*;
-use super::harness::{Env, Kind, NS, secs, stream};
+use arcane_testkit::{Env, Kind, NS, secs, stream, wait_until};
 
 /// How many backfills of `stream` started, by its `BackfillStarted` Events: kube's Recorder folds
 /// repeated Events of one reason into a series, so each Event counts `series.count` times.
@@ -58,7 +58,7 @@ async fn b9_requests_for_unknown_targets_wait_harmlessly() {
     // The stream appears: the waiting request is its backfill.
     env.create(Kind::V1, stream(Kind::V1, "b9-ghost", false, None))
         .await;
-    env.wait_for("the waiting request to be served", secs(20), || async {
+    wait_until("the waiting request to be served", secs(20), || async {
         request(&env, "b9-ghost-request").is_some_and(|r| r["spec"]["completed"] == true)
     })
     .await;
@@ -118,7 +118,7 @@ async fn b9_duplicates_oldest_first_and_failed_requests_ignored() {
         ["b9-dup-b-older", "b9-dup-a-newer"],
         "backfills run oldest first"
     );
-    env.wait_for("both requests served", secs(25), || async {
+    wait_until("both requests served", secs(25), || async {
         served
             .iter()
             .all(|n| request(&env, n).is_some_and(|r| r["spec"]["completed"] == true))
@@ -152,7 +152,7 @@ async fn b9_unservable_request_is_rejected() {
         .await;
     env.wait_phase(Kind::V2, "b9-cron", "Scheduled", secs(10)).await;
     create_request(&env, "b9-refused", "mock-stream-v2", "b9-cron", false).await;
-    env.wait_for("the request to be refused", secs(10), || async {
+    wait_until("the request to be refused", secs(10), || async {
         request(&env, "b9-refused").is_some_and(|r| r["status"]["phase"] == "Failed")
     })
     .await;
@@ -217,14 +217,14 @@ async fn b11_stuck_deletion_causes_no_loop() {
         .delete("b11-stuck", &DeleteParams::background())
         .await
         .unwrap();
-    env.wait_for("the deletionTimestamp", secs(5), || async {
+    wait_until("the deletionTimestamp", secs(5), || async {
         env.get(Kind::V1, "b11-stuck")
             .await
             .is_some_and(|o| o.metadata.deletion_timestamp.is_some())
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let since = last_seq(&env);
+    let since = env.last_seq();
     tokio::time::sleep(secs(2)).await;
     let about = count_requests(
         &env,
@@ -249,7 +249,7 @@ async fn b11_stuck_deletion_causes_no_loop() {
         .patch("b11-stuck", &PatchParams::default(), &Patch::Merge(patch))
         .await
         .unwrap();
-    env.wait_for("the Job to be collected", secs(15), || async {
+    wait_until("the Job to be collected", secs(15), || async {
         env.job("b11-stuck").is_none()
     })
     .await;
@@ -373,14 +373,14 @@ async fn b13_spec_edit_during_backfill_restarts_it() {
     slow_backfill(&env).await;
     env.create(Kind::V1, slow_spec("b13")).await;
     env.wait_phase(Kind::V1, "b13", "Backfilling", secs(15)).await;
-    env.wait_for("the backfill Job", secs(10), || async {
+    wait_until("the backfill Job", secs(10), || async {
         env.job("b13").is_some()
     })
     .await;
     let before = env.job("b13").unwrap();
     let request_name = before["metadata"]["annotations"]["arcane/backfill-request"].clone();
     env.patch_spec(Kind::V1, "b13", json!({"source": "edited"})).await;
-    env.wait_for("the restarted backfill Job", secs(15), || async {
+    wait_until("the restarted backfill Job", secs(15), || async {
         env.job("b13").is_some_and(|j| {
             j["metadata"]["uid"] != before["metadata"]["uid"] && j["metadata"]["deletionTimestamp"].is_null()
         })
@@ -428,14 +428,14 @@ async fn b14_suspend_during_backfill() {
     slow_backfill(&env).await;
     env.create(Kind::V1, slow_spec("b14")).await;
     env.wait_phase(Kind::V1, "b14", "Backfilling", secs(15)).await;
-    env.wait_for("the backfill Job", secs(10), || async {
+    wait_until("the backfill Job", secs(10), || async {
         env.job("b14").is_some()
     })
     .await;
     let request_name = env.job("b14").unwrap()["metadata"]["annotations"]["arcane/backfill-request"].clone();
     env.set_suspended(Kind::V1, "b14", true).await;
     env.wait_phase(Kind::V1, "b14", "Suspended", secs(10)).await;
-    env.wait_for("the backfill Job to be gone", secs(10), || async {
+    wait_until("the backfill Job to be gone", secs(10), || async {
         env.job("b14").is_none()
     })
     .await;
@@ -452,7 +452,7 @@ async fn b14_suspend_during_backfill() {
     );
     env.set_suspended(Kind::V1, "b14", false).await;
     env.wait_phase(Kind::V1, "b14", "Backfilling", secs(10)).await;
-    env.wait_for("the resumed backfill Job", secs(10), || async {
+    wait_until("the resumed backfill Job", secs(10), || async {
         env.job("b14")
             .is_some_and(|j| j["metadata"]["annotations"]["arcane/backfill-request"] == request_name)
     })
@@ -485,16 +485,16 @@ async fn b10_unreadably_deep_object_does_not_stop_the_class_watch() {
     let mut spec = stream(Kind::V1, "x", false, None)["spec"].clone();
     spec["unknown"] = deep;
     let obj = json!({
-        "apiVersion": format!("{}/v1", super::harness::GROUP),
+        "apiVersion": format!("{}/v1", arcane_testkit::GROUP),
         "kind": "MockStreamV1",
         "metadata": {"name": "b10-unreadable", "namespace": NS},
         "spec": spec,
     });
-    let since = last_seq(&env);
+    let since = env.last_seq();
     // Stored, but even the test's client cannot read the reply.
     let created = try_create(&env, &Kind::V1.resource(), obj).await;
     assert!(created.is_err_and(|e| e.to_string().contains("recursion limit")));
-    let gvr = kube_sandbox::Gvr::new(super::harness::GROUP, "v1", "mockstreamv1s");
+    let gvr = kube_sandbox::Gvr::new(arcane_testkit::GROUP, "v1", "mockstreamv1s");
     assert!(
         env.sandbox
             .store()

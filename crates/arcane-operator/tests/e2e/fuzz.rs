@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::bad::*;
-use super::harness::{Env, Kind, secs, stream};
+use arcane_testkit::{Env, Kind, secs, stream};
 
 /// Definitions generated per run, and the bound on waiting for all of them.
 const DEFINITIONS: usize = 40;

@@ -1,8 +1,5 @@
 //! The chart's RBAC rules (rendered with `helm template`) and what a logged request needs.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use kube_sandbox::requestlog::RequestRecord;
 use serde_json::Value;
 
@@ -67,43 +64,14 @@ fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn helm() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("HELM") {
-        return Some(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("helm"))
-        .find(|p| p.is_file())
-}
-
 /// The rules of every ClusterRole and Role the chart renders with `sets`; `None` when helm is
-/// missing outside CI (in CI a missing helm fails, as in tests/chart.rs).
+/// missing outside CI (in CI a missing helm fails, as in the chart tests).
 pub fn chart_rules(sets: &[&str]) -> Option<Vec<Rule>> {
-    let Some(helm) = helm() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "helm is not installed, but CI must run the RBAC test"
-        );
-        eprintln!("helm not found on PATH: RBAC coverage test skipped");
-        return None;
-    };
-    let chart = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../charts/arcane-operator");
-    let mut cmd = Command::new(helm);
-    cmd.args(["template", "t"])
-        .arg(chart)
-        .args(["--namespace", "arcane"])
-        .args(["--set", "image.repository=registry.example.com/arcane-operator"]);
-    for set in sets {
-        cmd.args(["--set", set]);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "helm template failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    let helm = arcane_testkit::helm::helm("the RBAC test")?;
+    let mut all = vec!["image.repository=registry.example.com/arcane-operator"];
+    all.extend_from_slice(sets);
+    let docs =
+        arcane_testkit::helm::template(&helm, &all).unwrap_or_else(|e| panic!("helm template failed: {e}"));
     let mut rules = Vec::new();
     for doc in docs
         .iter()

@@ -6,8 +6,8 @@ use kube::api::{ApiResource, DynamicObject};
 use kube::core::GroupVersionKind;
 use serde_json::json;
 
-use super::harness::{self, Kind, secs, stream};
-use super::support::Setup;
+use crate::support::Setup;
+use arcane_testkit::{Kind, secs, stream, wait_until};
 
 /// The demo streams of the metrics and RBAC tests: every layout, a Job, a CronJob and a
 /// suspended stream. (kind, name, suspended, schedule, settled phase)
@@ -47,7 +47,7 @@ pub async fn exercise(setup: &Setup) {
         setup.patch(kind, name, legacy.clone()).await;
     }
     for (kind, name) in running {
-        env.wait_for("the legacy annotation to go", secs(20), || async {
+        wait_until("the legacy annotation to go", secs(20), || async {
             let obj = env.get(kind, name).await.unwrap();
             !obj.metadata
                 .annotations
@@ -69,7 +69,7 @@ pub async fn exercise(setup: &Setup) {
     let streaming = json!({"spec": {"execution": {"streamingBackend": {
         "batch": null, "changeCapture": {"jobTemplateRef": {"name": "streaming-job"}}}}}});
     setup.patch(Kind::V1, "daily-report", streaming).await;
-    env.wait_for("the CronJob to go", secs(20), || async {
+    wait_until("the CronJob to go", secs(20), || async {
         env.cronjob("daily-report").is_none()
     })
     .await;
@@ -79,12 +79,12 @@ pub async fn exercise(setup: &Setup) {
     let request = json!({
         "apiVersion": "streaming.sneaksanddata.com/v1",
         "kind": "BackfillRequest",
-        "metadata": {"name": "manual", "namespace": harness::NS},
+        "metadata": {"name": "manual", "namespace": arcane_testkit::NS},
         "spec": {"streamClass": "mock-stream-v2", "streamId": "payments"},
     });
     let api: Api<DynamicObject> = Api::namespaced_with(
         setup.client.clone(),
-        harness::NS,
+        arcane_testkit::NS,
         &ApiResource::from_gvk_with_plural(
             &GroupVersionKind::gvk("streaming.sneaksanddata.com", "v1", "BackfillRequest"),
             "backfillrequests",
@@ -93,7 +93,7 @@ pub async fn exercise(setup: &Setup) {
     api.create(&Default::default(), &serde_json::from_value(request).unwrap())
         .await
         .unwrap();
-    env.wait_for("the manual backfill to complete", secs(30), || async {
+    wait_until("the manual backfill to complete", secs(30), || async {
         env.requests()
             .iter()
             .any(|r| r["metadata"]["name"] == "manual" && r["spec"]["completed"] == true)

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use kube_sandbox::requestlog::RequestRecord;
 use serde_json::Value;
 
-use super::harness::{Kind, secs, stream};
-use super::support::{FAST_ELECTION, Operator, Setup, describe, is_lease, kill_leader_and_take_over};
+use crate::support::{Scraping, Setup, describe, is_lease, kill_leader_and_take_over};
+use arcane_testkit::process::FAST_ELECTION;
+use arcane_testkit::{Kind, secs, stream};
 
 /// Asserts the Lease's `renewTime` is `expected_secs` off the test's own wall clock. The holder
 /// renews every 500 ms, so a skew that applied lands within about a second of it.
@@ -41,9 +42,9 @@ async fn clock_skew_of_ten_seconds_between_replicas_never_gives_two_leaders() {
     let setup = Setup::start("skew").await;
     let slow = [&FAST_ELECTION[..], &["--lease-clock-skew", "-10s"]].concat();
     let fast = [&FAST_ELECTION[..], &["--lease-clock-skew=+10s"]].concat();
-    let mut a = Operator::spawn(&setup, "replica-a", &slow);
+    let mut a = setup.spawn("replica-a", &slow);
     a.wait_master_status(1.0, secs(15)).await;
-    let b = Operator::spawn(&setup, "replica-b", &fast);
+    let b = setup.spawn("replica-b", &fast);
     b.wait_master_status(0.0, secs(15)).await;
     assert_eq!(setup.lease_holder().as_deref(), Some("replica-a"));
     assert_renew_skew(&setup, -10, "replica-a");
@@ -85,7 +86,7 @@ async fn clock_skew_of_ten_seconds_between_replicas_never_gives_two_leaders() {
 
     // The audit. replica-a's last request (it is dead, so the log holds all of them) bounds its
     // tenure; until then replica-b may only have read the Lease.
-    let log = setup.requests_since(0);
+    let log = setup.env.requests_since(0);
     let (agent_a, agent_b) = (a.agent(), b.agent());
     let a_last = from(&log, &agent_a).map(|r| r.seq).max().unwrap();
     let standby: Vec<String> = from(&log, &agent_b)

@@ -2,57 +2,16 @@
 //! F11–F15): a StreamClass deleted under running streams, a class whose CRD appears late, a Job
 //! deleted out of band, a Job failing again and again, and an Events API that refuses writes.
 
-use std::time::Duration;
-
 use arcane_operator::sandbox::{DEMO_YAML, install};
 use kube::api::DeleteParams;
-use kube_sandbox::Gvr;
 use serde_json::{Value, json};
 
-use crate::harness::{Env, GROUP, Kind, NS, secs, stream};
-use crate::rel::{
-    self, JobCreations, assert_failure_visible, assert_no_storm, assert_running, create_all, last_seq,
-    live_jobs_of, names, op_fault, op_requests, status, wait_all,
+use crate::support::{
+    JobCreations, assert_failure_visible, assert_no_storm, assert_running, create_all, live_jobs_of, names,
+    op_fault, op_requests, status, wait_all,
 };
-
-fn classes() -> Gvr {
-    Gvr::new("streaming.sneaksanddata.com", "v1", "streamclasses")
-}
-
-/// (phase, Ready reason) of a StreamClass, from the store.
-fn class_state(env: &Env, name: &str) -> (String, String) {
-    let Some(class) = env.sandbox.store().get(&classes(), None, name) else {
-        return Default::default();
-    };
-    let phase = class
-        .pointer("/status/phase")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let reason = class
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
-        .and_then(|c| c["reason"].as_str())
-        .unwrap_or_default()
-        .to_string();
-    (phase, reason)
-}
-
-async fn wait_class(env: &Env, name: &str, phase: &str, reason: &str, timeout: Duration) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let state = class_state(env, name);
-        if state.0 == phase && state.1 == reason {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "class {name}: expected {phase}/{reason}, still {state:?} after {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+use arcane_testkit::scenario::{class, events, has_event, wait_class};
+use arcane_testkit::{Env, GROUP, Kind, NS, secs, stream, wait_until};
 
 /// Applies documents with the test's client (server-side apply, as `kubectl apply` would).
 async fn apply(env: &Env, docs: &[Value]) {
@@ -72,38 +31,11 @@ fn extra_crd(kind: &str) -> Value {
     crd
 }
 
-fn class_doc(name: &str, kind: &str) -> Value {
-    json!({
-        "apiVersion": "streaming.sneaksanddata.com/v1",
-        "kind": "StreamClass",
-        "metadata": {"name": name},
-        "spec": {"apiGroupRef": GROUP, "apiVersion": "v1", "kindRef": kind, "pluralName": format!("{}s", kind.to_lowercase())},
-    })
-}
-
-/// Warning/Normal Events about an object in any namespace, as (type, reason).
-fn events_about(env: &Env, name: &str) -> Vec<(String, String)> {
-    let gvr = Gvr::new("events.k8s.io", "v1", "events");
-    env.sandbox
-        .store()
-        .list(&gvr, None)
-        .0
-        .iter()
-        .filter(|e| e.pointer("/regarding/name").and_then(Value::as_str) == Some(name))
-        .map(|e| {
-            (
-                e["type"].as_str().unwrap_or_default().into(),
-                e["reason"].as_str().unwrap_or_default().into(),
-            )
-        })
-        .collect()
-}
-
 /// F11: a StreamClass is deleted while its streams run. Its stream watch closes and the operator
 /// sends no more requests for that kind; Jobs are kept; the other classes keep working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f11_deleted_class_stops_its_watch_only() {
-    let env = rel::start().await;
+    let env = crate::support::start().await;
     let streams = names("f11", 6);
     create_all(&env, &streams).await;
     wait_all(&env, &streams, "Running", secs(20)).await;
@@ -127,11 +59,11 @@ async fn f11_deleted_class_stops_its_watch_only() {
     api.delete(Kind::V1.class(), &DeleteParams::default())
         .await
         .expect("delete class");
-    env.wait_for("the class's stream watch to close", secs(10), || async {
+    wait_until("the class's stream watch to close", secs(10), || async {
         env.sandbox.open_watches() == watches - 1
     })
     .await;
-    let since = last_seq(&env);
+    let since = env.last_seq();
     // Changes the deleted class would have acted on, and one for a class still there.
     env.patch_spec(Kind::V1, v1_streams[0], json!({"source": "unmanaged-edit"}))
         .await;
@@ -139,7 +71,7 @@ async fn f11_deleted_class_stops_its_watch_only() {
     let v0_before = live_jobs_of(&env, &v0_name)[0]["metadata"]["uid"].clone();
     env.patch_spec(v0_kind, &v0_name, json!({"source": "managed-edit"}))
         .await;
-    env.wait_for("the other class's edit to roll out", secs(15), || async {
+    wait_until("the other class's edit to roll out", secs(15), || async {
         live_jobs_of(&env, &v0_name)
             .first()
             .is_some_and(|j| j["metadata"]["uid"] != v0_before)
@@ -169,14 +101,12 @@ async fn f11_deleted_class_stops_its_watch_only() {
 /// is created the class is Ready within 10 s and its streams run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f12_class_waits_for_its_crd() {
-    let env = rel::start().await;
-    apply(&env, &[class_doc("mock-stream-v9", "MockStreamV9")]).await;
+    let env = crate::support::start().await;
+    apply(&env, &[class("mock-stream-v9", "MockStreamV9", &[])]).await;
     wait_class(&env, "mock-stream-v9", "Pending", "CrdNotFound", secs(10)).await;
     // The Event is posted after the status write waited for above.
-    env.wait_for("a Warning CrdNotFound Event", secs(10), || async {
-        events_about(&env, "mock-stream-v9")
-            .iter()
-            .any(|(t, r)| t == "Warning" && r == "CrdNotFound")
+    wait_until("a Warning CrdNotFound Event", secs(10), || async {
+        has_event(&env, "mock-stream-v9", "Warning", "CrdNotFound")
     })
     .await;
     apply(&env, &[extra_crd("MockStreamV9")]).await;
@@ -200,7 +130,7 @@ async fn f12_class_waits_for_its_crd() {
     api.create(&Default::default(), &obj)
         .await
         .expect("create stream of the late kind");
-    env.wait_for("the late kind's stream to run", secs(20), || async {
+    wait_until("the late kind's stream to run", secs(20), || async {
         api.get_opt("late")
             .await
             .ok()
@@ -217,7 +147,7 @@ async fn f12_class_waits_for_its_crd() {
 /// F13: a streaming Job deleted out of band is recreated exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f13_job_deleted_out_of_band_is_recreated_once() {
-    let env = rel::start().await;
+    let env = crate::support::start().await;
     let (jobs, counter) = JobCreations::start(&env);
     let streams = names("f13", 3);
     create_all(&env, &streams).await;
@@ -226,7 +156,7 @@ async fn f13_job_deleted_out_of_band_is_recreated_once() {
     let job = live_jobs_of(&env, &name).remove(0);
     let created = jobs.of(&name);
     env.delete_job(job["metadata"]["name"].as_str().unwrap()).await;
-    env.wait_for("the Job to be recreated", secs(15), || async {
+    wait_until("the Job to be recreated", secs(15), || async {
         live_jobs_of(&env, &name)
             .first()
             .is_some_and(|j| j["metadata"]["uid"] != job["metadata"]["uid"])
@@ -247,7 +177,7 @@ async fn f13_job_deleted_out_of_band_is_recreated_once() {
 /// restarting it in a loop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f14_failing_job_is_not_hot_looped() {
-    let env = rel::start().await;
+    let env = crate::support::start().await;
     let (jobs, counter) = JobCreations::start(&env);
     let mut template = install::parse_documents(DEMO_YAML)
         .expect("demo parses")
@@ -269,7 +199,7 @@ async fn f14_failing_job_is_not_hot_looped() {
         env.wait_phase(Kind::V1, "f14", "Failed", secs(15)).await;
         assert_failure_visible(&env, Kind::V1, "f14", "CrashLoopDetected", "CrashLoopDetected").await;
         // Failed stays Failed: no new Job while nobody touches the stream.
-        let since = last_seq(&env);
+        let since = env.last_seq();
         tokio::time::sleep(secs(2)).await;
         let writes: Vec<String> = op_requests(&env, since)
             .into_iter()
@@ -283,7 +213,7 @@ async fn f14_failing_job_is_not_hot_looped() {
         assert_eq!(jobs.of("f14"), round, "one create per failure");
         env.set_suspended(Kind::V1, "f14", true).await;
         env.wait_phase(Kind::V1, "f14", "Suspended", secs(10)).await;
-        env.wait_for("the failed Job to be removed", secs(10), || async {
+        wait_until("the failed Job to be removed", secs(10), || async {
             live_jobs_of(&env, "f14").is_empty()
         })
         .await;
@@ -298,7 +228,7 @@ async fn f14_failing_job_is_not_hot_looped() {
 /// Events are not retried in a storm (the system settles).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f15_forbidden_events_do_not_block_reconciles() {
-    let env = rel::start().await;
+    let env = crate::support::start().await;
     let (jobs, counter) = JobCreations::start(&env);
     env.sandbox
         .add_fault(op_fault(
@@ -316,7 +246,7 @@ async fn f15_forbidden_events_do_not_block_reconciles() {
             status(403, None),
         ))
         .unwrap();
-    let since = last_seq(&env);
+    let since = env.last_seq();
     let streams = names("f15", 6);
     create_all(&env, &streams).await;
     wait_all(&env, &streams, "Running", secs(20)).await;
@@ -332,10 +262,7 @@ async fn f15_forbidden_events_do_not_block_reconciles() {
     let requests = op_requests(&env, since);
     let refused = requests.iter().filter(|r| r.status == 403).count();
     assert!(refused > 0, "the operator tried to publish Events");
-    assert!(
-        events_about(&env, &streams[0].1).is_empty(),
-        "no Event got through"
-    );
+    assert!(events(&env, &streams[0].1).is_empty(), "no Event got through");
     println!(
         "F15: {refused} Event writes refused for {} streams",
         streams.len()

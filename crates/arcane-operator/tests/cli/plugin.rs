@@ -2,27 +2,22 @@
 //! description of a failed stream against golden files (times and generated names fixed), every
 //! write and what the operator makes of it, the watch, and the errors users see.
 //!
-//! `UPDATE_GOLDEN=1 cargo nextest run -p arcane-operator --test cli_plugin` rewrites the golden
+//! `UPDATE_GOLDEN=1 cargo nextest run -p arcane-operator --test cli` rewrites the golden
 //! files under `tests/golden/`; review the diff.
 
 #![cfg(feature = "kubectl-plugin")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "e2e/harness.rs"]
-mod harness;
-#[path = "cli/support.rs"]
-mod support;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{T0, fixed, golden, mask_suffix, now, run, scene};
 use arcane_operator::cli::plugin::{self, Output, PluginCli, PluginCommand, PluginError, Scope, StreamRef};
+use arcane_testkit::{Env, Kind, NS, secs, stream, wait_until};
 use clap::Parser;
-use harness::{Env, Kind, NS, secs, stream};
 use kube_sandbox::faults::{FaultAction, FaultMatch, FaultSpec};
 use serde_json::{Value, json};
-use support::{T0, classes_ready, fixed, golden, mask_suffix, now, run, scene};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_describe_match_the_golden_files() {
@@ -89,20 +84,20 @@ async fn status_and_describe_match_the_golden_files() {
     // The Events a convergence posts: the last may land just after the phase, and the operator
     // sometimes adds one more on the way (e.g. BackfillNotRequested as it removes the finished
     // backfill Job), so the golden keeps the ones every start posts, in order.
-    env.wait_for("orders' StreamStarted Event", secs(30), || async {
+    wait_until("orders' StreamStarted Event", secs(30), || async {
         env.events_for("orders")
             .iter()
             .any(|(_, reason)| reason == "StreamStarted")
     })
     .await;
-    env.wait_for("broken's InvalidSpec Event", secs(30), || async {
+    wait_until("broken's InvalidSpec Event", secs(30), || async {
         env.events_for("broken")
             .iter()
             .any(|(_, reason)| reason == "InvalidSpec")
     })
     .await;
     // The initial request's Completed status may be written just after the stream runs.
-    env.wait_for(
+    wait_until(
         "orders' initial backfill recorded Completed",
         secs(30),
         || async {
@@ -202,7 +197,7 @@ async fn writes_do_what_editing_the_yaml_does() {
         out,
         "mockstreamv1/customers restarting: deleted job/customers; the operator creates a new one\n"
     );
-    env.wait_for("a new job/customers", secs(30), || async {
+    wait_until("a new job/customers", secs(30), || async {
         env.job("customers")
             .is_some_and(|j| j["metadata"]["uid"] != before)
     })
@@ -327,7 +322,7 @@ async fn watch_prints_again_when_a_stream_changes() {
     let env = Env::start().await;
     env.create(Kind::V0, stream(Kind::V0, "orders", true, None)).await;
     env.wait_phase(Kind::V0, "orders", "Suspended", secs(30)).await;
-    classes_ready(&env).await;
+    arcane_testkit::scenario::wait_classes_ready(&env).await;
 
     let out = Shared::default();
     let lists = || {
@@ -354,19 +349,18 @@ async fn watch_prints_again_when_a_stream_changes() {
         })
     };
     let reports = |text: &str| text.matches("CLASS ").count();
-    env.wait_for("the first report", secs(10), || async {
+    wait_until("the first report", secs(10), || async {
         reports(&out.text()) == 1
     })
     .await;
     // Nothing changed: polling on prints nothing more.
     let polled = lists();
-    env.wait_for("three more polls", secs(10), || async { lists() >= polled + 3 })
-        .await;
+    wait_until("three more polls", secs(10), || async { lists() >= polled + 3 }).await;
     assert_eq!(reports(&out.text()), 1, "{}", out.text());
     assert!(out.text().contains("orders  Suspended"), "{}", out.text());
 
     env.set_suspended(Kind::V0, "orders", false).await;
-    env.wait_for("a report with orders running", secs(30), || async {
+    wait_until("a report with orders running", secs(30), || async {
         out.text()
             .rsplit("CLASS ")
             .next()

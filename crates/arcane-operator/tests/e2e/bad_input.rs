@@ -4,21 +4,12 @@
 //! `Running`; no thread panics. Decided outcomes, where the row offers a choice, are in each test's
 //! doc comment. Rows B9–B14 and the fuzz test are in `e2e/bad_rows.rs` and `e2e/fuzz.rs`.
 
-#[path = "e2e/bad.rs"]
-mod bad;
-#[path = "e2e/bad_rows.rs"]
-mod bad_rows;
-#[path = "e2e/fuzz.rs"]
-mod fuzz;
-#[path = "e2e/harness.rs"]
-mod harness;
-
 use std::time::{Duration, Instant};
 
+use crate::bad::*;
 use arcane_operator::stream::WorkloadKind;
 use arcane_operator::stream::names::workload_name;
-use bad::*;
-use harness::{Env, Kind, secs, stream};
+use arcane_testkit::{Env, Kind, secs, stream, wait_until};
 use serde_json::{Value, json};
 
 fn v1_spec(template: &str, backfill: &str) -> Value {
@@ -172,7 +163,7 @@ async fn b3_missing_template_then_created() {
         &[template_from("backfill-job", "late-backfill", "300ms", |_| {})],
     )
     .await;
-    env.wait_for(
+    wait_until(
         "the backfill to run and the streaming template to be missed",
         secs(20),
         || async {
@@ -280,7 +271,7 @@ async fn b5_rejected_job_is_reported_without_hot_loop() {
     create_stream(&env, Kind::V1, "b5-rejected", spec).await;
     env.wait_phase(Kind::V1, "b5-rejected", "Suspended", secs(10))
         .await;
-    let since = last_seq(&env);
+    let since = env.last_seq();
     let started = Instant::now();
     env.set_suspended(Kind::V1, "b5-rejected", false).await;
     let note = wait_warning(&env, "b5-rejected", "FailedCreateJob", secs(10)).await;
@@ -372,7 +363,7 @@ async fn b6_names_at_limits() {
     assert_ne!(job_names[0], job_names[1]);
     let uid = env.job(&job_names[0]).unwrap()["metadata"]["uid"].clone();
     env.delete_job(&job_names[0]).await;
-    env.wait_for("the Job recreated under the same name", secs(15), || async {
+    wait_until("the Job recreated under the same name", secs(15), || async {
         env.job(&job_names[0])
             .is_some_and(|j| j["metadata"]["uid"] != uid && j["metadata"]["deletionTimestamp"].is_null())
     })
@@ -432,7 +423,7 @@ async fn b8_conflicting_and_unserved_classes() {
             "apiVersion": format!("{ARCANE_GROUP}/v1"),
             "kind": "StreamClass",
             "metadata": {"name": name},
-            "spec": {"apiGroupRef": harness::GROUP, "apiVersion": "v1", "kindRef": kind, "pluralName": plural},
+            "spec": {"apiGroupRef": arcane_testkit::GROUP, "apiVersion": "v1", "kindRef": kind, "pluralName": plural},
         })
     };
     apply(
@@ -447,7 +438,7 @@ async fn b8_conflicting_and_unserved_classes() {
         ("b8-duplicate", "Failed", "Conflict"),
         ("b8-wrong-kind", "Pending", "CrdNotFound"),
     ] {
-        env.wait_for(&format!("{name} to be {phase}/{reason}"), secs(15), || async {
+        wait_until(&format!("{name} to be {phase}/{reason}"), secs(15), || async {
             class(&env, name).is_some_and(|c| {
                 c["status"]["phase"] == phase
                     && c["status"]["conditions"].as_array().is_some_and(|cs| {
@@ -465,7 +456,7 @@ async fn b8_conflicting_and_unserved_classes() {
     // The first class still manages its streams: a spec change is acted on.
     env.patch_spec(Kind::V1, "b8-before", json!({"source": "changed"}))
         .await;
-    env.wait_for("the first class's stream to be rebuilt", secs(15), || async {
+    wait_until("the first class's stream to be rebuilt", secs(15), || async {
         env.job("b8-before")
             .is_some_and(|j| j.to_string().contains("changed"))
     })

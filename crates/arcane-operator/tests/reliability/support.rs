@@ -3,15 +3,10 @@
 //! checks of the invariants N1–N8 from the sandbox's store and request log, and a Job-creation
 //! counter fed by the sandbox's event stream.
 
-#![allow(dead_code)]
-
-pub mod process;
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arcane_operator::controller::{self, Operator};
 use kube::api::DeleteParams;
 use kube_sandbox::Gvr;
 use kube_sandbox::faults::{FaultAction, FaultMatch, FaultSpec};
@@ -19,7 +14,8 @@ use kube_sandbox::requestlog::RequestRecord;
 use kube_sandbox::store::EventKind;
 use serde_json::Value;
 
-use crate::harness::{Env, Kind, NS};
+use arcane_testkit::scenario::wait_classes_ready;
+use arcane_testkit::{Env, Kind, NS, eventually, wait_until};
 
 /// The user agent of the in-process operator's client.
 pub const OP_UA: &str = "arcane-reliability-operator";
@@ -33,40 +29,19 @@ pub const STORM_PER_SECOND: usize = 10;
 /// A sandbox with the demo plugin and the operator in-process, the operator's requests tagged with
 /// [`OP_UA`].
 pub async fn start() -> Env {
-    let mut env = Env::without_operator().await;
-    let uri: axum::http::Uri = env.sandbox.url().parse().expect("sandbox URL");
+    let env = Env::without_operator().await;
+    let uri: http::Uri = env.sandbox.url().parse().expect("sandbox URL");
     let mut config = kube::Config::new(uri);
-    config.headers.push((
-        axum::http::header::USER_AGENT,
-        axum::http::HeaderValue::from_static(OP_UA),
-    ));
+    config
+        .headers
+        .push((http::header::USER_AGENT, http::HeaderValue::from_static(OP_UA)));
     let client = kube::Client::try_from(config).expect("operator client");
-    let config = controller::Config {
-        concurrency: 4,
-        ..controller::Config::default()
-    };
-    env.operator = Some(Operator::start(client, config));
+    let env = env.with_operator_client(client);
+    // A fault injected before every StreamClass is Ready also hits those status writes, which the
+    // class controller retries only on its 5 s re-check: a scenario could see that retry as a
+    // write of a settled system.
     wait_classes_ready(&env).await;
     env
-}
-
-/// Waits until the operator has written every StreamClass's status `Ready`: a fault injected
-/// before that also hits those writes, which the class controller retries only on its 5 s
-/// re-check, so a scenario could see that retry as a write of a settled system.
-async fn wait_classes_ready(env: &Env) {
-    let classes = Gvr::new("streaming.sneaksanddata.com", "v1", "streamclasses");
-    env.wait_for(
-        "the StreamClasses to be Ready",
-        Duration::from_secs(30),
-        || async {
-            let (all, _) = env.sandbox.store().list(&classes, None);
-            !all.is_empty()
-                && all
-                    .iter()
-                    .all(|c| c.pointer("/status/phase").and_then(Value::as_str) == Some("Ready"))
-        },
-    )
-    .await;
 }
 
 /// A fault rule for the operator's requests only.
@@ -97,15 +72,9 @@ pub fn status(code: u16, retry_after_seconds: Option<u64>) -> FaultAction {
     }
 }
 
-pub fn last_seq(env: &Env) -> u64 {
-    env.sandbox.request_log().last_seq()
-}
-
 /// The operator's requests after `since`.
 pub fn op_requests(env: &Env, since: u64) -> Vec<RequestRecord> {
-    env.sandbox
-        .request_log()
-        .since(since)
+    env.requests_since(since)
         .into_iter()
         .filter(|r| r.user_agent == OP_UA)
         .collect()
@@ -115,7 +84,7 @@ pub fn op_requests(env: &Env, since: u64) -> Vec<RequestRecord> {
 pub fn stream_path(kind: Kind, name: &str) -> String {
     format!(
         "/apis/{}/v1/namespaces/{NS}/{}/{name}",
-        crate::harness::GROUP,
+        arcane_testkit::GROUP,
         kind.resource().plural
     )
 }
@@ -238,45 +207,42 @@ pub async fn assert_running(env: &Env, kind: Kind, name: &str) {
 
 /// Waits until every stream is in `phase`.
 pub async fn wait_all(env: &Env, streams: &[(Kind, String)], phase: &str, timeout: Duration) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let mut behind = Vec::new();
-        for (kind, name) in streams {
-            let current = env.phase(*kind, name).await;
-            if current.as_deref() != Some(phase) {
-                behind.push(format!("{name}: {current:?}"));
+    eventually(
+        format!("{} streams to be {phase}", streams.len()),
+        timeout,
+        || async {
+            let mut behind = Vec::new();
+            for (kind, name) in streams {
+                let current = env.phase(*kind, name).await;
+                if current.as_deref() != Some(phase) {
+                    behind.push(format!("{name}: {current:?}"));
+                }
             }
-        }
-        if behind.is_empty() {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} streams not {phase} after {timeout:?}: {:?}",
-            behind.len(),
-            &behind[..behind.len().min(10)]
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+            if behind.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} behind: {:?}",
+                    behind.len(),
+                    &behind[..behind.len().min(10)]
+                ))
+            }
+        },
+    )
+    .await;
 }
 
 /// Waits until no request of the operator (watches aside) has been answered for `window`. The
 /// sandbox logs a request when it answers, so a window longer than any injected delay covers
 /// the requests still on their way when the faults were cleared.
 pub async fn wait_operator_quiet(env: &Env, window: Duration, timeout: Duration) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let since = last_seq(env);
-        tokio::time::sleep(window).await;
-        if op_requests(env, since).iter().all(|r| r.watch) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the operator was still making requests after {timeout:?}:\n{}",
-            dump(env, since)
-        );
-    }
+    env.wait_quiet_of(
+        "the operator's requests",
+        |r| r.user_agent == OP_UA && !r.watch,
+        window,
+        timeout,
+    )
+    .await;
 }
 
 /// N4: deletes the stream; its Jobs and BackfillRequests are garbage-collected.
@@ -285,7 +251,7 @@ pub async fn assert_delete_not_lost(env: &Env, kind: Kind, name: &str, timeout: 
         .delete(name, &DeleteParams::background())
         .await
         .expect("delete stream");
-    env.wait_for(
+    wait_until(
         &format!("{name}'s Jobs and requests to be collected"),
         timeout,
         || async {
@@ -311,20 +277,19 @@ pub async fn assert_failure_visible(env: &Env, kind: Kind, name: &str, reason: &
         .expect("Ready condition");
     assert_eq!(ready["status"], "False", "{name}: Ready=False");
     // The Event is posted after the status write that a caller waited for.
-    let posted = || {
-        env.events_for(name)
-            .iter()
-            .any(|(t, r)| t == "Warning" && r == event)
-    };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !posted() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name}: a Warning {event} Event, got {:?}",
-            env.events_for(name)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        format!("{name}: a Warning {event} Event"),
+        Duration::from_secs(10),
+        || async {
+            let events = env.events_for(name);
+            if events.iter().any(|(t, r)| t == "Warning" && r == event) {
+                Ok(())
+            } else {
+                Err(format!("{events:?}"))
+            }
+        },
+    )
+    .await;
 }
 
 /// Counts Job creations per stream id from the sandbox's own event stream (every create, however
@@ -416,7 +381,7 @@ pub fn names(prefix: &str, count: usize) -> Vec<(Kind, String)> {
 /// Creates the streams unsuspended, Job backend.
 pub async fn create_all(env: &Env, streams: &[(Kind, String)]) {
     for (kind, name) in streams {
-        env.create(*kind, crate::harness::stream(*kind, name, false, None))
+        env.create(*kind, arcane_testkit::stream(*kind, name, false, None))
             .await;
     }
 }

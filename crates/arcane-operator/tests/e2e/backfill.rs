@@ -1,17 +1,12 @@
 //! End-to-end backfill scenarios (SPEC §4 "Backfill", §3 legacy annotations) and backend switches
 //! (SPEC §4 "Switching a stream between backends"; arcane-behavior §6.6 items 73–78).
 
-#[path = "e2e/harness.rs"]
-mod harness;
-#[path = "e2e/scenario.rs"]
-mod scenario;
-
-use harness::{Env, Kind, secs, stream};
-use kube_sandbox::store::EventKind;
-use scenario::{
+use arcane_testkit::scenario::{
     IMAGE, Recorder, annotation, apply, completed, env_var, hash_of, label, live_job, ready_of, request,
-    request_api, stored_request, stream_obj, template, uid_of, wait_event, wait_stream, wait_until,
+    request_api, stored_request, stream_obj, template, uid_of, wait_event, wait_stream,
 };
+use arcane_testkit::{Env, Kind, secs, stream, wait_until};
+use kube_sandbox::store::EventKind;
 use serde_json::{Value, json};
 
 /// A schedule that does not fire during a test, even with the sandbox's short cron minutes.
@@ -89,7 +84,7 @@ async fn request_for_a_running_stream_backfills_then_streams_again() {
         request("flow-manual", "mock-stream-v1", "flow", Some(payload.clone())),
     )
     .await;
-    wait_until("the request to complete", secs(10), || {
+    wait_until("the request to complete", secs(10), || async {
         stored_request(&env, "flow-manual").is_some_and(|r| completed(&r))
     })
     .await;
@@ -136,7 +131,7 @@ async fn request_for_a_running_stream_backfills_then_streams_again() {
         (Some("Completed"), Some("True"))
     );
     wait_event(&env, "flow", "Normal", "BackfillCompleted").await;
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -157,11 +152,11 @@ async fn request_for_a_scheduled_stream_swaps_the_cronjob_out_and_back() {
         request("nightly-catch-up", "mock-stream-v1", "nightly", None),
     )
     .await;
-    wait_until("the request to complete", secs(10), || {
+    wait_until("the request to complete", secs(10), || async {
         stored_request(&env, "nightly-catch-up").is_some_and(|r| completed(&r))
     })
     .await;
-    wait_until("a new CronJob", secs(10), || {
+    wait_until("a new CronJob", secs(10), || async {
         env.cronjob("nightly")
             .is_some_and(|c| uid_of(&c) != uid_of(&cronjob))
     })
@@ -187,7 +182,7 @@ async fn request_for_a_scheduled_stream_swaps_the_cronjob_out_and_back() {
     assert_eq!(backfills.len(), 1);
     assert_eq!(request_of(&backfills[0]), "nightly-catch-up");
     assert!(env.job("nightly").is_none());
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -200,13 +195,13 @@ async fn deleting_the_request_stops_the_backfill() {
     let name = backfilling_stream(&env, "cancelled").await;
     let backfill = live_job(&env, "cancelled").unwrap();
     assert_eq!(request_of(&backfill), name);
-    scenario::delete(&request_api(&env), &name).await;
+    arcane_testkit::scenario::delete(&request_api(&env), &name).await;
     wait_stream(&env, &v1, "cancelled", "Running", "StreamRunning", secs(10)).await;
     let job = live_job(&env, "cancelled").unwrap();
     assert_eq!(label(&job, "arcane/backfilling"), Some("false"));
     wait_event(&env, "cancelled", "Normal", "BackfillNotRequested").await;
     assert!(env.requests().is_empty(), "no request is re-created");
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -220,7 +215,7 @@ async fn suspension_interrupts_a_backfill_and_resuming_continues_it() {
     let first = live_job(&env, "paused").unwrap();
     env.set_suspended(Kind::V1, "paused", true).await;
     wait_stream(&env, &v1, "paused", "Suspended", "StreamSuspended", secs(10)).await;
-    wait_until("the backfill Job to be removed", secs(10), || {
+    wait_until("the backfill Job to be removed", secs(10), || async {
         env.job("paused").is_none()
     })
     .await;
@@ -235,7 +230,7 @@ async fn suspension_interrupts_a_backfill_and_resuming_continues_it() {
     assert_eq!(env.requests().len(), 1);
     let ready = ready_of(&stream_obj(&env, &v1, "paused").unwrap()).unwrap();
     assert!(ready["message"].as_str().unwrap().contains(&name), "{ready}");
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -249,7 +244,7 @@ async fn spec_change_during_a_backfill_restarts_it() {
     let before = live_job(&env, "reshaped").unwrap();
     env.patch_spec(Kind::V1, "reshaped", json!({"source": "reshaped-table"}))
         .await;
-    wait_until("the backfill Job to be replaced", secs(10), || {
+    wait_until("the backfill Job to be replaced", secs(10), || async {
         live_job(&env, "reshaped").is_some_and(|j| uid_of(&j) != uid_of(&before))
     })
     .await;
@@ -272,7 +267,7 @@ async fn spec_change_during_a_backfill_restarts_it() {
     );
     assert_ne!(hash_of(&after), hash_of(&before));
     assert!(!completed(&stored_request(&env, &name).unwrap()));
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -291,7 +286,7 @@ async fn two_requests_are_served_oldest_first() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     apply(&env, request("a-newer", "mock-stream-v1", "queue", None)).await;
     env.set_suspended(Kind::V1, "queue", false).await;
-    wait_until("both requests to complete", secs(10), || {
+    wait_until("both requests to complete", secs(10), || async {
         ["z-older", "a-newer"]
             .iter()
             .all(|n| stored_request(&env, n).is_some_and(|r| completed(&r)))
@@ -300,7 +295,7 @@ async fn two_requests_are_served_oldest_first() {
     wait_stream(&env, &v1, "queue", "Running", "StreamRunning", secs(10)).await;
     let order: Vec<String> = backfill_jobs(&recorder, "queue").iter().map(request_of).collect();
     assert_eq!(order, ["z-older", "a-newer"]);
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -329,7 +324,10 @@ async fn requests_for_other_classes_streams_or_namespaces_are_ignored() {
     tokio::time::sleep(secs(2)).await;
     assert!(recorder.created("jobs", "target").is_empty(), "no backfill Job");
     assert_eq!(uid_of(&live_job(&env, "target").unwrap()), uid_of(&job));
-    assert_eq!(scenario::stream_state(&env, &v1, "target").0, "Running");
+    assert_eq!(
+        arcane_testkit::scenario::stream_state(&env, &v1, "target").0,
+        "Running"
+    );
     // Neither is served; each says why it waits (its class has no such stream).
     for (name, why) in [
         ("other-class", "no MockStreamV0 named target"),
@@ -343,16 +341,16 @@ async fn requests_for_other_classes_streams_or_namespaces_are_ignored() {
             .unwrap_or_default();
         assert!(message.contains(why), "{name}: {message}");
     }
-    let gvr = scenario::backfill_requests();
-    let foreign = scenario::stored(&env, &gvr, Some("elsewhere"), "other-namespace").unwrap();
+    let gvr = arcane_testkit::scenario::backfill_requests();
+    let foreign = arcane_testkit::scenario::stored(&env, &gvr, Some("elsewhere"), "other-namespace").unwrap();
     assert!(!completed(&foreign));
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
 async fn set_legacy_state(env: &Env, name: &str, state: Option<&str>) {
     let patch = json!({"metadata": {"annotations": {"arcane/state": state}}});
-    scenario::merge_patch(&env.api(Kind::V1), name, patch).await;
+    arcane_testkit::scenario::merge_patch(&env.api(Kind::V1), name, patch).await;
 }
 
 /// `arcane/state: suspended` on a definition counts as suspended (SPEC §3 legacy annotations).
@@ -364,7 +362,7 @@ async fn legacy_suspended_annotation_suspends() {
     obj["metadata"]["annotations"] = json!({"arcane/state": "suspended"});
     env.create(Kind::V1, obj).await;
     wait_stream(&env, &v1, "old-style", "Suspended", "StreamSuspended", secs(10)).await;
-    let ready = scenario::ready_of(&stream_obj(&env, &v1, "old-style").unwrap()).unwrap();
+    let ready = arcane_testkit::scenario::ready_of(&stream_obj(&env, &v1, "old-style").unwrap()).unwrap();
     let message = ready["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("legacy annotation arcane/state: suspended"),
@@ -380,11 +378,11 @@ async fn legacy_suspended_annotation_suspends() {
     wait_stream(&env, &v1, "old-style", "Running", "StreamRunning", secs(10)).await;
     set_legacy_state(&env, "old-style", Some("suspended")).await;
     wait_stream(&env, &v1, "old-style", "Suspended", "StreamSuspended", secs(10)).await;
-    wait_until("the Job to be removed", secs(10), || {
+    wait_until("the Job to be removed", secs(10), || async {
         env.job("old-style").is_none()
     })
     .await;
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -401,7 +399,7 @@ async fn legacy_reload_annotation_becomes_a_backfill_request() {
     let before: Vec<Value> = env.requests();
 
     set_legacy_state(&env, "reloadable", Some("reload-requested")).await;
-    wait_until("a reload request", secs(10), || {
+    wait_until("a reload request", secs(10), || async {
         env.requests().len() > before.len()
     })
     .await;
@@ -418,11 +416,11 @@ async fn legacy_reload_annotation_becomes_a_backfill_request() {
         .expect("the reload request, named after the stream");
     let name = reload["metadata"]["name"].as_str().unwrap().to_string();
     assert_eq!(reload["spec"]["streamClass"], "mock-stream-v1");
-    wait_until("the annotation to be removed", secs(10), || {
+    wait_until("the annotation to be removed", secs(10), || async {
         stream_obj(&env, &v1, "reloadable").is_some_and(|o| annotation(&o, "arcane/state").is_none())
     })
     .await;
-    wait_until("the reload to complete", secs(10), || {
+    wait_until("the reload to complete", secs(10), || async {
         stored_request(&env, &name).is_some_and(|r| completed(&r))
     })
     .await;
@@ -437,7 +435,7 @@ async fn legacy_reload_annotation_becomes_a_backfill_request() {
         before.len() + 1,
         "exactly one reload request"
     );
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -547,7 +545,7 @@ async fn backend_switches(kind: Kind) {
         );
         wait_event(&env, name, "Normal", "BackendChanged").await;
     }
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 

@@ -6,32 +6,19 @@
 //! RBAC is simulated with the sandbox's fault injection (a 403 for a resource's list and watch),
 //! and a missing Lease namespace with a 404 on the Lease create.
 
-#![allow(clippy::unwrap_used)]
-
-#[path = "operability/dashboard.rs"]
-mod dashboard;
-#[path = "e2e/harness.rs"]
-mod harness;
-#[path = "production/prom.rs"]
-mod prom;
-#[path = "e2e/scenario.rs"]
-mod scenario;
-// Shared with tests/production.rs, which uses the helpers this file does not.
-#[allow(dead_code)]
-#[path = "production/support.rs"]
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{Scraping, Setup};
 use arcane_operator::sandbox::{DEMO_YAML, install};
-use harness::{Kind, secs, stream};
+use arcane_testkit::eventually;
+use arcane_testkit::process::{FAST_ELECTION, OperatorProcess, http_get};
+use arcane_testkit::scenario::{class_state, has_event, ready_of, stored, stream_classes, wait_class};
+use arcane_testkit::{Kind, secs, stream};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::DeleteParams;
 use kube_sandbox::faults::{FaultAction, FaultMatch, FaultSpec};
-use scenario::{class_state, has_event, ready_of, stored, stream_classes, wait_class};
 use serde_json::Value;
-use support::{FAST_ELECTION, Operator, Setup, eventually, http_get};
 
 /// Rust `Debug` text that must never reach a person.
 const DEBUG_TEXT: [&str; 3] = ["Status {", "GroupVersionKind {", "ErrorResponse {"];
@@ -62,20 +49,21 @@ fn json_lines(log: &str, fields: &[(&str, &str)]) -> Vec<Value> {
 }
 
 /// Requests of the operator replica `op` to a path starting with `prefix`, with `method`.
-fn requests_to(setup: &Setup, op: &Operator, method: &str, prefix: &str) -> usize {
+fn requests_to(setup: &Setup, op: &OperatorProcess, method: &str, prefix: &str) -> usize {
     setup
+        .env
         .requests_since(0)
         .iter()
         .filter(|r| r.user_agent == op.agent() && r.method == method && r.path.starts_with(prefix))
         .count()
 }
 
-async fn readyz(op: &Operator) -> Option<(u16, String)> {
+async fn readyz(op: &OperatorProcess) -> Option<(u16, String)> {
     http_get(op.health, "/readyz", None).await
 }
 
 /// Waits until `/readyz` answers `status` with a body containing `body`.
-async fn wait_readyz(op: &Operator, status: u16, body: &str, timeout: Duration) {
+async fn wait_readyz(op: &OperatorProcess, status: u16, body: &str, timeout: Duration) {
     eventually(&format!("/readyz {status} saying {body:?}"), timeout, || async {
         match readyz(op).await {
             Some((s, b)) if s == status && b.contains(body) => Ok(()),
@@ -123,7 +111,7 @@ async fn missing_crds_log_once_with_the_fix_and_keep_the_operator_unready() {
     for plural in ["streamclasses", "backfillrequests", "streamingjobtemplates"] {
         delete_crd(&setup, &format!("{plural}.streaming.sneaksanddata.com")).await;
     }
-    let op = Operator::spawn(&setup, "no-crds-0", &["--log-format", "json"]);
+    let op = setup.spawn("no-crds-0", &["--log-format", "json"]);
     wait_readyz(&op, 503, "arcane-operator crd | kubectl apply -f -", secs(20)).await;
 
     // The StreamClass watch retries with a backoff (0.8 s, 1.6 s, 3.2 s, …): let it fail 4 times.
@@ -194,7 +182,7 @@ async fn a_forbidden_kind_fails_its_class_only_and_is_counted() {
             },
         })
         .unwrap();
-    let op = Operator::spawn(&setup, "forbidden-0", &[]);
+    let op = setup.spawn("forbidden-0", &[]);
     op.wait_probe("/readyz", 200, secs(30)).await;
     let env = &setup.env;
     wait_class(env, Kind::V2.class(), "Failed", "Forbidden", secs(20)).await;
@@ -209,7 +197,7 @@ async fn a_forbidden_kind_fails_its_class_only_and_is_counted() {
     eventually("a Warning Forbidden Event", secs(10), || async {
         has_event(env, Kind::V2.class(), "Warning", "Forbidden")
             .then_some(())
-            .ok_or_else(|| format!("{:?}", scenario::events(env, Kind::V2.class())))
+            .ok_or_else(|| format!("{:?}", arcane_testkit::scenario::events(env, Kind::V2.class())))
     })
     .await;
     for kind in [Kind::V0, Kind::V1] {
@@ -276,7 +264,7 @@ async fn a_forbidden_kind_fails_its_class_only_and_is_counted() {
     assert!(scrape.value("workqueue_adds_total", &q) >= 1.0);
     assert!(scrape.value("workqueue_work_duration_seconds_count", &q) >= 1.0);
     assert!(scrape.value("workqueue_queue_duration_seconds_count", &q) >= 1.0);
-    let empty = dashboard::empty_panels(&scrape);
+    let empty = crate::dashboard::empty_panels(&scrape);
     assert!(empty.is_empty(), "dashboard queries without a series: {empty:?}");
 
     setup.env.sandbox.clear_faults();
@@ -299,7 +287,7 @@ async fn a_forbidden_kind_fails_its_class_only_and_is_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_stream_crd_makes_its_class_pending_until_it_returns() {
     let setup = Setup::start("crd-deleted").await;
-    let op = Operator::spawn(&setup, "crd-deleted-0", &[]);
+    let op = setup.spawn("crd-deleted-0", &[]);
     op.wait_probe("/readyz", 200, secs(30)).await;
     let env = &setup.env;
     let class = Kind::V1.class();
@@ -315,7 +303,7 @@ async fn a_deleted_stream_crd_makes_its_class_pending_until_it_returns() {
     );
     assert_no_debug_text("the class message", &message);
     // The Event is sent after the status write, in the background.
-    scenario::wait_event(env, class, "Warning", "CrdNotFound").await;
+    arcane_testkit::scenario::wait_event(env, class, "Warning", "CrdNotFound").await;
     assert_eq!(
         readyz(&op).await.map(|r| r.0),
         Some(200),
@@ -368,7 +356,7 @@ async fn a_lease_that_cannot_be_created_is_a_warning_and_unready() {
             },
         })
         .unwrap();
-    let op = Operator::spawn(&setup, "lease-0", &FAST_ELECTION);
+    let op = setup.spawn("lease-0", &FAST_ELECTION);
     wait_readyz(&op, 503, "does not exist", secs(20)).await;
     eventually("5 failed Lease creates", secs(20), || async {
         let n = requests_to(&setup, &op, "POST", "/apis/coordination.k8s.io/");
@@ -421,7 +409,7 @@ async fn refused_events_are_logged_once_with_the_rule() {
             },
         })
         .unwrap();
-    let op = Operator::spawn(&setup, "events-0", &[]);
+    let op = setup.spawn("events-0", &[]);
     for (kind, name) in [(Kind::V0, "e0"), (Kind::V1, "e1"), (Kind::V2, "e2")] {
         setup.create(kind, stream(kind, name, false, None)).await;
     }
@@ -452,7 +440,7 @@ async fn refused_events_are_logged_once_with_the_rule() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phase_transitions_and_workload_changes_are_logged_with_the_stream() {
     let setup = Setup::start("transitions").await;
-    let text = Operator::spawn(&setup, "transitions-0", &[]);
+    let text = setup.spawn("transitions-0", &[]);
     text.wait_probe("/readyz", 200, secs(30)).await;
     setup
         .create(Kind::V1, stream(Kind::V1, "logged", false, None))
@@ -463,7 +451,7 @@ async fn phase_transitions_and_workload_changes_are_logged_with_the_stream() {
         .await;
     let name = "stream=logged";
     let running = ["INFO", "phase Pending → Running", "reason=StreamRunning", name];
-    scenario::wait_until("the Running transition logged", secs(10), || {
+    arcane_testkit::wait_until("the Running transition logged", secs(10), || async {
         !lines_with(&text.logs(), &running).is_empty()
     })
     .await;
@@ -496,7 +484,7 @@ async fn phase_transitions_and_workload_changes_are_logged_with_the_stream() {
     text.sigterm();
 
     // The same in JSON: the message and the fields, the stream's identity from the span.
-    let json = Operator::spawn(&setup, "transitions-1", &["--log-format", "json"]);
+    let json = setup.spawn("transitions-1", &["--log-format", "json"]);
     json.wait_probe("/readyz", 200, secs(30)).await;
     setup
         .create(Kind::V1, stream(Kind::V1, "logged-json", true, None))
@@ -506,7 +494,7 @@ async fn phase_transitions_and_workload_changes_are_logged_with_the_stream() {
         .wait_phase(Kind::V1, "logged-json", "Suspended", secs(30))
         .await;
     let suspended = [("from", "(none)"), ("to", "Suspended")];
-    scenario::wait_until("the Suspended transition logged", secs(10), || {
+    arcane_testkit::wait_until("the Suspended transition logged", secs(10), || async {
         !json_lines(&json.logs(), &suspended).is_empty()
     })
     .await;

@@ -1,11 +1,7 @@
-//! End-to-end harness: a sandbox API server, the operator in-process, the demo plugin's stream
-//! kinds, and monitors that check the "nothing lost" invariants from the sandbox's own events and
-//! request log.
+//! The sandbox fixture: a sandbox API server with the operator's CRDs and the demo plugin's stream
+//! kinds, classes and templates, the operator in-process (or not, for tests that run the binary),
+//! and the invariant monitor following the sandbox's own events.
 
-#![allow(dead_code, clippy::unwrap_used)]
-
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arcane_operator::controller::{self, Operator};
@@ -13,12 +9,21 @@ use arcane_operator::sandbox::{DEMO_YAML, install};
 use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::{Api, Client};
-use kube_sandbox::store::EventKind;
+use kube_sandbox::requestlog::RequestRecord;
 use kube_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 
+use crate::monitor::MonitorTask;
+use crate::wait::eventually;
+
 pub const NS: &str = "default";
+/// The demo plugin's API group.
 pub const GROUP: &str = "streaming.demo.arcane.dev";
+
+/// Shorthand for timeouts in tests.
+pub fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
 
 /// The demo plugin's stream kinds, one per layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,97 +100,13 @@ pub fn stream(kind: Kind, name: &str, suspended: bool, schedule: Option<&str>) -
     })
 }
 
-/// Records invariant violations seen in the sandbox's event stream.
-#[derive(Default)]
-pub struct Monitor {
-    /// Live workloads (Jobs and CronJobs) per controlling owner UID.
-    live: HashMap<String, HashSet<(String, String)>>,
-    /// BackfillRequests whose backfill Job succeeded.
-    succeeded_backfills: HashSet<String>,
-    /// BackfillRequests created with `completed: true` by their author.
-    created_completed: HashSet<String>,
-    pub violations: Vec<String>,
-    pub lagged: bool,
-}
-
-impl Monitor {
-    fn observe(&mut self, resource: &str, kind: EventKind, obj: &Value) {
-        let name = obj
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        match resource {
-            "jobs" | "cronjobs" => {
-                let owner = obj
-                    .pointer("/metadata/ownerReferences")
-                    .and_then(Value::as_array)
-                    .and_then(|refs| refs.iter().find(|r| r.get("controller") == Some(&json!(true))))
-                    .and_then(|r| r.get("uid"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
-                let Some(owner) = owner else { return };
-                let owner_kind = obj
-                    .pointer("/metadata/ownerReferences/0/kind")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                if owner_kind == "CronJob" {
-                    return; // a CronJob's own child Jobs
-                }
-                let key = (resource.to_string(), name.clone());
-                let live = self.live.entry(owner.clone()).or_default();
-                if kind == EventKind::Deleted {
-                    live.remove(&key);
-                } else {
-                    live.insert(key);
-                    if live.len() > 1 {
-                        self.violations
-                            .push(format!("stream {owner} has two live workloads: {live:?}"));
-                    }
-                }
-                let complete = obj
-                    .pointer("/status/conditions")
-                    .and_then(Value::as_array)
-                    .is_some_and(|cs| {
-                        cs.iter()
-                            .any(|c| c["type"] == "Complete" && c["status"] == "True")
-                    });
-                let request = obj
-                    .pointer("/metadata/annotations/arcane~1backfill-request")
-                    .and_then(Value::as_str);
-                if let (true, Some(request)) = (complete, request) {
-                    self.succeeded_backfills.insert(request.to_string());
-                }
-            }
-            "backfillrequests" => {
-                let completed = obj.pointer("/spec/completed") == Some(&json!(true));
-                // A request created already completed was completed by its author, not the operator.
-                if completed && kind == EventKind::Added {
-                    self.created_completed.insert(name.clone());
-                }
-                if completed
-                    && kind == EventKind::Modified
-                    && !self.created_completed.contains(&name)
-                    && !self.succeeded_backfills.contains(&name)
-                {
-                    self.violations.push(format!(
-                        "BackfillRequest {name} completed without its backfill Job succeeding"
-                    ));
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
 /// A sandbox with the operator's CRDs, the demo plugin's kinds, classes and templates, and
 /// (once started) the operator.
 pub struct Env {
     pub sandbox: Sandbox,
     pub client: Client,
     pub operator: Option<Operator>,
-    pub monitor: Arc<Mutex<Monitor>>,
-    monitor_task: tokio::task::JoinHandle<()>,
+    pub monitor: MonitorTask,
 }
 
 impl Env {
@@ -215,26 +136,7 @@ impl Env {
         adjust(&mut config);
         let sandbox = Sandbox::start(config).await.expect("sandbox starts");
         let client = sandbox.client().expect("sandbox client");
-        let monitor = Arc::new(Mutex::new(Monitor::default()));
-        let monitor_task = {
-            let monitor = monitor.clone();
-            let mut events = sandbox.store().subscribe();
-            tokio::spawn(async move {
-                loop {
-                    match events.recv().await {
-                        Ok(event) => monitor.lock().expect("monitor lock").observe(
-                            &event.gvr.resource,
-                            event.kind,
-                            &event.object,
-                        ),
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                            monitor.lock().expect("monitor lock").lagged = true;
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                    }
-                }
-            })
-        };
+        let monitor = MonitorTask::start(sandbox.store());
         install::install_crds(&client).await.expect("CRDs install");
         let docs: Vec<Value> = install::parse_documents(DEMO_YAML)
             .expect("demo parses")
@@ -252,16 +154,22 @@ impl Env {
             client,
             operator: None,
             monitor,
-            monitor_task,
         }
     }
 
-    pub fn with_operator(mut self) -> Env {
+    /// Starts the operator in-process with the sandbox's client (concurrency 4).
+    pub fn with_operator(self) -> Env {
+        let client = self.client.clone();
+        self.with_operator_client(client)
+    }
+
+    /// Starts the operator in-process with `client` (e.g. one with its own User-Agent).
+    pub fn with_operator_client(mut self, client: Client) -> Env {
         let config = controller::Config {
             concurrency: 4,
             ..controller::Config::default()
         };
-        self.operator = Some(Operator::start(self.client.clone(), config));
+        self.operator = Some(Operator::start(client, config));
         self
     }
 
@@ -291,11 +199,7 @@ impl Env {
 
     /// Sets the suspended flag where the stream's layout keeps it.
     pub async fn set_suspended(&self, kind: Kind, name: &str, suspended: bool) {
-        let spec = match kind {
-            Kind::V0 => json!({"suspended": suspended}),
-            _ => json!({"execution": {"suspended": suspended}}),
-        };
-        self.patch_spec(kind, name, spec).await;
+        self.patch_spec(kind, name, suspended_spec(kind, suspended)).await;
     }
 
     pub async fn get(&self, kind: Kind, name: &str) -> Option<DynamicObject> {
@@ -326,34 +230,15 @@ impl Env {
 
     /// Waits until the stream reaches `phase`; panics with the last state after `timeout`.
     pub async fn wait_phase(&self, kind: Kind, name: &str, phase: &str, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
+        eventually(format!("{name} to reach phase {phase}"), timeout, || async {
             let current = self.phase(kind, name).await;
             if current.as_deref() == Some(phase) {
-                return;
+                return Ok(());
             }
-            if tokio::time::Instant::now() > deadline {
-                let reason = self.reason(kind, name).await;
-                panic!("{name}: expected phase {phase}, still {current:?} ({reason:?}) after {timeout:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Waits until `check` holds, polling; panics with `what` after `timeout`.
-    pub async fn wait_for<F, Fut>(&self, what: &str, timeout: Duration, mut check: F)
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while !check().await {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            let reason = self.reason(kind, name).await;
+            Err(format!("still {current:?} ({reason:?})"))
+        })
+        .await;
     }
 
     /// The Job named `name` in the test namespace, as JSON.
@@ -401,6 +286,63 @@ impl Env {
             .collect()
     }
 
+    /// The sequence number of the last logged request.
+    pub fn last_seq(&self) -> u64 {
+        self.sandbox.request_log().last_seq()
+    }
+
+    /// Requests logged after sequence number `since`.
+    pub fn requests_since(&self, since: u64) -> Vec<RequestRecord> {
+        self.sandbox.request_log().since(since)
+    }
+
+    /// Mutating requests logged after sequence number `since`, one line each.
+    pub fn writes_since(&self, since: u64) -> Vec<String> {
+        self.requests_since(since)
+            .into_iter()
+            .filter(RequestRecord::is_write)
+            .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+            .collect()
+    }
+
+    /// Waits until the sandbox has answered no write for `window` (bounded by `timeout`). The
+    /// sandbox logs a request when it answers, so a window longer than any injected delay covers
+    /// the requests still on their way.
+    pub async fn wait_quiet(&self, window: Duration, timeout: Duration) {
+        self.wait_quiet_of("the sandbox's writes", RequestRecord::is_write, window, timeout)
+            .await;
+    }
+
+    /// Waits until no request that `counts` selects has been answered for `window` (bounded by
+    /// `timeout`); `what` names them in the failure message.
+    pub async fn wait_quiet_of(
+        &self,
+        what: &str,
+        counts: impl Fn(&RequestRecord) -> bool,
+        window: Duration,
+        timeout: Duration,
+    ) {
+        eventually(format!("{what} to stop"), timeout, || {
+            let since = self.last_seq();
+            let counts = &counts;
+            async move {
+                tokio::time::sleep(window).await;
+                let seen: Vec<String> = self
+                    .requests_since(since)
+                    .into_iter()
+                    .filter(|r| counts(r))
+                    .map(|r| format!("{} {}?{} -> {}", r.method, r.path, r.query, r.status))
+                    .collect();
+                if seen.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("still going on: {seen:#?}"))
+                }
+            }
+        })
+        .await;
+    }
+
     /// Asserts the "nothing lost" invariants recorded so far, and that a settled system makes no
     /// write during `window`.
     pub async fn assert_invariants_and_settled(&self, window: Duration) {
@@ -409,41 +351,22 @@ impl Env {
         let quiet = Duration::from_millis(500);
         let deadline = tokio::time::Instant::now() + secs(10);
         loop {
-            let before = self.last_request_seq();
+            let before = self.last_seq();
             tokio::time::sleep(quiet).await;
             if self.writes_since(before).is_empty() || tokio::time::Instant::now() > deadline {
                 break;
             }
         }
-        let before = self.last_request_seq();
+        let before = self.last_seq();
         tokio::time::sleep(window).await;
         let writes = self.writes_since(before);
         assert!(writes.is_empty(), "a settled system made writes: {writes:#?}");
         self.assert_invariants();
     }
 
-    /// Mutating requests logged after sequence number `before`.
-    fn writes_since(&self, before: u64) -> Vec<String> {
-        self.sandbox
-            .requests()
-            .into_iter()
-            .filter(|r| r.seq > before)
-            .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"))
-            .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
-            .collect()
-    }
-
+    /// Asserts N2 and N3 held so far (the monitor), and that nothing touched a Secret (N8).
     pub fn assert_invariants(&self) {
-        let monitor = self.monitor.lock().expect("monitor lock");
-        assert!(
-            !monitor.lagged,
-            "the invariant monitor lagged behind the sandbox's events"
-        );
-        assert!(
-            monitor.violations.is_empty(),
-            "invariants violated: {:#?}",
-            monitor.violations
-        );
+        self.monitor.state().assert_clean();
         let secrets: Vec<String> = self
             .sandbox
             .requests()
@@ -454,16 +377,20 @@ impl Env {
         assert!(secrets.is_empty(), "the operator touched Secrets: {secrets:?}");
     }
 
-    fn last_request_seq(&self) -> u64 {
-        self.sandbox.requests().last().map(|r| r.seq).unwrap_or(0)
-    }
-
     pub async fn stop(mut self) {
         if let Some(operator) = self.operator.take() {
             operator.shutdown().await;
         }
-        self.monitor_task.abort();
+        drop(self.monitor);
         self.sandbox.shutdown().await;
+    }
+}
+
+/// The spec patch that sets the suspended flag where `kind`'s layout keeps it.
+pub fn suspended_spec(kind: Kind, suspended: bool) -> Value {
+    match kind {
+        Kind::V0 => json!({"suspended": suspended}),
+        _ => json!({"execution": {"suspended": suspended}}),
     }
 }
 
@@ -478,9 +405,4 @@ fn fast_templates(mut doc: Value) -> Value {
         doc["spec"]["metadata"]["annotations"]["sandbox.arcane.dev/after"] = json!(after);
     }
     doc
-}
-
-/// Shorthand for timeouts in tests.
-pub fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
 }

@@ -4,14 +4,9 @@
 #![cfg(feature = "kubectl-plugin")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "e2e/harness.rs"]
-mod harness;
-#[path = "cli/support.rs"]
-mod support;
-
+use crate::support::run;
 use arcane_operator::cli::plugin;
-use harness::{Env, Kind, NS, secs, stream};
-use support::run;
+use arcane_testkit::{Env, Kind, NS, secs, stream, wait_until};
 
 /// The binary itself: under the name `kubectl-arcane` (how kubectl runs plugins) it is the
 /// plugin; `arcane-operator kubectl` is the same; an error is one line on stderr and exit code 1.
@@ -95,7 +90,7 @@ async fn logs_reads_the_pods_of_the_current_job() {
         .await;
     env.wait_phase(Kind::V0, "orders", "Running", secs(30)).await;
     let pods = kube_sandbox::Gvr::new("", "v1", "pods");
-    env.wait_for("the streaming Job's pod to run", secs(20), || async {
+    wait_until("the streaming Job's pod to run", secs(20), || async {
         env.sandbox.store().list(&pods, Some(NS)).0.iter().any(|p| {
             p["metadata"]["labels"]["job-name"] == "orders"
                 && p["status"]["phase"] == "Running"

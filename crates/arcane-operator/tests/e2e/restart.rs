@@ -3,21 +3,13 @@
 //! small), a SIGKILL between a Job create and its status write leaves exactly one Job and a correct
 //! status after the restart (ecosystem-reliability F8), and SIGTERM exits 0 promptly (SPEC §7).
 
-#[path = "e2e/bad.rs"]
-mod bad;
-#[path = "e2e/harness.rs"]
-mod harness;
-#[path = "reliability/process.rs"]
-#[allow(dead_code)]
-mod process;
-
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use bad::{apply, last_seq, template_from, wait_quiet};
-use harness::{Env, Kind, secs, stream};
+use crate::bad::{apply, template_from};
+use arcane_testkit::operator_binary;
+use arcane_testkit::process::{Launcher, OperatorProcess};
+use arcane_testkit::{Env, Kind, eventually, eventually_every, secs, stream, wait_until};
 use kube_sandbox::faults::{FaultAction, FaultMatch, FaultSpec};
-use process::OperatorProcess;
 use serde_json::Value;
 
 /// Resources whose watch the operator opens once their initial list is done.
@@ -32,41 +24,26 @@ const WATCHED: [&str; 8] = [
     "/mockstreamv2s",
 ];
 
-/// A sandbox with the demo plugin and a kubeconfig file for the operator process.
-async fn setup(test: &str) -> (Env, PathBuf, PathBuf) {
-    let env = Env::without_operator().await;
-    let (kubeconfig, log) = process::paths(test);
-    env.sandbox
-        .write_kubeconfig(&kubeconfig)
-        .expect("kubeconfig written");
-    (env, kubeconfig, log)
-}
-
 /// Waits until, after request `since`, every watched resource has a watch open: the operator has
 /// listed everything.
 async fn wait_listed(env: &Env, since: u64, operator: &OperatorProcess) {
-    let deadline = Instant::now() + secs(15);
-    loop {
-        let requests = env.sandbox.requests();
+    eventually("the operator to list everything", secs(15), || async {
+        let requests = env.requests_since(since);
         let missing: Vec<&str> = WATCHED
             .iter()
             .copied()
-            .filter(|resource| {
-                !requests
-                    .iter()
-                    .any(|r| r.seq > since && r.watch && r.path.ends_with(resource))
-            })
+            .filter(|resource| !requests.iter().any(|r| r.watch && r.path.ends_with(resource)))
             .collect();
         if missing.is_empty() {
-            return;
+            Ok(())
+        } else {
+            Err(format!(
+                "not listed: {missing:?}; its log:\n{}",
+                operator.log_tail()
+            ))
         }
-        assert!(
-            Instant::now() < deadline,
-            "the operator did not list {missing:?}; its log:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 }
 
 fn writes_since(env: &Env, since: u64) -> Vec<String> {
@@ -116,24 +93,23 @@ fn job_uids(env: &Env, streams: &[(Kind, String)]) -> Vec<Value> {
 /// every stream keeps its Job and its phase.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_of_a_converged_operator_writes_nothing() {
-    let (env, kubeconfig, log) = setup("quiet-restart").await;
-    let mut operator = OperatorProcess::start(&kubeconfig, &log);
+    let (env, launcher) = Launcher::with_sandbox(operator_binary!(), "quiet-restart").await;
+    let mut operator = launcher.start();
     let streams = names(20);
     for (kind, name) in &streams {
         env.create(*kind, stream(*kind, name, false, None)).await;
     }
-    env.wait_for("20 streams running", secs(30), || all_running(&env, &streams))
-        .await;
+    wait_until("20 streams running", secs(30), || all_running(&env, &streams)).await;
     // Let in-flight status writes and Events land before the kill.
     // Converged means settled: stale-cache reconciles may still publish an Event or two.
-    wait_quiet(&env, secs(1), secs(10)).await;
+    env.wait_quiet(secs(1), secs(10)).await;
     env.assert_invariants();
     let jobs_before = job_uids(&env, &streams);
     assert!(jobs_before.iter().all(|uid| !uid.is_null()));
     operator.kill();
 
-    let since = last_seq(&env);
-    let restarted = OperatorProcess::start(&kubeconfig, &log);
+    let since = env.last_seq();
+    let restarted = launcher.start();
     wait_listed(&env, since, &restarted).await;
     // Each stream was reconciled from the fresh caches meanwhile; give stragglers time to act.
     tokio::time::sleep(secs(3)).await;
@@ -147,7 +123,6 @@ async fn restart_of_a_converged_operator_writes_nothing() {
     assert_eq!(job_uids(&env, &streams), jobs_before, "no Job was replaced");
     env.assert_invariants();
     drop(restarted);
-    let _ = std::fs::remove_file(&kubeconfig);
     env.stop().await;
 }
 
@@ -157,13 +132,13 @@ async fn restart_of_a_converged_operator_writes_nothing() {
 /// look orphaned and be deleted, an unlisted Job would be created again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_with_slow_cache_lists_keeps_the_backfill() {
-    let (env, kubeconfig, log) = setup("slow-lists").await;
+    let (env, launcher) = Launcher::with_sandbox(operator_binary!(), "slow-lists").await;
     apply(
         &env.client,
         &[template_from("backfill-job", "slow-backfill", "60s", |_| {})],
     )
     .await;
-    let mut operator = OperatorProcess::start(&kubeconfig, &log);
+    let mut operator = launcher.start();
     let mut backfilling = stream(Kind::V1, "slow-lists", false, None);
     backfilling["spec"]["execution"]["backfillJobTemplateRef"]["name"] = "slow-backfill".into();
     env.create(Kind::V1, backfilling).await;
@@ -173,7 +148,7 @@ async fn restart_with_slow_cache_lists_keeps_the_backfill() {
         .await;
     env.wait_phase(Kind::V0, "slow-lists-running", "Running", secs(15))
         .await;
-    wait_quiet(&env, secs(1), secs(10)).await;
+    env.wait_quiet(secs(1), secs(10)).await;
     let backfill_job = env.job("slow-lists").expect("backfill Job")["metadata"]["uid"].clone();
     let streaming_job = env.job("slow-lists-running").expect("Job")["metadata"]["uid"].clone();
     operator.kill();
@@ -195,8 +170,8 @@ async fn restart_with_slow_cache_lists_keeps_the_backfill() {
         };
         env.sandbox.add_fault(slow_list).expect("fault installed");
     }
-    let since = last_seq(&env);
-    let restarted = OperatorProcess::start(&kubeconfig, &log);
+    let since = env.last_seq();
+    let restarted = launcher.start();
     wait_listed(&env, since, &restarted).await;
     tokio::time::sleep(secs(2)).await;
     let writes = writes_since(&env, since);
@@ -216,7 +191,6 @@ async fn restart_with_slow_cache_lists_keeps_the_backfill() {
     );
     env.assert_invariants();
     drop(restarted);
-    let _ = std::fs::remove_file(&kubeconfig);
     env.stop().await;
 }
 
@@ -225,8 +199,8 @@ async fn restart_with_slow_cache_lists_keeps_the_backfill() {
 /// same one — and writes the correct status.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_between_job_create_and_status_write() {
-    let (env, kubeconfig, log) = setup("f8").await;
-    let mut operator = OperatorProcess::start(&kubeconfig, &log);
+    let (env, launcher) = Launcher::with_sandbox(operator_binary!(), "f8").await;
+    let mut operator = launcher.start();
     env.create(Kind::V1, stream(Kind::V1, "f8", true, None)).await;
     env.wait_phase(Kind::V1, "f8", "Suspended", secs(15)).await;
     // Hold the next status write of the stream long enough for the kill to come first.
@@ -248,15 +222,19 @@ async fn kill_between_job_create_and_status_write() {
     env.set_suspended(Kind::V1, "f8", false).await;
     // The Job exists and the status write that follows its create is being held: kill now.
     let held = || env.sandbox.faults().iter().any(|f| f.id == rule && f.hits > 0);
-    let deadline = Instant::now() + secs(15);
-    while env.job("f8").is_none() || !held() {
-        assert!(
-            Instant::now() < deadline,
-            "no Job created; log:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually_every(
+        "the Job's create, its status write held",
+        secs(15),
+        Duration::from_millis(5),
+        || async {
+            if env.job("f8").is_some() && held() {
+                Ok(())
+            } else {
+                Err(format!("log:\n{}", operator.log_tail()))
+            }
+        },
+    )
+    .await;
     operator.kill();
     let job = env.job("f8").unwrap();
     assert_eq!(
@@ -265,12 +243,15 @@ async fn kill_between_job_create_and_status_write() {
         "the status write was held back"
     );
 
-    let restarted = OperatorProcess::start(&kubeconfig, &log);
+    let restarted = launcher.start();
     env.wait_phase(Kind::V1, "f8", "Running", secs(20)).await;
     let jobs = env
         .sandbox
         .store()
-        .list(&kube_sandbox::Gvr::new("batch", "v1", "jobs"), Some(harness::NS))
+        .list(
+            &kube_sandbox::Gvr::new("batch", "v1", "jobs"),
+            Some(arcane_testkit::NS),
+        )
         .0
         .into_iter()
         .filter(|j| j["metadata"]["labels"]["arcane/stream-id"] == "f8")
@@ -299,16 +280,15 @@ async fn kill_between_job_create_and_status_write() {
     );
     env.assert_invariants();
     drop(restarted);
-    let _ = std::fs::remove_file(&kubeconfig);
     env.stop().await;
 }
 
 /// SIGTERM: the operator stops taking work and exits 0 within 10 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_exits_zero_promptly() {
-    let (env, kubeconfig, log) = setup("sigterm").await;
-    let since = last_seq(&env);
-    let mut operator = OperatorProcess::start(&kubeconfig, &log);
+    let (env, launcher) = Launcher::with_sandbox(operator_binary!(), "sigterm").await;
+    let since = env.last_seq();
+    let mut operator = launcher.start();
     wait_listed(&env, since, &operator).await;
     for i in 0..5 {
         env.create(Kind::V0, stream(Kind::V0, &format!("term-{i}"), false, None))
@@ -317,7 +297,7 @@ async fn sigterm_exits_zero_promptly() {
     env.wait_phase(Kind::V0, "term-0", "Backfilling", secs(15)).await;
     // Mid-work: the other streams are still being started.
     let started = Instant::now();
-    let status = operator.terminate(secs(10));
+    let status = operator.terminate(secs(10)).await;
     let took = started.elapsed();
     let status =
         status.unwrap_or_else(|| panic!("still running 10 s after SIGTERM; log:\n{}", operator.log_tail()));
@@ -328,6 +308,5 @@ async fn sigterm_exits_zero_promptly() {
         operator.log_tail()
     );
     env.assert_invariants();
-    let _ = std::fs::remove_file(&kubeconfig);
     env.stop().await;
 }

@@ -4,9 +4,7 @@
 // Tests may unwrap: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-#[path = "crd/structural.rs"]
 mod structural;
-#[path = "crd/wire.rs"]
 mod wire;
 
 use arcane_operator::crd;

@@ -1,9 +1,7 @@
-//! Scenario helpers for the end-to-end test files on top of the harness: more templates, classes,
+//! Scenario helpers on top of the [`Env`] fixture: more templates, classes,
 //! stream CRDs and BackfillRequests; reads straight from the sandbox's store (so that waiting does
 //! not add requests to the log a test is counting); and a recorder of the store's events, to check
 //! the order in which things happened after the fact.
-
-#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,7 +16,8 @@ use kube_sandbox::requestlog::RequestRecord;
 use kube_sandbox::store::EventKind;
 use serde_json::{Value, json};
 
-use crate::harness::{Env, GROUP, NS};
+use crate::env::{Env, GROUP, NS};
+use crate::wait::{eventually, wait_until};
 
 /// The operator's own API group.
 pub const ARCANE_GROUP: &str = "streaming.sneaksanddata.com";
@@ -249,22 +248,23 @@ pub fn stream_state(env: &Env, resource: &ApiResource, name: &str) -> (String, S
         .unwrap_or_default()
 }
 
+/// Waits until every StreamClass reports Ready (a class's status may land after its streams').
+pub async fn wait_classes_ready(env: &Env) {
+    wait_until(
+        "every StreamClass to be Ready",
+        Duration::from_secs(30),
+        || async {
+            let classes = env.sandbox.store().list(&stream_classes(), None).0;
+            !classes.is_empty() && classes.iter().all(|c| phase_of(c).as_deref() == Some("Ready"))
+        },
+    )
+    .await;
+}
+
 pub fn class_state(env: &Env, name: &str) -> (String, String, String) {
     stored(env, &stream_classes(), None, name)
         .map(|o| state_of(&o))
         .unwrap_or_default()
-}
-
-/// Polls `check` (a store read, no API request) until it holds; panics naming `what` after `timeout`.
-pub async fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// Waits until a stream shows `phase` with the `Ready` reason `reason`, reading the store only.
@@ -276,34 +276,32 @@ pub async fn wait_stream(
     reason: &str,
     timeout: Duration,
 ) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
+    eventually(format!("{name} to be {phase}/{reason}"), timeout, || async {
         let state = stream_state(env, resource, name);
         if state.0 == phase && state.2 == reason {
-            return;
+            Ok(())
+        } else {
+            Err(format!("still {state:?}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name}: expected {phase}/{reason}, still {state:?} after {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    })
+    .await;
 }
 
 /// Waits until a class shows `phase` with the `Ready` reason `reason`.
 pub async fn wait_class(env: &Env, name: &str, phase: &str, reason: &str, timeout: Duration) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let state = class_state(env, name);
-        if state.0 == phase && state.2 == reason {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "class {name}: expected {phase}/{reason}, still {state:?} after {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    eventually(
+        format!("class {name} to be {phase}/{reason}"),
+        timeout,
+        || async {
+            let state = class_state(env, name);
+            if state.0 == phase && state.2 == reason {
+                Ok(())
+            } else {
+                Err(format!("still {state:?}"))
+            }
+        },
+    )
+    .await;
 }
 
 pub fn uid_of(obj: &Value) -> String {
@@ -376,16 +374,6 @@ pub fn has_event(env: &Env, name: &str, type_: &str, reason: &str) -> bool {
     events(env, name)
         .iter()
         .any(|(t, r, _)| t == type_ && r == reason)
-}
-
-/// The sequence number of the last logged request.
-pub fn log_mark(env: &Env) -> u64 {
-    env.sandbox.request_log().last_seq()
-}
-
-/// Requests logged after `mark`.
-pub fn log_since(env: &Env, mark: u64) -> Vec<RequestRecord> {
-    env.sandbox.request_log().since(mark)
 }
 
 pub fn describe(requests: &[RequestRecord]) -> Vec<String> {
@@ -517,45 +505,27 @@ impl Drop for Recorder {
     }
 }
 
-/// Waits until no write has been logged for `quiet` (bounded by `timeout`). A test that sees the
-/// final status in the store can be a moment ahead of the Event the operator publishes after it.
-pub async fn wait_quiet(env: &Env, quiet: Duration, timeout: Duration) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let mark = log_mark(env);
-        tokio::time::sleep(quiet).await;
-        let writes: Vec<RequestRecord> = log_since(env, mark)
-            .into_iter()
-            .filter(|r| r.is_write())
-            .collect();
-        if writes.is_empty() {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "still writing after {timeout:?}: {:#?}",
-            describe(&writes)
-        );
-    }
-}
-
 /// The end of a scenario: once the last writes have landed, the system makes no write for 2 s, and
 /// the harness's invariants held throughout.
 pub async fn assert_settled(env: &Env) {
-    wait_quiet(env, Duration::from_millis(500), Duration::from_secs(5)).await;
+    env.wait_quiet(Duration::from_millis(500), Duration::from_secs(5))
+        .await;
     env.assert_invariants_and_settled(Duration::from_secs(2)).await;
 }
 
 /// Waits (up to 5 s) for an Event of `type_` and `reason` regarding `name`: the operator publishes
 /// Events after the status write a test may already have seen.
 pub async fn wait_event(env: &Env, name: &str, type_: &str, reason: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !has_event(env, name, type_, reason) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name}: no {type_} Event {reason} in {:#?}",
-            events(env, name)
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    eventually(
+        format!("{name}: a {type_} Event {reason}"),
+        Duration::from_secs(5),
+        || async {
+            if has_event(env, name, type_, reason) {
+                Ok(())
+            } else {
+                Err(format!("{:#?}", events(env, name)))
+            }
+        },
+    )
+    .await;
 }

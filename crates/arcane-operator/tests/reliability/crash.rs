@@ -4,54 +4,20 @@
 //! (N2), no BackfillRequest completed without its Job succeeding (N3), nothing is written once
 //! settled (N5), and no Secret was touched (N8).
 
-#[path = "e2e/harness.rs"]
-mod harness;
-#[path = "reliability/mod.rs"]
-mod rel;
-
 use std::time::{Duration, Instant};
 
-use harness::{Env, Kind, secs, stream};
+use crate::support::{JobCreations, assert_running, create_all, live_jobs_of, names, requests_of, wait_all};
+use arcane_testkit::operator_binary;
+use arcane_testkit::process::{Launcher, OperatorProcess};
+use arcane_testkit::{Env, Kind, eventually_every, secs, stream, wait_until};
 use kube_sandbox::faults::{FaultAction, FaultMatch, FaultSpec};
-use rel::process::{OperatorProcess, paths};
-use rel::{JobCreations, assert_running, create_all, live_jobs_of, names, requests_of, wait_all};
-
-/// Waits until the sandbox has seen no write for `window`.
-async fn wait_quiet(env: &Env, window: Duration, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let since = rel::last_seq(env);
-        tokio::time::sleep(window).await;
-        let writes = env
-            .sandbox
-            .request_log()
-            .since(since)
-            .iter()
-            .filter(|r| r.is_write())
-            .count();
-        if writes == 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "still writing after {timeout:?}");
-    }
-}
-
-/// The sandbox with the demo plugin and a kubeconfig for the operator process.
-async fn setup(test: &str) -> (Env, std::path::PathBuf, std::path::PathBuf) {
-    let env = Env::without_operator().await;
-    let (kubeconfig, log) = paths(test);
-    env.sandbox
-        .write_kubeconfig(&kubeconfig)
-        .expect("kubeconfig written");
-    (env, kubeconfig, log)
-}
 
 /// F6: the API server refuses connections for 5 s. The operator process stays up with its liveness
 /// probe answering, and converges afterwards: a stream created once the API is back runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f6_api_outage_keeps_the_process_alive() {
-    let (env, kubeconfig, log) = setup("f6").await;
-    let mut operator = OperatorProcess::start(&kubeconfig, &log);
+    let (env, launcher) = Launcher::with_sandbox(operator_binary!(), "f6").await;
+    let mut operator = launcher.start();
     let streams = names("f6", 3);
     create_all(&env, &streams).await;
     wait_all(&env, &streams, "Running", secs(20)).await;
@@ -67,7 +33,7 @@ async fn f6_api_outage_keeps_the_process_alive() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // The outage starts once open connections close, so it may end a little after 6 s.
-    env.wait_for("the API to serve again", secs(10), || async {
+    wait_until("the API to serve again", secs(10), || async {
         env.client.apiserver_version().await.is_ok()
     })
     .await;
@@ -82,10 +48,9 @@ async fn f6_api_outage_keeps_the_process_alive() {
     for (kind, name) in streams.iter().chain(&later) {
         assert_running(&env, *kind, name).await;
     }
-    wait_quiet(&env, secs(1), secs(10)).await;
+    env.wait_quiet(secs(1), secs(10)).await;
     env.assert_invariants_and_settled(secs(2)).await;
     drop(operator);
-    let _ = std::fs::remove_file(&kubeconfig);
     env.stop().await;
 }
 
@@ -93,9 +58,9 @@ async fn f6_api_outage_keeps_the_process_alive() {
 /// delay fault): after the restart exactly one Job — the same — and the status is fixed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f8_kill_between_job_create_and_status_patch() {
-    let (env, kubeconfig, log) = setup("f8").await;
+    let (env, launcher) = Launcher::with_sandbox(operator_binary!(), "f8").await;
     let (jobs, counter) = JobCreations::start(&env);
-    let mut operator = OperatorProcess::start(&kubeconfig, &log);
+    let mut operator = launcher.start();
     env.create(Kind::V2, stream(Kind::V2, "f8", true, None)).await;
     env.wait_phase(Kind::V2, "f8", "Suspended", secs(15)).await;
     let held = env
@@ -103,7 +68,7 @@ async fn f8_kill_between_job_create_and_status_patch() {
         .add_fault(FaultSpec {
             matcher: FaultMatch {
                 method: Some("PATCH|PUT".into()),
-                path: Some(format!("{}/status", rel::stream_path(Kind::V2, "f8"))),
+                path: Some(format!("{}/status", crate::support::stream_path(Kind::V2, "f8"))),
                 ..FaultMatch::default()
             },
             count: Some(1),
@@ -112,17 +77,20 @@ async fn f8_kill_between_job_create_and_status_patch() {
         })
         .unwrap();
     env.set_suspended(Kind::V2, "f8", false).await;
-    let deadline = Instant::now() + secs(15);
-    while live_jobs_of(&env, "f8").is_empty()
-        || !env.sandbox.faults().iter().any(|f| f.id == held && f.hits > 0)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no Job created; log:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let held = || env.sandbox.faults().iter().any(|f| f.id == held && f.hits > 0);
+    eventually_every(
+        "the Job's create, its status write held",
+        secs(15),
+        Duration::from_millis(5),
+        || async {
+            if !live_jobs_of(&env, "f8").is_empty() && held() {
+                Ok(())
+            } else {
+                Err(format!("log:\n{}", operator.log_tail()))
+            }
+        },
+    )
+    .await;
     operator.kill();
     let job = live_jobs_of(&env, "f8").remove(0);
     assert_eq!(
@@ -131,7 +99,7 @@ async fn f8_kill_between_job_create_and_status_patch() {
         "the status write was held"
     );
     env.sandbox.clear_faults();
-    let restarted = OperatorProcess::start(&kubeconfig, &log);
+    let restarted = launcher.start();
     env.wait_phase(Kind::V2, "f8", "Running", secs(20)).await;
     assert_running(&env, Kind::V2, "f8").await;
     assert_eq!(
@@ -145,11 +113,10 @@ async fn f8_kill_between_job_create_and_status_patch() {
         "exactly one Job created: {:?}",
         jobs.names_of("f8")
     );
-    wait_quiet(&env, secs(1), secs(10)).await;
+    env.wait_quiet(secs(1), secs(10)).await;
     env.assert_invariants_and_settled(secs(2)).await;
     drop(restarted);
     counter.abort();
-    let _ = std::fs::remove_file(&kubeconfig);
     env.stop().await;
 }
 
@@ -157,17 +124,17 @@ async fn f8_kill_between_job_create_and_status_patch() {
 /// whole (labels, owner); the next start converges with no duplicate create.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f9_sigterm_mid_rollout_exits_zero_and_restart_converges() {
-    let (env, kubeconfig, log) = setup("f9").await;
+    let (env, launcher) = Launcher::with_sandbox(operator_binary!(), "f9").await;
     let (jobs, counter) = JobCreations::start(&env);
     let streams = names("f9", 45);
     create_all(&env, &streams).await;
-    let mut operator = OperatorProcess::start(&kubeconfig, &log);
-    env.wait_for("the rollout to be under way", secs(20), || async {
+    let mut operator = launcher.start();
+    wait_until("the rollout to be under way", secs(20), || async {
         jobs.all().len() >= 5
     })
     .await;
     let asked = Instant::now();
-    let status = operator.terminate(secs(10));
+    let status = operator.terminate(secs(10)).await;
     let took = asked.elapsed();
     let status =
         status.unwrap_or_else(|| panic!("still running 10 s after SIGTERM; log:\n{}", operator.log_tail()));
@@ -183,7 +150,10 @@ async fn f9_sigterm_mid_rollout_exits_zero_and_restart_converges() {
     for job in env
         .sandbox
         .store()
-        .list(&kube_sandbox::Gvr::new("batch", "v1", "jobs"), Some(harness::NS))
+        .list(
+            &kube_sandbox::Gvr::new("batch", "v1", "jobs"),
+            Some(arcane_testkit::NS),
+        )
         .0
     {
         let name = job["metadata"]["name"].as_str().unwrap_or_default();
@@ -196,9 +166,9 @@ async fn f9_sigterm_mid_rollout_exits_zero_and_restart_converges() {
             "owner of {name}"
         );
     }
-    let restarted = OperatorProcess::start(&kubeconfig, &log);
+    let restarted = launcher.start();
     wait_all(&env, &streams, "Running", secs(40)).await;
-    wait_quiet(&env, secs(1), secs(15)).await;
+    env.wait_quiet(secs(1), secs(15)).await;
     for (kind, name) in &streams {
         assert_running(&env, *kind, name).await;
         assert_eq!(
@@ -211,7 +181,6 @@ async fn f9_sigterm_mid_rollout_exits_zero_and_restart_converges() {
     env.assert_invariants_and_settled(secs(2)).await;
     drop(restarted);
     counter.abort();
-    let _ = std::fs::remove_file(&kubeconfig);
     env.stop().await;
 }
 
@@ -246,11 +215,11 @@ async fn crash_rollout(
     seed: u64,
     converge: Duration,
 ) {
-    let (env, kubeconfig, log) = setup(test).await;
+    let (env, launcher) = Launcher::with_sandbox(operator_binary!(), test).await;
     let (jobs, counter) = JobCreations::start(&env);
     // Backfills long enough for the kills to land while the rollout is under way.
     let templates: kube::Api<arcane_operator::crd::StreamingJobTemplate> =
-        kube::Api::namespaced(env.client.clone(), harness::NS);
+        kube::Api::namespaced(env.client.clone(), arcane_testkit::NS);
     let slow =
         serde_json::json!({"spec": {"metadata": {"annotations": {"sandbox.arcane.dev/after": "1500ms"}}}});
     templates
@@ -265,14 +234,14 @@ async fn crash_rollout(
     create_all(&env, &streams).await;
     let started = Instant::now();
     let mut rng = Rng(seed);
-    let mut operator = OperatorProcess::start(&kubeconfig, &log);
+    let mut operator = launcher.start();
     let mut moments = Vec::new();
     for _ in 0..kills {
         let wait = rng.millis(window_ms.0, window_ms.1);
         tokio::time::sleep(wait).await;
         operator.kill();
         moments.push((wait.as_millis(), running(&env)));
-        operator = OperatorProcess::start(&kubeconfig, &log);
+        operator = launcher.start();
     }
     let killed_at = started.elapsed();
     // The kills must land during the rollout for the test to mean anything.
@@ -282,12 +251,12 @@ async fn crash_rollout(
         "only {mid_rollout} of {kills} kills landed mid-rollout: {moments:?}"
     );
     let converged = wait_converged(&env, &streams, converge, &operator).await;
-    wait_quiet(&env, secs(1), secs(30)).await;
+    env.wait_quiet(secs(1), secs(30)).await;
     let writes = env.sandbox.requests().iter().filter(|r| r.is_write()).count();
     println!(
         "crash {test}: {count} streams, {kills} SIGKILLs (wait ms, streams Running at the kill): {moments:?}; kills done after \
-         {killed_at:?}, all Running after {converged:?}; {writes} writes in all; log {}",
-        log.display()
+         {killed_at:?}, all Running after {converged:?}; {writes} writes in all; logs in {}",
+        launcher.dir.display()
     );
     for (kind, name) in &streams {
         assert_running(&env, *kind, name).await;
@@ -308,7 +277,6 @@ async fn crash_rollout(
     env.assert_invariants_and_settled(secs(2)).await;
     drop(operator);
     counter.abort();
-    let _ = std::fs::remove_file(&kubeconfig);
     env.stop().await;
 }
 
@@ -318,8 +286,8 @@ fn running(env: &Env) -> usize {
         .iter()
         .map(|kind| {
             let resource = kind.resource();
-            let gvr = kube_sandbox::Gvr::new(harness::GROUP, "v1", &resource.plural);
-            let (items, _) = env.sandbox.store().list(&gvr, Some(harness::NS));
+            let gvr = kube_sandbox::Gvr::new(arcane_testkit::GROUP, "v1", &resource.plural);
+            let (items, _) = env.sandbox.store().list(&gvr, Some(arcane_testkit::NS));
             items
                 .iter()
                 .filter(|s| s.pointer("/status/phase") == Some(&serde_json::json!("Running")))
@@ -336,24 +304,29 @@ async fn wait_converged(
     operator: &OperatorProcess,
 ) -> Duration {
     let from = Instant::now();
-    let deadline = from + timeout;
-    loop {
-        let mut behind = 0;
-        for (kind, name) in streams {
-            if env.phase(*kind, name).await.as_deref() != Some("Running") {
-                behind += 1;
+    eventually_every(
+        "every stream to be Running",
+        timeout,
+        Duration::from_millis(250),
+        || async {
+            let mut behind = 0;
+            for (kind, name) in streams {
+                if env.phase(*kind, name).await.as_deref() != Some("Running") {
+                    behind += 1;
+                }
             }
-        }
-        if behind == 0 {
-            return from.elapsed();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{behind} streams not Running after {timeout:?}; operator log:\n{}",
-            operator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+            if behind == 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{behind} not Running; operator log:\n{}",
+                    operator.log_tail()
+                ))
+            }
+        },
+    )
+    .await;
+    from.elapsed()
 }
 
 /// The short variant, in the normal suite: 60 streams, 5 kills.
@@ -364,7 +337,7 @@ async fn crash_consistency_60_streams_5_kills() {
 
 /// The full scenario: 500 streams, 20 kills.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "long: run with cargo nextest run --run-ignored only -p arcane-operator --test reliability_crash"]
+#[ignore = "long: run with cargo nextest run --run-ignored only -p arcane-operator --test reliability crash::crash_consistency_500"]
 async fn crash_consistency_500_streams_20_kills() {
     crash_rollout("crash500", 500, 20, (200, 1500), 0x5EED_0500, secs(300)).await;
 }

@@ -15,16 +15,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use arcane_testkit::helm::{chart_dir, template};
 use serde_json::Value;
 
-#[path = "chart/install.rs"]
 mod install;
-#[path = "chart/monitoring.rs"]
 mod monitoring;
-#[path = "chart/schema.rs"]
 mod schema;
-
-const CHART: &str = "../../charts/arcane-operator";
 
 /// The image repository every render sets (the chart has no default).
 const IMAGE: &str = "image.repository=registry.example.com/platform/arcane-operator";
@@ -49,57 +45,16 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn chart_dir() -> PathBuf {
-    manifest_dir().join(CHART)
-}
-
-fn find_helm() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("HELM") {
-        return Some(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("helm"))
-        .find(|p| p.is_file())
-}
-
 /// helm, or `None` (skip) outside CI; in CI a missing helm is a failure.
 fn helm() -> Option<PathBuf> {
-    match find_helm() {
-        Some(helm) => Some(helm),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("helm is not installed, but CI must run the chart tests")
-        }
-        None => {
-            eprintln!("helm not found on PATH: chart test skipped");
-            None
-        }
-    }
+    arcane_testkit::helm::helm("the chart tests")
 }
 
 /// `helm template` with the image repository and `--set` values; `Err` carries helm's stderr.
 fn try_render(helm: &Path, sets: &[&str]) -> Result<Vec<Value>, String> {
     let mut all = vec![IMAGE];
     all.extend_from_slice(sets);
-    try_render_exactly(helm, &all)
-}
-
-/// `helm template` with only these `--set` values.
-fn try_render_exactly(helm: &Path, sets: &[&str]) -> Result<Vec<Value>, String> {
-    let mut cmd = Command::new(helm);
-    cmd.args(["template", "t"])
-        .arg(chart_dir())
-        .args(["--namespace", "arcane"]);
-    for set in sets {
-        cmd.args(["--set", set]);
-    }
-    let out = cmd.output().map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    let text = String::from_utf8(out.stdout).map_err(|e| e.to_string())?;
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).map_err(|e| format!("{e}\n{text}"))?;
-    Ok(docs.into_iter().filter(|d| d.is_object()).collect())
+    template(helm, &all)
 }
 
 fn render(helm: &Path, sets: &[&str]) -> Vec<Value> {
@@ -329,7 +284,7 @@ fn rbac_grants_exactly_what_the_operator_uses_and_no_secrets() {
     }
     let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
     let key = |g: &str, r: &str| (g.to_string(), r.to_string(), Vec::new());
-    // The verbs a run of the operator uses (tests/production.rs audits them); reads come from
+    // The verbs a run of the operator uses (the production tests audit them); reads come from
     // watch caches and every write to status is a merge patch.
     let read = ["list", "watch"];
     let status = ["patch"];
@@ -451,7 +406,7 @@ fn pod_spec(docs: &[Value]) -> &Value {
 #[test]
 fn rendering_fails_without_image_repository_and_the_tag_defaults_to_app_version() {
     let Some(helm) = helm() else { return };
-    let refused = try_render_exactly(&helm, &[]);
+    let refused = template(&helm, &[]);
     assert!(
         matches!(&refused, Err(e) if e.contains("image.repository is required")),
         "{refused:?}"

@@ -1,17 +1,11 @@
 //! End-to-end failure scenarios (SPEC §4 "Failed", §3 invalid definitions, §5 missing templates,
 //! §4 template roll-out): what the operator shows, what it keeps, and how a user recovers.
 
-#[path = "e2e/harness.rs"]
-mod harness;
-#[path = "e2e/scenario.rs"]
-mod scenario;
-
-use harness::{Env, Kind, secs, stream};
-use scenario::{
+use arcane_testkit::scenario::{
     IMAGE, Recorder, annotation, apply, completed, describe, hash_of, job_condition, label, live_job,
-    log_mark, log_since, ready_of, stored_request, stream_obj, template, uid_of, wait_event, wait_stream,
-    wait_until,
+    ready_of, stored_request, stream_obj, template, uid_of, wait_event, wait_stream,
 };
+use arcane_testkit::{Env, Kind, secs, stream, wait_until};
 use serde_json::{Value, json};
 
 /// A v1 Job-backend stream with the given streaming and backfill templates.
@@ -69,14 +63,14 @@ async fn failed_job_is_kept_and_not_restarted() {
     let job = env.job("crashy").expect("the failed Job is kept for its logs");
     assert!(job_condition(&job, "Failed"));
 
-    let mark = log_mark(&env);
+    let mark = env.last_seq();
     tokio::time::sleep(secs(3)).await;
     assert_eq!(
         streaming_jobs_created(&recorder, "crashy").len(),
         1,
         "nothing is restarted"
     );
-    let job_writes: Vec<String> = describe(&log_since(&env, mark))
+    let job_writes: Vec<String> = describe(&env.requests_since(mark))
         .into_iter()
         .filter(|r| r.contains("/jobs"))
         .filter(|r| !r.starts_with("GET"))
@@ -86,8 +80,15 @@ async fn failed_job_is_kept_and_not_restarted() {
         "no Job is created or deleted: {job_writes:?}"
     );
     assert_eq!(uid_of(&env.job("crashy").unwrap()), uid_of(&job));
-    assert_eq!(env.sandbox.store().list(&scenario::jobs(), None).0.len(), 1);
-    scenario::assert_settled(&env).await;
+    assert_eq!(
+        env.sandbox
+            .store()
+            .list(&arcane_testkit::scenario::jobs(), None)
+            .0
+            .len(),
+        1
+    );
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -100,13 +101,16 @@ async fn suspend_and_resume_recovers_a_failed_stream() {
     let recorder = Recorder::start(&env, &["jobs"]);
     failed_stream(&env, "crashy").await;
     let failed = env.job("crashy").unwrap();
-    let ready = scenario::ready_of(&scenario::stream_obj(&env, &v1, "crashy").unwrap()).unwrap();
+    let ready = arcane_testkit::scenario::ready_of(
+        &arcane_testkit::scenario::stream_obj(&env, &v1, "crashy").unwrap(),
+    )
+    .unwrap();
     let message = ready["message"].as_str().unwrap_or_default();
     assert!(message.contains("Suspend and resume the stream"), "{message}");
 
     env.set_suspended(Kind::V1, "crashy", true).await;
     wait_stream(&env, &v1, "crashy", "Suspended", "StreamSuspended", secs(10)).await;
-    wait_until("the failed Job to be removed", secs(10), || {
+    wait_until("the failed Job to be removed", secs(10), || async {
         env.job("crashy").is_none()
     })
     .await;
@@ -115,7 +119,7 @@ async fn suspend_and_resume_recovers_a_failed_stream() {
     let fresh = live_job(&env, "crashy").expect("a new streaming Job");
     assert_ne!(uid_of(&fresh), uid_of(&failed));
     assert_eq!(streaming_jobs_created(&recorder, "crashy").len(), 2);
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -128,12 +132,14 @@ async fn template_fix_recovers_a_failed_stream() {
     failed_stream(&env, "crashy").await;
     let failed = env.job("crashy").unwrap();
     apply(&env, template("failing-job", "Run", "1s", IMAGE)).await;
-    wait_until("a new streaming Job from the fixed template", secs(10), || {
-        live_job(&env, "crashy").is_some_and(|j| uid_of(&j) != uid_of(&failed))
-    })
+    wait_until(
+        "a new streaming Job from the fixed template",
+        secs(10),
+        || async { live_job(&env, "crashy").is_some_and(|j| uid_of(&j) != uid_of(&failed)) },
+    )
     .await;
     wait_stream(&env, &v1, "crashy", "Running", "StreamRunning", secs(10)).await;
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -147,7 +153,7 @@ async fn spec_change_recovers_a_failed_stream() {
     let failed = env.job("crashy").unwrap();
     let fix = json!({"execution": {"streamingBackend": {"changeCapture": {"jobTemplateRef": {"name": "streaming-job"}}}}});
     env.patch_spec(Kind::V1, "crashy", fix).await;
-    wait_until("a new streaming Job", secs(10), || {
+    wait_until("a new streaming Job", secs(10), || async {
         live_job(&env, "crashy").is_some_and(|j| uid_of(&j) != uid_of(&failed))
     })
     .await;
@@ -155,7 +161,7 @@ async fn spec_change_recovers_a_failed_stream() {
     wait_event(&env, "crashy", "Normal", "StreamRestarted").await;
     let job = live_job(&env, "crashy").unwrap();
     assert_eq!(annotation(&job, "sandbox.arcane.dev/outcome"), Some("Run"));
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -183,7 +189,7 @@ async fn failed_backfill_keeps_its_request_until_it_succeeds() {
 
     env.set_suspended(Kind::V1, "refill", true).await;
     wait_stream(&env, &v1, "refill", "Suspended", "StreamSuspended", secs(10)).await;
-    wait_until("the failed Job to be removed", secs(10), || {
+    wait_until("the failed Job to be removed", secs(10), || async {
         env.job("refill").is_none()
     })
     .await;
@@ -210,7 +216,7 @@ async fn failed_backfill_keeps_its_request_until_it_succeeds() {
     for job in &backfills {
         assert_eq!(annotation(job, "arcane/backfill-request"), Some(name.as_str()));
     }
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -225,16 +231,17 @@ async fn missing_template_waits_without_polling_and_starts_when_created() {
     wait_stream(&env, &v1, "early", "Pending", "TemplateNotFound", secs(10)).await;
     wait_event(&env, "early", "Warning", "TemplateNotFound").await;
     // The completed initial backfill Job goes; no streaming Job can be built.
-    wait_until("the backfill Job to be removed", secs(5), || {
+    wait_until("the backfill Job to be removed", secs(5), || async {
         env.job("early").is_none()
     })
     .await;
 
     // Let the last status write and Event land, then count every request for 2 s.
-    scenario::wait_quiet(&env, std::time::Duration::from_millis(500), secs(5)).await;
-    let mark = log_mark(&env);
+    env.wait_quiet(std::time::Duration::from_millis(500), secs(5))
+        .await;
+    let mark = env.last_seq();
     tokio::time::sleep(secs(2)).await;
-    let requests = log_since(&env, mark);
+    let requests = env.requests_since(mark);
     assert!(
         requests.is_empty(),
         "the operator polls: {:#?}",
@@ -244,7 +251,7 @@ async fn missing_template_waits_without_polling_and_starts_when_created() {
     apply(&env, template("late-job", "Run", "1s", IMAGE)).await;
     wait_stream(&env, &v1, "early", "Running", "StreamRunning", secs(5)).await;
     assert!(live_job(&env, "early").is_some());
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -262,7 +269,7 @@ async fn template_change_rolls_out_to_the_running_job() {
 
     let image = "ghcr.io/sneaksanddata/arcane-stream-mock:next";
     apply(&env, template("rolling-job", "Run", "1s", image)).await;
-    wait_until("the Job to be replaced", secs(10), || {
+    wait_until("the Job to be replaced", secs(10), || async {
         live_job(&env, "rolling").is_some_and(|j| uid_of(&j) != uid_of(&before))
     })
     .await;
@@ -272,7 +279,7 @@ async fn template_change_rolls_out_to_the_running_job() {
     assert_ne!(hash_of(&after), hash_of(&before));
     let status = stream_obj(&env, &v1, "rolling").unwrap();
     assert_eq!(status["status"]["configurationHash"].as_str(), hash_of(&after));
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -306,7 +313,7 @@ async fn invalid_definitions_fail_alone_and_recover_when_fixed() {
     wait_stream(&env, &v1, "good", "Running", "StreamRunning", secs(10)).await;
     assert!(env.requests().iter().all(|r| r["spec"]["streamId"] == "good"));
     // Not retried until it changes.
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
 
     env.patch_spec(Kind::V1, "bad-flag", json!({"execution": {"suspended": false}}))
         .await;
@@ -318,6 +325,6 @@ async fn invalid_definitions_fail_alone_and_recover_when_fixed() {
     .await;
     wait_stream(&env, &v1, "bad-flag", "Running", "StreamRunning", secs(10)).await;
     wait_stream(&env, &v1, "bad-layout", "Running", "StreamRunning", secs(10)).await;
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }

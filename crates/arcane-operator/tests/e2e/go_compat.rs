@@ -2,18 +2,13 @@
 //! types (status fields required), plugins whose status schema refuses the operator's writes, and
 //! a cluster the Go operator ran on — its workloads adopted, not restarted.
 
-#[path = "e2e/harness.rs"]
-mod harness;
-#[path = "e2e/scenario.rs"]
-mod scenario;
-
-use harness::{Env, GROUP, Kind, NS, secs, stream};
+use arcane_testkit::scenario::{
+    IMAGE, apply, create_stream, events, merge_patch, request, stream_api, stream_obj, stream_state,
+    template, wait_stream,
+};
+use arcane_testkit::{Env, GROUP, Kind, NS, secs, stream, wait_until};
 use kube::api::ApiResource;
 use kube::core::GroupVersionKind;
-use scenario::{
-    IMAGE, apply, create_stream, events, log_mark, log_since, merge_patch, request, stream_api, stream_obj,
-    stream_state, template, wait_stream, wait_until,
-};
 use serde_json::{Value, json};
 
 /// A plugin CRD as kubebuilder generates it from Go types: `phase`, `configurationHash` and
@@ -81,7 +76,7 @@ fn resource(kind: &str) -> ApiResource {
 }
 
 fn class_for(kind: &str) -> Value {
-    scenario::class(&kind.to_lowercase(), kind, &[])
+    arcane_testkit::scenario::class(&kind.to_lowercase(), kind, &[])
 }
 
 /// A v1-layout stream of `kind` with the given templates.
@@ -180,7 +175,7 @@ async fn every_status_is_accepted_by_a_go_typed_plugin_crd() {
     for name in ["running", "scheduled", "backfilling", "failing"] {
         wait_stream(&env, &r, name, "Suspended", "StreamSuspended", t).await;
     }
-    wait_until("the suspended streams' workloads removed", t, || {
+    wait_until("the suspended streams' workloads removed", t, || async {
         ["running", "backfilling", "failing"]
             .iter()
             .all(|n| env.job(n).is_none())
@@ -192,7 +187,7 @@ async fn every_status_is_accepted_by_a_go_typed_plugin_crd() {
     let refused = refused_status_writes(&env, "gotypedstreams");
     assert!(refused.is_empty(), "status writes refused: {refused:#?}");
     for name in ["created-suspended", "running"] {
-        scenario::wait_event(&env, name, "Normal", "StreamSuspended").await;
+        arcane_testkit::scenario::wait_event(&env, name, "Normal", "StreamSuspended").await;
     }
     env.assert_invariants();
     env.stop().await;
@@ -220,9 +215,11 @@ async fn a_refused_status_never_stops_the_workload() {
         env.job("legacy")
             .is_some_and(|j| j["metadata"]["labels"]["arcane/backfilling"] == "false")
     };
-    wait_until("the streaming Job after the initial backfill", secs(20), || {
-        streaming_job(&env)
-    })
+    wait_until(
+        "the streaming Job after the initial backfill",
+        secs(20),
+        || async { streaming_job(&env) },
+    )
     .await;
     let refusal = events(&env, "legacy")
         .into_iter()
@@ -231,12 +228,15 @@ async fn a_refused_status_never_stops_the_workload() {
     assert!(refusal.2.contains("status.phase"), "{refusal:?}");
 
     set_suspended(&env, &r, "legacy", true).await;
-    wait_until("the Job removed on suspension", secs(20), || {
+    wait_until("the Job removed on suspension", secs(20), || async {
         env.job("legacy").is_none()
     })
     .await;
     set_suspended(&env, &r, "legacy", false).await;
-    wait_until("the Job back on resumption", secs(20), || streaming_job(&env)).await;
+    wait_until("the Job back on resumption", secs(20), || async {
+        streaming_job(&env)
+    })
+    .await;
     assert_eq!(requests_for(&env, "legacy").len(), 1, "one initial backfill only");
     assert!(
         stream_state(&env, &r, "legacy").0.is_empty(),
@@ -450,7 +450,7 @@ async fn switching_from_the_go_operator_restarts_nothing() {
     let running_uids: Vec<Option<String>> = running.iter().map(|(_, n)| uid(&env, n)).collect();
     let cron_uid = env.cronjob("go-scheduled").expect("Go CronJob")["metadata"]["uid"].clone();
 
-    let mark = log_mark(&env);
+    let mark = env.last_seq();
     let env = env.with_operator();
     let t = secs(20);
     for (kind, name) in &running {
@@ -460,14 +460,14 @@ async fn switching_from_the_go_operator_restarts_nothing() {
     harness_wait(&env, Kind::V1, "go-suspended", "Suspended", "StreamSuspended").await;
     harness_wait(&env, Kind::V1, "go-failed", "Failed", "CrashLoopDetected").await;
     // The adopted backfill completes its request; then the streaming Job starts.
-    wait_until("the Go backfill's request completed", t, || {
+    wait_until("the Go backfill's request completed", t, || async {
         env.requests()
             .iter()
             .any(|r| r["metadata"]["name"] == bf_request && r["spec"]["completed"] == true)
     })
     .await;
     harness_wait(&env, Kind::V1, "go-backfilling", "Running", "StreamRunning").await;
-    wait_until("every Go workload adopted", t, || {
+    wait_until("every Go workload adopted", t, || async {
         running.iter().all(|(_, n)| {
             env.job(n)
                 .is_some_and(|j| j["metadata"]["labels"]["arcane/stream-class"].is_string())
@@ -477,7 +477,7 @@ async fn switching_from_the_go_operator_restarts_nothing() {
     })
     .await;
 
-    let since = log_since(&env, mark);
+    let since = env.requests_since(mark);
     // No 409 for anything of the unchanged streams. The backfilling stream's request changes while
     // this runs (completed): a state write decided from an older version of it meets its
     // resourceVersion precondition, as designed.
@@ -536,7 +536,7 @@ async fn switching_from_the_go_operator_restarts_nothing() {
     let (v1, v1_name) = running[1].clone();
     env.patch_spec(v1, &v1_name, json!({"source": "changed"})).await;
     let old = running_uids[1].clone();
-    wait_until("the spec change replaced the adopted Job", t, || {
+    wait_until("the spec change replaced the adopted Job", t, || async {
         uid(&env, &v1_name).is_some_and(|u| Some(u) != old)
     })
     .await;
@@ -547,13 +547,13 @@ async fn switching_from_the_go_operator_restarts_nothing() {
         json!({"execution": {"streamingBackend": {"batch": {"schedule": "0 * * * *"}}}}),
     )
     .await;
-    wait_until("the schedule change reached the CronJob", t, || {
+    wait_until("the schedule change reached the CronJob", t, || async {
         env.cronjob("go-scheduled")
             .is_some_and(|c| c["spec"]["schedule"] == "0 * * * *")
     })
     .await;
     env.set_suspended(Kind::V2, "go-scheduled", true).await;
-    wait_until("the suspension removed the CronJob", t, || {
+    wait_until("the suspension removed the CronJob", t, || async {
         env.cronjob("go-scheduled").is_none()
     })
     .await;
@@ -681,14 +681,14 @@ async fn the_lifecycle_works_on_the_arcane_crd_charts_crds() {
         request("crd-batch-refill", Kind::V2.class(), "crd-batch", None),
     )
     .await;
-    wait_until("the request refused", t, || {
+    wait_until("the request refused", t, || async {
         requests_for(&env, "crd-batch")
             .iter()
             .any(|r| r["status"]["phase"] == "Failed" && r["status"]["conditions"][0]["reason"] == "Invalid")
     })
     .await;
     // The Event on the request is sent after its status write, in the background.
-    scenario::wait_event(&env, "crd-batch-refill", "Warning", "Invalid").await;
+    arcane_testkit::scenario::wait_event(&env, "crd-batch-refill", "Warning", "Invalid").await;
 
     env.set_suspended(Kind::V1, "crd-compat", true).await;
     harness_wait(&env, Kind::V1, "crd-compat", "Suspended", "StreamSuspended").await;
@@ -704,7 +704,13 @@ async fn the_lifecycle_works_on_the_arcane_crd_charts_crds() {
         refused.is_empty(),
         "writes refused by the arcane-crd schemas: {refused:#?}"
     );
-    let class = scenario::stored(&env, &scenario::stream_classes(), None, Kind::V1.class()).expect("class");
+    let class = arcane_testkit::scenario::stored(
+        &env,
+        &arcane_testkit::scenario::stream_classes(),
+        None,
+        Kind::V1.class(),
+    )
+    .expect("class");
     assert_eq!(class["status"]["phase"], "Ready", "{class}");
     env.assert_invariants();
     env.stop().await;
@@ -722,7 +728,7 @@ async fn an_unlabelled_workload_is_found_by_its_owner_and_kept() {
     env.set_suspended(Kind::V1, "relabelled", false).await;
     harness_wait(&env, Kind::V1, "relabelled", "Running", "StreamRunning").await;
     let uid = env.job("relabelled").expect("Job")["metadata"]["uid"].clone();
-    let mark = log_mark(&env);
+    let mark = env.last_seq();
     let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> = kube::Api::namespaced(env.client.clone(), NS);
     let unlabel = json!({"metadata": {"labels": {"arcane/stream-id": null}}});
     jobs.patch(
@@ -732,14 +738,14 @@ async fn an_unlabelled_workload_is_found_by_its_owner_and_kept() {
     )
     .await
     .expect("unlabel");
-    wait_until("the label restored", secs(20), || {
+    wait_until("the label restored", secs(20), || async {
         env.job("relabelled")
             .is_some_and(|j| j["metadata"]["labels"]["arcane/stream-id"] == "relabelled")
     })
     .await;
     env.assert_invariants_and_settled(std::time::Duration::from_secs(1))
         .await;
-    let since = log_since(&env, mark);
+    let since = env.requests_since(mark);
     let conflicts = since.iter().filter(|r| r.status == 409).count();
     assert!(conflicts <= 1, "at most the one create that found it: {since:#?}");
     assert_eq!(

@@ -1,36 +1,29 @@
 //! Reliability scenarios under API faults (ecosystem-reliability §B.7, rows F1–F7 and F16; F11–F15
 //! are in `reliability/objects.rs`): the operator in-process against the sandbox, with faults
 //! injected into the operator's requests only. Every scenario ends with the invariants checked from
-//! the API state and the request log: N1 (desired state), N2 and N3 (the harness monitor), N4 (a
+//! the API state and the request log: N1 (desired state), N2 and N3 (the testkit's monitor), N4 (a
 //! deleted stream's Jobs and requests are collected), N5 (no write once settled), N8 (no /secrets).
 //!
 //! Not here: F10 (two replicas, leader killed) and F17 (RBAC sufficiency) are covered by
-//! `tests/production.rs` (`leader_failover_after_sigkill_with_no_writes_from_the_standby`,
+//! the `production` tier (`leader_failover_after_sigkill_with_no_writes_from_the_standby`,
 //! `chart_rbac_covers_exactly_what_the_operator_uses`); F18 (clock skew ±10 s between two replicas)
 //! by `tests/production/skew.rs` and the paused-clock tests in `src/leader/tests/skew.rs`. F6, F8
-//! and F9 need the operator as a process: `reliability_crash.rs`.
-
-#[path = "e2e/harness.rs"]
-mod harness;
-#[path = "reliability/objects.rs"]
-mod objects;
-#[path = "reliability/mod.rs"]
-mod rel;
+//! and F9 need the operator as a process: `crash.rs`.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use harness::{Kind, secs};
-use kube_sandbox::faults::{FaultAction, FaultMatch};
-use rel::{
-    JobCreations, assert_delete_not_lost, assert_no_storm, assert_running, create_all, last_seq,
-    live_jobs_of, names, op_fault, op_requests, status, wait_all,
+use crate::support::{
+    JobCreations, assert_delete_not_lost, assert_no_storm, assert_running, create_all, live_jobs_of, names,
+    op_fault, op_requests, status, wait_all,
 };
+use arcane_testkit::{Kind, secs, wait_until};
+use kube_sandbox::faults::{FaultAction, FaultMatch};
 use serde_json::json;
 
 /// Every stream Running with its one streaming Job; one backfill and then one streaming Job created
 /// per stream, ever (no duplicate create, no streaming ahead of the initial backfill).
-async fn assert_converged_once(env: &harness::Env, streams: &[(Kind, String)], jobs: &JobCreations) {
+async fn assert_converged_once(env: &arcane_testkit::Env, streams: &[(Kind, String)], jobs: &JobCreations) {
     for (kind, name) in streams {
         assert_running(env, *kind, name).await;
         let created = jobs.names_of(name);
@@ -51,10 +44,10 @@ async fn assert_converged_once(env: &harness::Env, streams: &[(Kind, String)], j
 /// after; failed reconciles back off per object (no storm on any object path).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f1_server_errors_on_a_fifth_of_writes() {
-    let env = rel::start().await;
+    let env = crate::support::start().await;
     let (jobs, counter) = JobCreations::start(&env);
     let streams = names("f1", 6);
-    let since = last_seq(&env);
+    let since = env.last_seq();
     env.sandbox
         .add_fault(op_fault(Some("write"), None, Some(0.2), status(500, None)))
         .unwrap();
@@ -75,7 +68,7 @@ async fn f1_server_errors_on_a_fifth_of_writes() {
 /// the faults were on. A fixed window alone can end on a loaded machine before the operator made
 /// the requests the fault targets.
 async fn keep_faults_until_hit(
-    env: &harness::Env,
+    env: &arcane_testkit::Env,
     since: u64,
     code: u16,
     min: usize,
@@ -88,7 +81,7 @@ async fn keep_faults_until_hit(
             .count()
     };
     let started = tokio::time::Instant::now();
-    env.wait_for(
+    wait_until(
         &format!("{min} operator requests answered {code}"),
         window + secs(30),
         || async { started.elapsed() >= window && hits() >= min },
@@ -129,13 +122,13 @@ fn retry_gaps(records: &[kube_sandbox::requestlog::RequestRecord]) -> Vec<(Strin
 /// is on), no storm, and everything converges after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f2_throttled_with_retry_after() {
-    let env = rel::start().await;
+    let env = crate::support::start().await;
     let (jobs, counter) = JobCreations::start(&env);
     let early = names("f2-early", 3);
     create_all(&env, &early).await;
     wait_all(&env, &early, "Running", secs(20)).await;
     let streams = names("f2", 3);
-    let since = last_seq(&env);
+    let since = env.last_seq();
     env.sandbox
         .add_fault(op_fault(None, None, None, status(429, Some(2))))
         .unwrap();
@@ -178,10 +171,10 @@ async fn f2_throttled_with_retry_after() {
 /// was not made). No duplicate Job; status converges.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f3_conflicts_on_status_and_job_create() {
-    let env = rel::start().await;
+    let env = crate::support::start().await;
     let (jobs, counter) = JobCreations::start(&env);
     let streams = names("f3", 6);
-    let since = last_seq(&env);
+    let since = env.last_seq();
     let mut already = op_fault(
         Some("POST"),
         Some("/apis/batch/v1/namespaces/*/jobs"),
@@ -214,14 +207,14 @@ async fn f3_conflicts_on_status_and_job_create() {
 /// made while they are down is applied once they are back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f4_edit_made_while_watches_are_down_is_applied() {
-    let env = rel::start().await;
+    let env = crate::support::start().await;
     let streams = names("f4", 3);
     create_all(&env, &streams).await;
     wait_all(&env, &streams, "Running", secs(20)).await;
     let (kind, name) = (streams[1].0, streams[1].1.clone());
     let before = live_jobs_of(&env, &name)[0]["metadata"]["uid"].clone();
     let op_watches = || FaultMatch {
-        user_agent: Some(rel::OP_UA.into()),
+        user_agent: Some(crate::support::OP_UA.into()),
         ..FaultMatch::default()
     };
     for _ in 0..5 {
@@ -237,7 +230,7 @@ async fn f4_edit_made_while_watches_are_down_is_applied() {
         .await;
     tokio::time::sleep(secs(2)).await;
     env.sandbox.clear_faults();
-    env.wait_for("the offline edit to be applied", secs(20), || async {
+    wait_until("the offline edit to be applied", secs(20), || async {
         live_jobs_of(&env, &name)
             .first()
             .is_some_and(|j| j["metadata"]["uid"] != before && j.to_string().contains("edited-offline"))
@@ -268,9 +261,9 @@ const RELISTED: [&str; 5] = [
 /// This flaked F5 ("timed out waiting for the operator to re-list"): whichever type changed last
 /// never re-listed. So a change no operator watch sees (a ConfigMap, written straight into the
 /// store, no request in between) first moves the newest version past all of theirs.
-fn expire_every_watch(env: &harness::Env) {
+fn expire_every_watch(env: &arcane_testkit::Env) {
     let configmaps = kube_sandbox::Gvr::new("", "v1", "configmaps");
-    let bump = json!({"metadata": {"generateName": "f5-bump-", "namespace": harness::NS}});
+    let bump = json!({"metadata": {"generateName": "f5-bump-", "namespace": arcane_testkit::NS}});
     env.sandbox
         .store()
         .create(&configmaps, bump)
@@ -278,7 +271,7 @@ fn expire_every_watch(env: &harness::Env) {
     env.sandbox.expire_resource_versions();
     env.sandbox
         .drop_watches(FaultMatch {
-            user_agent: Some(rel::OP_UA.into()),
+            user_agent: Some(crate::support::OP_UA.into()),
             ..FaultMatch::default()
         })
         .expect("the operator's watches are cut");
@@ -301,12 +294,12 @@ fn not_relisted(requests: &[kube_sandbox::requestlog::RequestRecord]) -> Vec<&'s
 /// re-lists, and the relist causes no write at all (N5).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f5_relist_after_expired_resource_versions_writes_nothing() {
-    let env = rel::start().await;
+    let env = crate::support::start().await;
     let streams = names("f5", 6);
     create_all(&env, &streams).await;
     wait_all(&env, &streams, "Running", secs(20)).await;
     env.assert_invariants_and_settled(secs(2)).await;
-    let since = last_seq(&env);
+    let since = env.last_seq();
     expire_every_watch(&env);
     // Re-listed and watching again from the new list; the watcher's back-off after a 410 is
     // under a second, so 15 s is only a bound for a loaded machine.
@@ -319,7 +312,7 @@ async fn f5_relist_after_expired_resource_versions_writes_nothing() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the operator did not re-list {missing:?}; its requests since the expiry:\n{}",
-            rel::dump(&env, since)
+            crate::support::dump(&env, since)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -341,14 +334,14 @@ async fn f5_relist_after_expired_resource_versions_writes_nothing() {
 /// duplicate create and no create racing another (no 409).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f7_slow_api_makes_no_duplicate_creates() {
-    let env = rel::start().await;
+    let env = crate::support::start().await;
     let (jobs, counter) = JobCreations::start(&env);
     wait_watching(&env).await;
     let mut slow = op_fault(None, None, None, FaultAction::Delay { ms: 2000 });
     slow.matcher.watch = Some(false);
     env.sandbox.add_fault(slow).unwrap();
     let streams = names("f7", 2);
-    let since = last_seq(&env);
+    let since = env.last_seq();
     create_all(&env, &streams).await;
     wait_all(&env, &streams, "Running", secs(40)).await;
     env.sandbox.clear_faults();
@@ -359,7 +352,7 @@ async fn f7_slow_api_makes_no_duplicate_creates() {
     assert!(delayed > 0, "the delay applied");
     // Writes delayed before the faults were cleared may still be on their way (each takes 2 s):
     // wait until no request of the operator has been answered for longer than that.
-    rel::wait_operator_quiet(&env, Duration::from_millis(2500), secs(30)).await;
+    crate::support::wait_operator_quiet(&env, Duration::from_millis(2500), secs(30)).await;
     assert_converged_once(&env, &streams, &jobs).await;
     let conflicts: Vec<String> = op_requests(&env, since)
         .iter()
@@ -376,8 +369,8 @@ async fn f7_slow_api_makes_no_duplicate_creates() {
 }
 
 /// Waits until the operator has its watches open (its initial lists are done).
-async fn wait_watching(env: &harness::Env) {
-    env.wait_for("the operator's watches", secs(15), || async {
+async fn wait_watching(env: &arcane_testkit::Env) {
+    wait_until("the operator's watches", secs(15), || async {
         let watches: std::collections::HashSet<String> = op_requests(env, 0)
             .into_iter()
             .filter(|r| r.watch)
@@ -403,10 +396,10 @@ fn chaos(duplicate: bool, reorder: bool) -> kube_sandbox::faults::FaultSpec {
 }
 
 /// Makes the operator watch again (its open watches predate a new chaos rule, or carry it).
-fn rewatch(env: &harness::Env) {
+fn rewatch(env: &arcane_testkit::Env) {
     env.sandbox
         .drop_watches(FaultMatch {
-            user_agent: Some(rel::OP_UA.into()),
+            user_agent: Some(crate::support::OP_UA.into()),
             ..FaultMatch::default()
         })
         .expect("drop watches");
@@ -416,7 +409,7 @@ fn rewatch(env: &harness::Env) {
 /// and an edit rolls out with exactly one create per configuration; the system settles (N2, N5).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f16_duplicate_watch_events_are_idempotent() {
-    let env = rel::start().await;
+    let env = crate::support::start().await;
     let (jobs, counter) = JobCreations::start(&env);
     env.sandbox.add_fault(chaos(true, false)).unwrap();
     rewatch(&env);
@@ -426,7 +419,7 @@ async fn f16_duplicate_watch_events_are_idempotent() {
     assert_converged_once(&env, &streams, &jobs).await;
     let (kind, name) = (streams[0].0, streams[0].1.clone());
     env.patch_spec(kind, &name, json!({"source": "chaos-edit"})).await;
-    env.wait_for("the edit to roll out", secs(15), || async {
+    wait_until("the edit to roll out", secs(15), || async {
         live_jobs_of(&env, &name)
             .first()
             .is_some_and(|j| j.to_string().contains("chaos-edit"))
@@ -452,7 +445,7 @@ async fn f16_duplicate_watch_events_are_idempotent() {
 /// watches are clean again everything converges and settles (N1, N5).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f16_reordered_watch_events_never_make_two_workloads() {
-    let env = rel::start().await;
+    let env = crate::support::start().await;
     let (jobs, counter) = JobCreations::start(&env);
     env.sandbox.add_fault(chaos(true, true)).unwrap();
     rewatch(&env);
@@ -468,7 +461,7 @@ async fn f16_reordered_watch_events_never_make_two_workloads() {
     env.sandbox.clear_faults();
     rewatch(&env);
     wait_all(&env, &streams, "Running", secs(20)).await;
-    env.wait_for("the edit to roll out", secs(15), || async {
+    wait_until("the edit to roll out", secs(15), || async {
         live_jobs_of(&env, &name)
             .first()
             .is_some_and(|j| j.to_string().contains("chaos-edit"))

@@ -1,10 +1,7 @@
 //! End-to-end lifecycle scenarios (SPEC §4, §5): the operator in-process against the sandbox,
 //! driven through the API as a user would.
 
-#[path = "e2e/harness.rs"]
-mod harness;
-
-use harness::{Env, Kind, NS, secs, stream};
+use arcane_testkit::{Env, Kind, NS, secs, stream, wait_until};
 use serde_json::{Value, json};
 
 fn env_value<'a>(job: &'a Value, name: &str) -> Option<&'a Value> {
@@ -91,7 +88,7 @@ async fn suspended_stream_runs_nothing_until_resumed() {
     // Suspending again removes the workload.
     env.set_suspended(Kind::V1, "quiet", true).await;
     env.wait_phase(Kind::V1, "quiet", "Suspended", secs(10)).await;
-    env.wait_for("the Job to be gone", secs(10), || async {
+    wait_until("the Job to be gone", secs(10), || async {
         env.job("quiet").is_none()
     })
     .await;
@@ -136,7 +133,7 @@ async fn deleted_job_is_recreated() {
     env.wait_phase(Kind::V0, "phoenix", "Running", secs(20)).await;
     let uid = env.job("phoenix").unwrap()["metadata"]["uid"].clone();
     env.delete_job("phoenix").await;
-    env.wait_for("a new Job", secs(15), || async {
+    wait_until("a new Job", secs(15), || async {
         env.job("phoenix")
             .is_some_and(|j| j["metadata"]["uid"] != uid && j["metadata"]["deletionTimestamp"].is_null())
     })
@@ -161,7 +158,7 @@ async fn spec_change_replaces_the_job() {
     let before = env.job("evolving").unwrap();
     env.patch_spec(Kind::V1, "evolving", json!({"source": "another-table"}))
         .await;
-    env.wait_for("the replacement Job", secs(15), || async {
+    wait_until("the replacement Job", secs(15), || async {
         env.job("evolving").is_some_and(|j| {
             j["metadata"]["uid"] != before["metadata"]["uid"] && j["metadata"]["deletionTimestamp"].is_null()
         })

@@ -2,19 +2,14 @@
 //! classes, deleted and re-created classes, class spec changes, isolation between classes, and the
 //! number of watch connections.
 
-#[path = "e2e/harness.rs"]
-mod harness;
-#[path = "e2e/scenario.rs"]
-mod scenario;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use harness::{Env, GROUP, Kind, secs, stream};
-use scenario::{
-    apply, class, class_api, class_state, create_stream, env_var, extra_kind, hash_of, live_job, log_mark,
-    log_since, merge_patch, stream_crd, stream_obj, uid_of, wait_class, wait_event, wait_stream, wait_until,
+use arcane_testkit::scenario::{
+    apply, class, class_api, class_state, create_stream, env_var, extra_kind, hash_of, live_job, merge_patch,
+    stream_crd, stream_obj, uid_of, wait_class, wait_event, wait_stream,
 };
+use arcane_testkit::{Env, GROUP, Kind, secs, stream, wait_until};
 use serde_json::{Value, json};
 
 /// Watches the operator keeps whatever the number of classes: StreamClasses, Jobs, CronJobs,
@@ -60,7 +55,7 @@ async fn class_without_crd_is_pending_then_starts_by_itself() {
     wait_stream(&env, &v3, "late-kind", "Running", "StreamRunning", secs(10)).await;
     let job = live_job(&env, "late-kind").expect("the stream of the late class runs");
     assert_eq!(job["metadata"]["labels"]["arcane/stream-class"], "mock-stream-v3");
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -98,12 +93,12 @@ async fn later_class_for_the_same_kind_fails_with_conflict() {
     // The first class's controller still works.
     env.patch_spec(Kind::V1, "steady", json!({"source": "moved"}))
         .await;
-    wait_until("the Job to be replaced", secs(10), || {
+    wait_until("the Job to be replaced", secs(10), || async {
         live_job(&env, "steady").is_some_and(|j| uid_of(&j) != uid_of(&job))
     })
     .await;
     wait_stream(&env, &v1, "steady", "Running", "StreamRunning", secs(10)).await;
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -121,16 +116,17 @@ async fn deleted_class_leaves_streams_alone_and_recreating_it_resumes() {
     let requests = env.requests();
     assert_eq!(requests.len(), 1, "the initial backfill request");
 
-    scenario::delete(&class_api(&env), "mock-stream-v1").await;
-    wait_until("the class's stream watch to close", secs(10), || {
+    arcane_testkit::scenario::delete(&class_api(&env), "mock-stream-v1").await;
+    wait_until("the class's stream watch to close", secs(10), || async {
         env.sandbox.open_watches() == 2 + SHARED_WATCHES
     })
     .await;
     env.patch_spec(Kind::V1, "orphan", json!({"source": "while-unmanaged"}))
         .await;
-    let mark = log_mark(&env);
+    let mark = env.last_seq();
     tokio::time::sleep(secs(2)).await;
-    let writes: Vec<String> = log_since(&env, mark)
+    let writes: Vec<String> = env
+        .requests_since(mark)
         .iter()
         .filter(|r| r.is_write())
         .map(|r| format!("{} {}", r.method, r.path))
@@ -161,7 +157,7 @@ async fn deleted_class_leaves_streams_alone_and_recreating_it_resumes() {
         secs(10),
     )
     .await;
-    wait_until("the pending change to be applied", secs(10), || {
+    wait_until("the pending change to be applied", secs(10), || async {
         live_job(&env, "orphan").is_some_and(|j| {
             uid_of(&j) != uid_of(&job)
                 && env_var(&j, "STREAMCONTEXT__SPEC")
@@ -171,7 +167,7 @@ async fn deleted_class_leaves_streams_alone_and_recreating_it_resumes() {
     })
     .await;
     wait_stream(&env, &v1, "orphan", "Running", "StreamRunning", secs(10)).await;
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -199,7 +195,7 @@ async fn class_spec_change_restarts_its_streams_with_new_settings() {
         json!({"spec": {"secretRefs": ["connectionStringRef"]}}),
     )
     .await;
-    wait_until("a Job with the new secret reference", secs(10), || {
+    wait_until("a Job with the new secret reference", secs(10), || async {
         live_job(&env, "secretive").is_some_and(|j| uid_of(&j) != uid_of(&before))
     })
     .await;
@@ -215,7 +211,7 @@ async fn class_spec_change_restarts_its_streams_with_new_settings() {
         "the secret names are part of the hash"
     );
     assert_eq!(class_state(&env, "mock-stream-v1").0, "Ready");
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -279,13 +275,13 @@ async fn a_broken_class_does_not_affect_other_classes() {
         secs(10),
     )
     .await;
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
 /// The watch paths of the watch requests logged since `mark`.
 fn watch_paths(env: &Env, mark: u64) -> BTreeSet<String> {
-    log_since(env, mark)
+    env.requests_since(mark)
         .into_iter()
         .filter(|r| r.watch)
         .map(|r| r.path)
@@ -319,7 +315,7 @@ async fn watch_connections_are_one_per_class_plus_a_constant() {
         }
     }
     let expected = |classes: usize| classes + SHARED_WATCHES;
-    wait_until("one watch per class plus the shared ones", secs(5), || {
+    wait_until("one watch per class plus the shared ones", secs(5), || async {
         env.sandbox.open_watches() == expected(3)
     })
     .await;
@@ -354,18 +350,18 @@ async fn watch_connections_are_one_per_class_plus_a_constant() {
         secs(10),
     )
     .await;
-    wait_until("one more watch", secs(5), || {
+    wait_until("one more watch", secs(5), || async {
         env.sandbox.open_watches() == expected(4)
     })
     .await;
     paths.insert(format!("/apis/{GROUP}/v1/mockstreamv3s"));
     assert_eq!(watch_paths(&env, 0), paths);
     // Stable: no watch is re-opened in a loop.
-    let mark = log_mark(&env);
+    let mark = env.last_seq();
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(watch_paths(&env, mark).is_empty(), "no watch was re-opened");
     assert_eq!(env.sandbox.open_watches(), expected(4));
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }
 
@@ -397,6 +393,6 @@ async fn existing_classes_start_as_soon_as_the_operator_starts() {
         elapsed < Duration::from_secs(2),
         "classes started after {elapsed:?}"
     );
-    scenario::assert_settled(&env).await;
+    arcane_testkit::scenario::assert_settled(&env).await;
     env.stop().await;
 }

@@ -6,34 +6,31 @@
 // Test helpers may panic on unexpected output, like the tests themselves.
 #![allow(clippy::unwrap_used)]
 
-#[path = "e2e/harness.rs"]
-mod harness;
-#[path = "production/prom.rs"]
+mod dashboard;
+/// Issue 11, "operable": the operator's logs, probes, metrics and statuses when things go wrong.
+mod operability;
 mod prom;
-#[path = "production/rbac.rs"]
 mod rbac;
-#[path = "production/scenario.rs"]
 mod scenario;
 /// F18: clock skew between replicas, next to F10 below (in its own file for size).
-#[path = "production/skew.rs"]
 mod skew;
-#[path = "production/support.rs"]
 mod support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use harness::{Kind, secs, stream};
+use crate::scenario::{create_demo_streams, exercise, wait_demo_streams};
+use crate::support::{Scraping, Setup, describe, is_lease};
+use arcane_testkit::process::{FAST_ELECTION, http_get};
+use arcane_testkit::{Kind, secs, stream};
+use arcane_testkit::{eventually, eventually_every};
 use kube_sandbox::faults::{FaultAction, FaultMatch, FaultSpec};
 use kube_sandbox::requestlog::RequestRecord;
-use scenario::{create_demo_streams, exercise, wait_demo_streams};
-use support::{FAST_ELECTION, Operator, Setup, describe, eventually, http_get, is_lease};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_carry_controller_runtime_names_and_arcane_series() {
     let setup = Setup::start("metrics").await;
-    let op = Operator::spawn(
-        &setup,
+    let op = setup.spawn(
         "metrics-0",
         &[&FAST_ELECTION[..], &["--concurrency", "3"]].concat(),
     );
@@ -155,7 +152,10 @@ async fn metrics_carry_controller_runtime_names_and_arcane_series() {
     }
 
     assert_eq!(
-        scrape.value("leader_election_master_status", &[("name", support::LEASE)]),
+        scrape.value(
+            "leader_election_master_status",
+            &[("name", arcane_testkit::process::LEASE)]
+        ),
         1.0
     );
     assert!(scrape.value("process_resident_memory_bytes", &[]) > 0.0);
@@ -241,48 +241,53 @@ async fn probes_flip_when_initial_lists_finish_and_sigterm_exits_zero() {
             action: FaultAction::Delay { ms: 3000 },
         })
         .unwrap();
-    let start = setup.seq();
-    let mut op = Operator::spawn(&setup, "probes-0", &[]);
+    let start = setup.env.last_seq();
+    let mut op = setup.spawn("probes-0", &[]);
 
     // Liveness answers 200 from the first moment the probe server answers at all.
-    let deadline = Instant::now() + secs(15);
-    let first = loop {
-        if let Some((status, _)) = http_get(op.health, "/healthz", None).await {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the probe server never answered:\n{}",
-            op.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let first = eventually_every(
+        "the probe server to answer",
+        secs(15),
+        Duration::from_millis(20),
+        || async {
+            match http_get(op.health, "/healthz", None).await {
+                Some((status, _)) => Ok(status),
+                None => Err(op.log_tail()),
+            }
+        },
+    )
+    .await;
     assert_eq!(first, 200, "/healthz at start");
-    let mut not_ready_seen = 0;
-    let deadline = Instant::now() + secs(30);
-    loop {
+    let not_ready_seen = std::cell::Cell::new(0);
+    eventually("readiness", secs(30), || async {
         let (live, _) = http_get(op.health, "/healthz", None).await.unwrap();
         let (ready, body) = http_get(op.health, "/readyz", None).await.unwrap();
         assert_eq!(live, 200, "liveness failed while starting");
         if ready == 200 {
-            break;
+            return Ok(());
         }
         assert_eq!(ready, 503, "readiness: {body}");
         assert!(!body.is_empty(), "a 503 says what it waits for");
-        not_ready_seen += 1;
-        assert!(Instant::now() < deadline, "never ready:\n{}", op.logs());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        not_ready_seen.set(not_ready_seen.get() + 1);
+        Err(format!("not ready: {body}; log:\n{}", op.log_tail()))
+    })
+    .await;
+    let not_ready_seen = not_ready_seen.get();
     // Ready only after the delayed list of every stream kind has been answered (the sandbox logs
     // a request once its response is sent).
     let lists: Vec<String> = setup
+        .env
         .requests_since(start)
         .iter()
         .filter(|r| r.fault == Some(rule) && r.user_agent == op.agent())
         .map(|r| r.path.clone())
         .collect();
     for kind in Kind::ALL {
-        let path = format!("/apis/{}/v1/{}s", harness::GROUP, kind.kind().to_lowercase());
+        let path = format!(
+            "/apis/{}/v1/{}s",
+            arcane_testkit::GROUP,
+            kind.kind().to_lowercase()
+        );
         assert!(
             lists.contains(&path),
             "ready before the list of {path} finished: {lists:?}"
@@ -327,10 +332,10 @@ async fn probes_flip_when_initial_lists_finish_and_sigterm_exits_zero() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_failover_after_sigkill_with_no_writes_from_the_standby() {
     let setup = Setup::start("failover").await;
-    let started = setup.seq();
-    let mut a = Operator::spawn(&setup, "replica-a", &FAST_ELECTION);
+    let started = setup.env.last_seq();
+    let mut a = setup.spawn("replica-a", &FAST_ELECTION);
     a.wait_master_status(1.0, secs(15)).await;
-    let b = Operator::spawn(&setup, "replica-b", &FAST_ELECTION);
+    let b = setup.spawn("replica-b", &FAST_ELECTION);
     b.wait_master_status(0.0, secs(15)).await;
     // A standby is ready (a documented choice: rolling updates of several replicas complete).
     b.wait_probe("/readyz", 200, secs(5)).await;
@@ -347,11 +352,11 @@ async fn leader_failover_after_sigkill_with_no_writes_from_the_standby() {
     assert_eq!(b.master_status().await, Some(0.0), "exactly one leader");
     assert_eq!(a.master_status().await, Some(1.0), "exactly one leader");
 
-    let killed_at_seq = setup.seq();
+    let killed_at_seq = setup.env.last_seq();
     support::kill_leader_and_take_over(&setup, &mut a, &b, "F10").await;
 
     // The audit: who wrote what, and when.
-    let log = setup.requests_since(0);
+    let log = setup.env.requests_since(0);
     fn from<'a>(log: &'a [RequestRecord], agent: &'a str) -> impl Iterator<Item = &'a RequestRecord> + 'a {
         log.iter().filter(move |r| r.user_agent == agent)
     }
@@ -417,9 +422,9 @@ async fn sigterm_releases_the_lease_so_the_standby_takes_over_at_once() {
         "--retry-period",
         "500ms",
     ];
-    let mut a = Operator::spawn(&setup, "replica-a", &election);
+    let mut a = setup.spawn("replica-a", &election);
     a.wait_master_status(1.0, secs(15)).await;
-    let b = Operator::spawn(&setup, "replica-b", &election);
+    let b = setup.spawn("replica-b", &election);
     b.wait_master_status(0.0, secs(15)).await;
 
     // SIGTERM in the middle of work.
@@ -439,6 +444,7 @@ async fn sigterm_releases_the_lease_so_the_standby_takes_over_at_once() {
     );
     // Its last write released the Lease (after in-flight work finished).
     let last_write = setup
+        .env
         .requests_since(0)
         .into_iter()
         .rfind(|r| r.user_agent == a.agent() && r.is_write())
@@ -495,11 +501,12 @@ async fn chart_rbac_covers_exactly_what_the_operator_uses() {
         return;
     };
     let setup = Setup::start("rbac").await;
-    let op = Operator::spawn(&setup, "rbac-0", &FAST_ELECTION);
+    let op = setup.spawn("rbac-0", &FAST_ELECTION);
     op.wait_master_status(1.0, secs(15)).await;
     exercise(&setup).await;
 
     let mut needs: Vec<rbac::Need> = setup
+        .env
         .requests_since(0)
         .iter()
         .filter(|r| r.user_agent == op.agent())
