@@ -41,7 +41,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
 /// # Panics
 ///
 /// Never in practice: the input is built from the compiled-in types only, and the drift test in
-/// `tests/crd.rs` runs this exact serialization.
+/// `tests/crd/main.rs` runs this exact serialization.
 pub fn crds_yaml() -> String {
     #[allow(clippy::expect_used)]
     serde_saphyr::to_string_multiple(&crds())
