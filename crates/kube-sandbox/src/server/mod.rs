@@ -389,8 +389,10 @@ async fn dispatch(
         (&Method::POST, false) => resource::create(store, &rp, q, &headers, &body, ua),
         (&Method::PUT, true) => resource::update(store, &rp, q, &headers, &body, ua),
         (&Method::PATCH, true) => patching::patch(store, &rp, q, &headers, &body, ua),
-        (&Method::DELETE, true) if rp.subresource.is_none() => resource::delete(store, &rp, q, &body),
-        (&Method::DELETE, false) => resource::delete_collection(store, &rp, q, &body),
+        (&Method::DELETE, true) if rp.subresource.is_none() => {
+            resource::delete(store, &rp, q, &headers, &body)
+        }
+        (&Method::DELETE, false) => resource::delete_collection(store, &rp, q, &headers, &body),
         _ => Err(ApiError::method_not_allowed()),
     };
     result.unwrap_or_else(|e| http::error(&e))

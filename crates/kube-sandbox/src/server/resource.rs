@@ -191,14 +191,20 @@ pub fn update(
     Ok(http::json(200, &updated, &warnings))
 }
 
-/// DeleteOptions from the body (kubectl and kube-rs send one) and the query.
-pub fn delete_options(q: &Query, body: &Bytes) -> Result<DeleteOptions, ApiError> {
+/// DeleteOptions from the body and the query, as upstream takes them: no body (or whitespace), `{}`, a JSON or
+/// YAML DeleteOptions (kubectl, kube-rs), a protobuf one (client-go's typed clients under helm), and the
+/// query parameters `propagationPolicy`, `orphanDependents`, `gracePeriodSeconds`, `dryRun` (the body wins).
+pub fn delete_options(q: &Query, headers: &HeaderMap, body: &Bytes) -> Result<DeleteOptions, ApiError> {
     let b: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
+        http::decode_object(headers, body)?
     };
+    if let Some(kind) = b["kind"].as_str().filter(|k| *k != "DeleteOptions") {
+        return Err(ApiError::bad_request(format!(
+            "DeleteOptions expected, got {kind} in the request body"
+        )));
+    }
     let policy = b["propagationPolicy"]
         .as_str()
         .or_else(|| q.value("propagationPolicy"));
@@ -257,7 +263,13 @@ fn delete_warnings(info: &ResourceInfo, opts: &DeleteOptions) -> Vec<String> {
     }
 }
 
-pub fn delete(store: &Store, path: &ResourcePath, q: &Query, body: &Bytes) -> Result<Response, ApiError> {
+pub fn delete(
+    store: &Store,
+    path: &ResourcePath,
+    q: &Query,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
     let name = path.name.as_deref().unwrap_or("");
     if path.info.crd.is_none()
         && path.gvr().group.is_empty()
@@ -269,7 +281,7 @@ pub fn delete(store: &Store, path: &ResourcePath, q: &Query, body: &Bytes) -> Re
         ))
         .with_details(json!({"name": name, "kind": "namespaces"})));
     }
-    let opts = delete_options(q, body)?;
+    let opts = delete_options(q, headers, body)?;
     let warnings = delete_warnings(&path.info, &opts);
     match store.delete_ext(path.gvr(), path.namespace.as_deref(), name, &opts)? {
         DeleteOutcome::Pending(obj) => Ok(http::json(200, &obj, &warnings)),
@@ -290,10 +302,11 @@ pub fn delete_collection(
     store: &Store,
     path: &ResourcePath,
     q: &Query,
+    headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
     let sel = Selectors::parse(&path.info, q)?;
-    let opts = delete_options(q, body)?;
+    let opts = delete_options(q, headers, body)?;
     let warnings = delete_warnings(&path.info, &opts);
     let (items, _) = store.list_arc(path.gvr(), path.namespace.as_deref());
     let mut out = Vec::new();
