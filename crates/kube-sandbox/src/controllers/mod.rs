@@ -7,6 +7,7 @@
 
 pub mod cronjob;
 mod cronjob_task;
+pub mod cronspec;
 pub mod gc;
 pub mod job;
 mod job_task;
