@@ -6,10 +6,10 @@
 
 mod error;
 pub mod meta;
-mod names;
+pub(crate) mod names;
 mod stored;
 mod types;
-mod validate;
+pub(crate) mod validate;
 pub mod write;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -1,4 +1,4 @@
-//! Issue 13 with the real kubectl: names as upstream validates them, `x-kubernetes-embedded-resource`,
+//! Issue 13 with the real kubectl: names as upstream validates them, `x-kubernetes-embedded-resource` (and its metadata),
 //! Job defaulting, a CRD and its objects in one file (`/openapi/v2`), simulated Pods and `kubectl logs`.
 
 #![allow(clippy::unwrap_used)]
@@ -104,6 +104,10 @@ async fn embedded_resource_needs_api_version_and_kind() {
             .any(|r| r.method == "POST" && r.path.ends_with("/jobtemplates") && r.status == 422),
         "refused with 422"
     );
+    // Its metadata is validated as upstream's ValidateObjectMeta does: labels, annotations, names.
+    let bad_labels = "apiVersion: example.com/v1\nkind: JobTemplate\nmetadata: {name: t, namespace: default}\nspec:\n  apiVersion: batch/v1\n  kind: Job\n  metadata: {labels: {team: \"Équipe\", ok: ALICE}}\n";
+    let out = e.kubectl_stdin(&["create", "-f", "-"], Some(bad_labels)).await;
+    out.fails_with(r#"The JobTemplate "t" is invalid: spec.metadata.labels: Invalid value: "Équipe": a valid label must be an empty string or consist of alphanumeric characters"#);
     let good = "apiVersion: example.com/v1\nkind: JobTemplate\nmetadata: {name: t, namespace: default}\nspec:\n  apiVersion: batch/v1\n  kind: Job\n  metadata: {labels: {a: b}}\n  spec: {parallelism: 1}\n";
     e.kubectl_stdin(&["create", "-f", "-"], Some(good)).await.ok();
     let got = e
