@@ -135,7 +135,7 @@ pub fn start(store: Store, config: ControllerConfig) -> ControllerHandle {
 async fn run(
     store: Store,
     config: ControllerConfig,
-    mut rx: broadcast::Receiver<crate::store::StoreEvent>,
+    mut rx: crate::store::EventReceiver,
     switch: GcSwitch,
     stop: Arc<Notify>,
 ) {

@@ -81,6 +81,24 @@ pub fn to_core(ev: &Value) -> Value {
     Value::Object(out)
 }
 
+/// After missed store events (a lagging subscription): mirrors every events.k8s.io/v1 Event that has no core
+/// view yet, parsing one at a time. Changes missed for Events already mirrored follow at their next change.
+pub fn resync(store: &Store) {
+    let (all, _) = store.list_stored(&events_v1(), None);
+    for stored in all {
+        let object = stored.decode();
+        if store.contains(&core_events(), meta::namespace_of(&object), name_of(&object)) {
+            continue;
+        }
+        let ev = StoreEvent {
+            gvr: events_v1(),
+            kind: EventKind::Added,
+            object,
+        };
+        mirror(store, &ev);
+    }
+}
+
 /// Reacts to one store event: keeps the core view in step with an events.k8s.io/v1 Event.
 pub fn mirror(store: &Store, ev: &StoreEvent) {
     if ev.gvr != events_v1() {
