@@ -138,6 +138,37 @@ pub fn mirror(store: &Store, ev: &StoreEvent) {
 mod tests {
     use super::*;
 
+    /// After a lag the mirror re-lists: Events without a core view get one, mirrored ones are left alone.
+    #[test]
+    fn resync_mirrors_missing_events() {
+        let store = crate::registry::new_store(crate::store::StoreConfig::default());
+        let event = |name: &str| {
+            json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+                "metadata": {"name": name, "namespace": "default"},
+                "eventTime": "2026-11-26T08:00:00.000000Z", "reportingController": "c", "reportingInstance": "i",
+                "action": "A", "reason": "R", "type": "Normal", "note": "n",
+                "regarding": {"kind": "ConfigMap", "name": "x", "namespace": "default"}})
+        };
+        for name in ["a", "b"] {
+            store.create(&events_v1(), event(name)).unwrap();
+        }
+        let ev = StoreEvent {
+            gvr: events_v1(),
+            kind: EventKind::Added,
+            object: std::sync::Arc::new(store.get(&events_v1(), Some("default"), "a").unwrap()),
+        };
+        mirror(&store, &ev);
+        let rv_a =
+            store.get(&core_events(), Some("default"), "a").unwrap()["metadata"]["resourceVersion"].clone();
+        assert!(!store.contains(&core_events(), Some("default"), "b"));
+        resync(&store);
+        assert!(store.contains(&core_events(), Some("default"), "b"));
+        assert_eq!(
+            store.get(&core_events(), Some("default"), "a").unwrap()["metadata"]["resourceVersion"],
+            rv_a
+        );
+    }
+
     #[test]
     fn maps_fields() {
         let ev = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
