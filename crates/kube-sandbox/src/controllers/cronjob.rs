@@ -26,7 +26,7 @@ pub const SCHEDULED_TIMESTAMP_ANNOTATION: &str = "batch.kubernetes.io/cronjob-sc
 /// constant delay (`@every`), or fields that match nothing (robfig accepts `, * * * *`; it never fires).
 #[derive(Clone, Debug)]
 pub enum Schedule {
-    Cron(Cron),
+    Cron(Box<Cron>),
     Every(std::time::Duration),
     Never,
 }
@@ -42,7 +42,7 @@ pub fn parse_schedule(schedule: &str) -> Result<Schedule, String> {
                 .year(Year::Disallowed)
                 .build()
                 .parse(&text)
-                .map(Schedule::Cron)
+                .map(|c| Schedule::Cron(Box::new(c)))
                 .map_err(|e| format!("unparseable schedule {schedule:?}: {e}")),
         },
     }
