@@ -265,3 +265,31 @@ async fn imperative_jobs_and_job_from_cronjob() {
         "created through the API"
     );
 }
+
+/// `kubectl apply` with validation on (the default: `fieldValidation=Strict`) works for built-in kinds and
+/// refuses their unknown fields as a real server does; `--validate=warn` / `false` drop them.
+#[tokio::test]
+async fn built_in_kinds_validate_unknown_fields() {
+    let e = env("builtin-fields").await;
+    let job = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: ok, namespace: default}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox}]\n";
+    let f = e.file("job.yaml", job);
+    let out = e.kubectl(&["apply", "-f", path_str(&f)]).await;
+    assert!(out.ok().contains("job.batch/ok created"), "{}", out.stdout);
+    let bad =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm, namespace: default}\ndata: {a: b}\nfoo: bar\n";
+    let f = e.file("cm.yaml", bad);
+    e.kubectl(&["apply", "-f", path_str(&f)]).await.fails_with(
+        r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "foo""#,
+    );
+    let warned = e.kubectl(&["apply", "--validate=warn", "-f", path_str(&f)]).await;
+    assert!(
+        warned.ok().contains("configmap/cm created") && warned.stderr.contains(r#"unknown field "foo""#),
+        "{} {}",
+        warned.stdout,
+        warned.stderr
+    );
+    let stored = e.kubectl(&["get", "cm", "cm", "-o", "json"]).await;
+    let stored: serde_json::Value = serde_json::from_str(stored.ok()).unwrap();
+    assert!(stored.get("foo").is_none(), "dropped as upstream's decoding does");
+    assert_eq!(stored["data"]["a"], "b");
+}

@@ -1,6 +1,7 @@
 //! The HTTP server: routing, request logging, fault injection, and the `/sandbox/v1` control endpoints.
 
 pub mod auth;
+mod builtin_fields;
 mod control;
 pub mod discovery;
 pub mod http;

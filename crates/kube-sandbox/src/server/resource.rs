@@ -36,31 +36,30 @@ pub fn write_options(q: &Query, user_agent: &str) -> WriteOptions {
 pub fn field_validation(
     info: &ResourceInfo,
     q: &Query,
-    obj: &Value,
+    obj: &mut Value,
     warnings: &mut Vec<String>,
 ) -> Result<(), ApiError> {
-    let Some(facts) = &info.crd else { return Ok(()) };
-    if facts.schema.is_null() {
-        return Ok(());
-    }
     let mode = q.value("fieldValidation").unwrap_or("Warn");
     if !matches!(mode, "Strict" | "Warn" | "Ignore") {
         return Err(ApiError::bad_request(format!(
             "fieldValidation must be one of Ignore, Warn or Strict, got {mode:?}"
         )));
     }
-    if mode == "Ignore" {
+    let listed: Vec<String> = match &info.crd {
+        // Built-ins: found and dropped as decoding into upstream's types does.
+        None => super::builtin_fields::take_unknown_fields(info, obj),
+        Some(facts) if facts.schema.is_null() || mode == "Ignore" => return Ok(()),
+        Some(facts) => {
+            let mut copy = obj.clone();
+            schema::prune(&mut copy, &facts.schema)
+                .iter()
+                .map(|p| format!("unknown field \"{}\"", p.trim_start_matches('.')))
+                .collect()
+        }
+    };
+    if listed.is_empty() || mode == "Ignore" {
         return Ok(());
     }
-    let mut copy = obj.clone();
-    let unknown = schema::prune(&mut copy, &facts.schema);
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    let listed: Vec<String> = unknown
-        .iter()
-        .map(|p| format!("unknown field \"{}\"", p.trim_start_matches('.')))
-        .collect();
     if mode == "Strict" {
         let version = &info.gvr.version;
         return Err(ApiError::bad_request(format!(
@@ -165,7 +164,7 @@ pub fn create(
         ));
     }
     let mut warnings = Vec::new();
-    field_validation(&path.info, q, &obj, &mut warnings)?;
+    field_validation(&path.info, q, &mut obj, &mut warnings)?;
     let created = store.create_with(path.gvr(), obj, &write_options(q, ua))?;
     Ok(http::json(201, &created, &warnings))
 }
@@ -181,7 +180,7 @@ pub fn update(
     let mut obj = http::decode_object(headers, body)?;
     check_identity(path, &mut obj, true)?;
     let mut warnings = Vec::new();
-    field_validation(&path.info, q, &obj, &mut warnings)?;
+    field_validation(&path.info, q, &mut obj, &mut warnings)?;
     let sub = if path.subresource.is_some() {
         Subresource::Status
     } else {
