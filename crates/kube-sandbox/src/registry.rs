@@ -320,14 +320,26 @@ pub fn start(store: Store, switch: RegistrySwitch) -> tokio::task::JoinHandle<()
     tokio::spawn(run(store, switch, rx))
 }
 
-async fn run(store: Store, switch: RegistrySwitch, mut rx: broadcast::Receiver<StoreEvent>) {
+async fn run(store: Store, switch: RegistrySwitch, mut rx: crate::store::EventReceiver) {
     let mut terminating: BTreeSet<String> = BTreeSet::new();
     resync(&store, &switch, &mut terminating);
     loop {
         tokio::select! {
-            received = rx.recv() => match received {
-                Ok(ev) => on_event(&store, &switch, &ev, &mut terminating),
-                Err(broadcast::error::RecvError::Lagged(_)) => resync(&store, &switch, &mut terminating),
+            received = rx.recv_change() => match received {
+                // Parsed only when `on_event` may act on it: Events (the mirror), CRDs, namespaces, deletions.
+                Ok(change)
+                    if change.kind == EventKind::Deleted
+                        || change.gvr == events::events_v1()
+                        || change.gvr == crd_gvr()
+                        || change.gvr == namespaces_gvr() =>
+                {
+                    on_event(&store, &switch, &StoreEvent::of(&change), &mut terminating);
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    resync(&store, &switch, &mut terminating);
+                    events::resync(&store);
+                }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             () = switch.wake.notified() => resync(&store, &switch, &mut terminating),

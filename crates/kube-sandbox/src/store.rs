@@ -6,10 +6,10 @@
 
 mod error;
 pub mod meta;
-mod names;
+pub(crate) mod names;
 mod stored;
 mod types;
-mod validate;
+pub(crate) mod validate;
 pub mod write;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -74,7 +74,8 @@ struct Inner {
 struct Shared {
     inner: Mutex<Inner>,
     changes: broadcast::Sender<Arc<Change>>,
-    events: broadcast::Sender<StoreEvent>,
+    /// The same shared changes for controllers ([`EventReceiver`] parses each one as it is received).
+    events: broadcast::Sender<Arc<Change>>,
     strategy: RwLock<Arc<dyn Strategy>>,
     config: StoreConfig,
 }
@@ -101,6 +102,26 @@ pub fn namespaces_gvr() -> Gvr {
 
 fn key(namespace: Option<&str>, name: &str) -> Key {
     (namespace.unwrap_or("").to_string(), name.to_string())
+}
+
+/// A controller's subscription to every change ([`Store::subscribe`]). The channel holds the changes as stored
+/// (JSON bytes, shared with the watch history), and each receiver parses what it receives: a controller that
+/// falls behind costs `event_buffer` serialized changes, not as many parsed objects (ten times the size).
+pub struct EventReceiver(broadcast::Receiver<Arc<Change>>);
+
+impl EventReceiver {
+    pub async fn recv(&mut self) -> Result<StoreEvent, broadcast::error::RecvError> {
+        self.0.recv().await.map(|c| StoreEvent::of(&c))
+    }
+
+    /// The next change as stored, for a subscriber that parses only the changes it needs.
+    pub async fn recv_change(&mut self) -> Result<Arc<Change>, broadcast::error::RecvError> {
+        self.0.recv().await
+    }
+
+    pub fn try_recv(&mut self) -> Result<StoreEvent, broadcast::error::TryRecvError> {
+        self.0.try_recv().map(|c| StoreEvent::of(&c))
+    }
 }
 
 impl Default for Store {
@@ -196,6 +217,16 @@ impl Store {
         self.get_arc(gvr, namespace, name).map(|v| (*v).clone())
     }
 
+    /// Whether the object exists (nothing parsed).
+    pub fn contains(&self, gvr: &Gvr, namespace: Option<&str>, name: &str) -> bool {
+        self.shared
+            .inner
+            .lock()
+            .types
+            .get(gvr)
+            .is_some_and(|t| t.objects.contains_key(&key(namespace, name)))
+    }
+
     pub fn get_arc(&self, gvr: &Gvr, namespace: Option<&str>, name: &str) -> Option<Arc<Value>> {
         let inner = self.shared.inner.lock();
         let stored = inner.types.get(gvr)?.objects.get(&key(namespace, name))?.clone();
@@ -243,13 +274,13 @@ impl Store {
                 .types
                 .get(gvr)
                 .map_or(0, |t| t.objects.len()),
-            Some(_) => self.list_arc(gvr, namespace).0.len(),
+            Some(_) => self.list_stored(gvr, namespace).0.len(),
         }
     }
 
     /// Every change of every type, for controllers. On `Lagged` a subscriber must re-list.
-    pub fn subscribe(&self) -> broadcast::Receiver<StoreEvent> {
-        self.shared.events.subscribe()
+    pub fn subscribe(&self) -> EventReceiver {
+        EventReceiver(self.shared.events.subscribe())
     }
 
     /// Starts a watch on one type. `from` None = synthetic ADDED for the current state; Some(n) = replay every
@@ -336,11 +367,7 @@ impl Store {
             }
         }
         if self.shared.events.receiver_count() > 0 {
-            let _ = self.shared.events.send(StoreEvent {
-                gvr: change.gvr.clone(),
-                kind: change.kind,
-                object: new.object,
-            });
+            let _ = self.shared.events.send(change.clone());
         }
         // No receivers is not an error: nobody watches.
         let _ = self.shared.changes.send(change);

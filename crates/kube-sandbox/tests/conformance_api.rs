@@ -455,3 +455,95 @@ async fn cronjob_schedules_owned_jobs() {
         assert!(job["metadata"]["name"].as_str().unwrap().starts_with("tick-"));
     }
 }
+
+/// DeleteOptions as upstream takes them: no body, `{}`, query parameters (`propagationPolicy`,
+/// `gracePeriodSeconds`, `dryRun`) and the protobuf body client-go's typed clients send (`helm uninstall`).
+#[tokio::test]
+async fn delete_options_in_every_form() {
+    let e = env("delete-options").await;
+    let jobs = "/apis/batch/v1/namespaces/default/jobs";
+    for n in ["a", "b", "c", "d", "e", "f"] {
+        post(&e, CMS, cm(n, json!({}))).await;
+    }
+    let gone = |name: &'static str| {
+        let e = &e;
+        async move { e.get(&format!("{CMS}/{name}")).await.status == 404 }
+    };
+    let r = e.raw("DELETE", &format!("{CMS}/a"), None, b"").await;
+    assert_eq!(r.status, 200, "no body: {}", r.body);
+    let r = e.raw_with("DELETE", &format!("{CMS}/b"), &[], b"").await;
+    assert_eq!(r.status, 200, "no body, no content type: {}", r.body);
+    let r = e.raw("DELETE", &format!("{CMS}/c"), None, b"{}").await;
+    assert_eq!(r.status, 200, "{{}}: {}", r.body);
+    let r = e
+        .raw("DELETE", &format!("{CMS}/d?gracePeriodSeconds=0"), None, b"")
+        .await;
+    assert_eq!(r.status, 200, "gracePeriodSeconds: {}", r.body);
+    assert!(gone("a").await && gone("b").await && gone("c").await && gone("d").await);
+    let r = e.raw("DELETE", &format!("{CMS}/e?dryRun=All"), None, b"").await;
+    assert_eq!(r.status, 200, "dryRun: {}", r.body);
+    assert!(!gone("e").await, "a dry-run delete deletes nothing");
+    // kind DeleteOptions, apiVersion v1, propagationPolicy Background, dryRun [All], in the k8s envelope.
+    let mut proto = b"k8s\0".to_vec();
+    let type_meta = [&[0x0a, 2][..], b"v1", &[0x12, 13], b"DeleteOptions"].concat();
+    proto.extend([0x0a, u8::try_from(type_meta.len()).unwrap()]);
+    proto.extend(&type_meta);
+    let opts = [&[0x22, 10][..], b"Background", &[0x2a, 3], b"All"].concat();
+    proto.extend([0x12, u8::try_from(opts.len()).unwrap()]);
+    proto.extend(&opts);
+    let pb = "application/vnd.kubernetes.protobuf";
+    let r = e.raw("DELETE", &format!("{CMS}/e"), Some(pb), &proto).await;
+    assert_eq!(r.status, 200, "protobuf DeleteOptions: {}", r.body);
+    assert!(!gone("e").await, "the protobuf body's dryRun is honoured");
+    let proto_no_dry_run = {
+        let mut p = b"k8s\0".to_vec();
+        p.extend([0x0a, u8::try_from(type_meta.len()).unwrap()]);
+        p.extend(&type_meta);
+        let opts = [&[0x22, 10][..], b"Background"].concat();
+        p.extend([0x12, u8::try_from(opts.len()).unwrap()]);
+        p.extend(&opts);
+        p
+    };
+    let r = e
+        .raw("DELETE", &format!("{CMS}/e"), Some(pb), &proto_no_dry_run)
+        .await;
+    assert_eq!(r.status, 200, "protobuf DeleteOptions: {}", r.body);
+    assert!(gone("e").await);
+
+    // A propagation policy from the query or a protobuf body counts: no orphaning warning on a Job.
+    let job = |name: &str| {
+        json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}})
+    };
+    for n in ["q", "p", "none"] {
+        post(&e, jobs, job(n)).await;
+    }
+    let r = e
+        .raw(
+            "DELETE",
+            &format!("{jobs}/q?propagationPolicy=Background"),
+            None,
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("warning"), "", "query propagationPolicy");
+    let r = e
+        .raw("DELETE", &format!("{jobs}/p"), Some(pb), &proto_no_dry_run)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("warning"), "", "protobuf propagationPolicy");
+    let r = e.raw("DELETE", &format!("{jobs}/none"), None, b"").await;
+    assert!(r.header("warning").contains("child pods are preserved"));
+    let r = e
+        .raw(
+            "DELETE",
+            &format!("{CMS}/f?propagationPolicy=Sideways"),
+            None,
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let r = e.raw("DELETE", &format!("{CMS}/f"), None, b"{not json").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+}

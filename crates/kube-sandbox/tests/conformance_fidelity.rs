@@ -1,4 +1,4 @@
-//! Issue 13 with the real kubectl: names as upstream validates them, `x-kubernetes-embedded-resource`,
+//! Issue 13 with the real kubectl: names as upstream validates them, `x-kubernetes-embedded-resource` (and its metadata),
 //! Job defaulting, a CRD and its objects in one file (`/openapi/v2`), simulated Pods and `kubectl logs`.
 
 #![allow(clippy::unwrap_used)]
@@ -104,6 +104,10 @@ async fn embedded_resource_needs_api_version_and_kind() {
             .any(|r| r.method == "POST" && r.path.ends_with("/jobtemplates") && r.status == 422),
         "refused with 422"
     );
+    // Its metadata is validated as upstream's ValidateObjectMeta does: labels, annotations, names.
+    let bad_labels = "apiVersion: example.com/v1\nkind: JobTemplate\nmetadata: {name: t, namespace: default}\nspec:\n  apiVersion: batch/v1\n  kind: Job\n  metadata: {labels: {team: \"Équipe\", ok: ALICE}}\n";
+    let out = e.kubectl_stdin(&["create", "-f", "-"], Some(bad_labels)).await;
+    out.fails_with(r#"The JobTemplate "t" is invalid: spec.metadata.labels: Invalid value: "Équipe": a valid label must be an empty string or consist of alphanumeric characters"#);
     let good = "apiVersion: example.com/v1\nkind: JobTemplate\nmetadata: {name: t, namespace: default}\nspec:\n  apiVersion: batch/v1\n  kind: Job\n  metadata: {labels: {a: b}}\n  spec: {parallelism: 1}\n";
     e.kubectl_stdin(&["create", "-f", "-"], Some(good)).await.ok();
     let got = e
@@ -260,4 +264,32 @@ async fn imperative_jobs_and_job_from_cronjob() {
             .any(|r| r.method == "POST" && r.path.ends_with("/jobs") && r.status == 201),
         "created through the API"
     );
+}
+
+/// `kubectl apply` with validation on (the default: `fieldValidation=Strict`) works for built-in kinds and
+/// refuses their unknown fields as a real server does; `--validate=warn` / `false` drop them.
+#[tokio::test]
+async fn built_in_kinds_validate_unknown_fields() {
+    let e = env("builtin-fields").await;
+    let job = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: ok, namespace: default}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox}]\n";
+    let f = e.file("job.yaml", job);
+    let out = e.kubectl(&["apply", "-f", path_str(&f)]).await;
+    assert!(out.ok().contains("job.batch/ok created"), "{}", out.stdout);
+    let bad =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm, namespace: default}\ndata: {a: b}\nfoo: bar\n";
+    let f = e.file("cm.yaml", bad);
+    e.kubectl(&["apply", "-f", path_str(&f)]).await.fails_with(
+        r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "foo""#,
+    );
+    let warned = e.kubectl(&["apply", "--validate=warn", "-f", path_str(&f)]).await;
+    assert!(
+        warned.ok().contains("configmap/cm created") && warned.stderr.contains(r#"unknown field "foo""#),
+        "{} {}",
+        warned.stdout,
+        warned.stderr
+    );
+    let stored = e.kubectl(&["get", "cm", "cm", "-o", "json"]).await;
+    let stored: serde_json::Value = serde_json::from_str(stored.ok()).unwrap();
+    assert!(stored.get("foo").is_none(), "dropped as upstream's decoding does");
+    assert_eq!(stored["data"]["a"], "b");
 }

@@ -41,6 +41,10 @@ pub struct SandboxArgs {
     /// Run time of simulated Jobs that carry no `sandbox.arcane.dev/after` annotation (e.g. 5s).
     #[arg(long, default_value = "5s", value_parser = |s: &str| parse_duration(s).ok_or_else(|| format!("invalid duration {s:?}")))]
     pub job_after: Duration,
+    /// Do not create a simulated Pod per Job (they make `kubectl get pods` and `kubectl logs job/<name>`
+    /// work, at one more object and a few more writes per Job).
+    #[arg(long)]
+    pub no_pods: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,15 +57,22 @@ pub enum SandboxRunError {
     Signal(#[from] std::io::Error),
 }
 
-/// Runs the sandbox until SIGTERM or Ctrl-C.
-pub async fn run(args: SandboxArgs) -> Result<(), SandboxRunError> {
+/// The emulator's configuration for the command: simulated Pods on unless `--no-pods` (the library default
+/// leaves them off for tests and benchmarks that embed it).
+fn sandbox_config(args: &SandboxArgs) -> SandboxConfig {
     let mut config = SandboxConfig {
         listen: args.listen,
         ..SandboxConfig::default()
     };
     config.controllers.job_outcome = args.job_outcome;
     config.controllers.job_after = args.job_after;
-    let sandbox = Sandbox::start(config).await?;
+    config.controllers.simulate_pods = !args.no_pods;
+    config
+}
+
+/// Runs the sandbox until SIGTERM or Ctrl-C.
+pub async fn run(args: SandboxArgs) -> Result<(), SandboxRunError> {
+    let sandbox = Sandbox::start(sandbox_config(&args)).await?;
     sandbox.write_kubeconfig(&args.kubeconfig)?;
     println!("Kubernetes API sandbox listening on {}", sandbox.url());
     println!("kubeconfig written to {}", args.kubeconfig.display());
@@ -85,4 +96,25 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxRunError> {
     printer.abort();
     sandbox.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{SandboxArgs, sandbox_config};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SandboxArgs,
+    }
+
+    #[test]
+    fn pods_are_simulated_unless_turned_off() {
+        let default = Cli::parse_from(["sandbox"]).args;
+        assert!(sandbox_config(&default).controllers.simulate_pods);
+        let off = Cli::parse_from(["sandbox", "--no-pods"]).args;
+        assert!(!sandbox_config(&off).controllers.simulate_pods);
+    }
 }

@@ -1,7 +1,7 @@
 //! The CronJob simulator's decisions: which child Job to create for which scheduled time, which Jobs to
 //! delete (`Replace`, history limits) and the CronJob status that results.
 //!
-//! Schedules are standard 5-field cron lines plus the `@yearly`…`@hourly` descriptors, evaluated in
+//! Schedules are read as kube-controller-manager reads them (robfig/cron v3, see `cronspec`), evaluated in
 //! `spec.timeZone` (UTC when absent) with the `croner` crate. All times given to [`plan`] are on the
 //! controller's schedule clock, which may run faster than real time (see `ControllerConfig::cron_minute`).
 
@@ -9,6 +9,8 @@ use std::cmp::Reverse;
 
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
+
+use super::cronspec::Spec;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::{Map, Value, json};
@@ -20,29 +22,30 @@ use super::util::{
 /// Annotation the real controller puts on each child Job (Kubernetes 1.32+).
 pub const SCHEDULED_TIMESTAMP_ANNOTATION: &str = "batch.kubernetes.io/cronjob-scheduled-timestamp";
 
-/// Parses a CronJob schedule the way Kubernetes accepts it: five fields or a descriptor.
-pub fn parse_schedule(schedule: &str) -> Result<Cron, String> {
-    let trimmed = schedule.trim();
-    if trimmed.starts_with("TZ=") || trimmed.starts_with("CRON_TZ=") {
-        return Err("TZ in schedule is not supported; use spec.timeZone".into());
+/// A parsed CronJob schedule: cron fields (evaluated by `croner` from their normalized form), robfig's
+/// constant delay (`@every`), or fields that match nothing (robfig accepts `, * * * *`; it never fires).
+#[derive(Clone, Debug)]
+pub enum Schedule {
+    Cron(Box<Cron>),
+    Every(std::time::Duration),
+    Never,
+}
+
+/// Parses a CronJob schedule the way Kubernetes accepts it (see [`super::cronspec`]).
+pub fn parse_schedule(schedule: &str) -> Result<Schedule, String> {
+    match super::cronspec::validate(schedule)? {
+        Spec::Every(d) => Ok(Schedule::Every(d)),
+        spec => match spec.normalized() {
+            None => Ok(Schedule::Never),
+            Some(text) => CronParser::builder()
+                .seconds(Seconds::Disallowed)
+                .year(Year::Disallowed)
+                .build()
+                .parse(&text)
+                .map(|c| Schedule::Cron(Box::new(c)))
+                .map_err(|e| format!("unparseable schedule {schedule:?}: {e}")),
+        },
     }
-    let normalized = if trimmed.eq_ignore_ascii_case("@midnight") {
-        "@daily"
-    } else {
-        trimmed
-    };
-    if !normalized.starts_with('@') && normalized.split_whitespace().count() != 5 {
-        return Err(format!(
-            "expected exactly 5 fields, found {}: {schedule:?}",
-            normalized.split_whitespace().count()
-        ));
-    }
-    CronParser::builder()
-        .seconds(Seconds::Disallowed)
-        .year(Year::Disallowed)
-        .build()
-        .parse(normalized)
-        .map_err(|e| format!("unparseable schedule {schedule:?}: {e}"))
 }
 
 pub fn time_zone(cronjob: &Value) -> Result<TimeZone, String> {
@@ -52,17 +55,47 @@ pub fn time_zone(cronjob: &Value) -> Result<TimeZone, String> {
     }
 }
 
-/// The latest scheduled time `t` with `earliest < t <= now`.
-pub fn most_recent(cron: &Cron, tz: &TimeZone, earliest: Timestamp, now: Timestamp) -> Option<Timestamp> {
-    let at = now.to_zoned(tz.clone());
-    let t = cron.find_previous_occurrence(&at, true).ok()?.timestamp();
-    (t > earliest).then_some(t)
+/// The latest scheduled time `t` with `earliest < t <= now`. For `@every d`, the times are `earliest + k·d`
+/// (robfig's `ConstantDelaySchedule` counted from the last schedule or the creation).
+pub fn most_recent(
+    schedule: &Schedule,
+    tz: &TimeZone,
+    earliest: Timestamp,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    match schedule {
+        Schedule::Cron(cron) => {
+            let at = now.to_zoned(tz.clone());
+            let t = cron.find_previous_occurrence(&at, true).ok()?.timestamp();
+            (t > earliest).then_some(t)
+        }
+        Schedule::Every(d) => {
+            let step = i64::try_from(d.as_secs()).ok()?.max(1);
+            let elapsed = now.duration_since(earliest).as_secs();
+            let k = elapsed / step;
+            (k >= 1)
+                .then(|| {
+                    earliest
+                        .checked_add(jiff::SignedDuration::from_secs(k * step))
+                        .ok()
+                })
+                .flatten()
+        }
+        Schedule::Never => None,
+    }
 }
 
-/// The first scheduled time strictly after `now`.
-pub fn next_after(cron: &Cron, tz: &TimeZone, now: Timestamp) -> Option<Timestamp> {
-    let at = now.to_zoned(tz.clone());
-    cron.find_next_occurrence(&at, false).ok().map(|z| z.timestamp())
+/// The first scheduled time strictly after `now` (for `@every`, one period after `now`; [`plan`] counts it
+/// from the last schedule instead).
+pub fn next_after(schedule: &Schedule, tz: &TimeZone, now: Timestamp) -> Option<Timestamp> {
+    match schedule {
+        Schedule::Cron(cron) => {
+            let at = now.to_zoned(tz.clone());
+            cron.find_next_occurrence(&at, false).ok().map(|z| z.timestamp())
+        }
+        Schedule::Every(d) => now.checked_add(*d).ok(),
+        Schedule::Never => None,
+    }
 }
 
 /// `<cronjob>-<scheduled time in minutes since the epoch>`, as the real controller names children.
@@ -225,6 +258,14 @@ pub fn plan(cronjob: &Value, children: &[&Value], now: Timestamp, created: Times
             now.checked_sub(jiff::SignedDuration::from_secs(secs))
                 .unwrap_or(now),
         );
+    }
+    if let Schedule::Every(d) = &cron {
+        // The next one counts from the same start as the most recent one.
+        let step = i64::try_from(d.as_secs()).unwrap_or(i64::MAX).max(1);
+        let k = now.duration_since(earliest).as_secs() / step;
+        plan.wake_at = earliest
+            .checked_add(jiff::SignedDuration::from_secs((k + 1).saturating_mul(step)))
+            .ok();
     }
     let Some(scheduled) = most_recent(&cron, &tz, earliest, now) else {
         return plan;

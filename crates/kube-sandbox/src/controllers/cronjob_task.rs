@@ -83,9 +83,9 @@ impl CronSim {
     }
 
     pub fn resync(&mut self, store: &Store) {
-        let (all, _) = store.list_arc(&cronjobs_gvr(), None);
-        for cj in all {
-            self.sync(store, &cj);
+        let (all, _) = store.list_stored(&cronjobs_gvr(), None);
+        for stored in all {
+            self.sync(store, &stored.decode());
         }
     }
 
@@ -123,8 +123,15 @@ impl CronSim {
         let created = meta_str(cj, "creationTimestamp")
             .and_then(parse_time)
             .map_or(now, |t| self.clock.to_schedule(t));
-        let (jobs, _) = store.list_arc(&jobs_gvr(), namespace(cj));
-        let jobs: Vec<Value> = jobs.iter().map(|j| (**j).clone()).collect();
+        // Only Jobs whose bytes mention the CronJob's uid are parsed (`children` then checks the owner): a
+        // namespace of 100,000 other Jobs is not parsed on every schedule.
+        let cj_uid = uid(cj).as_bytes();
+        let (stored, _) = store.list_stored(&jobs_gvr(), namespace(cj));
+        let jobs: Vec<Value> = stored
+            .iter()
+            .filter(|j| !cj_uid.is_empty() && j.bytes().windows(cj_uid.len()).any(|w| w == cj_uid))
+            .map(|j| std::sync::Arc::unwrap_or_clone(j.decode()))
+            .collect();
         let children = cronjob::children(cj, &jobs);
         let plan = cronjob::plan(cj, &children, now, created);
         if let Some(e) = &plan.error {

@@ -33,21 +33,50 @@ fn child(name: &str, state: Option<&str>, start: &str) -> Value {
     job
 }
 
+/// The shared table of schedules (`tests/data/cron_schedules.txt`, also read by the operator's tests): the
+/// sandbox's CronJob validation accepts exactly what kube-apiserver accepts.
 #[test]
-fn schedules_parse_like_kubernetes() {
-    let cases = [
-        ("*/5 * * * *", true),
-        ("0 3 * * MON-FRI", true),
-        ("@hourly", true),
-        ("@midnight", true),
-        ("@every 5m", false),
-        ("0 0 * * * *", false),
-        ("TZ=UTC * * * * *", false),
-        ("61 * * * *", false),
-    ];
-    for (schedule, ok) in cases {
-        assert_eq!(parse_schedule(schedule).is_ok(), ok, "{schedule}");
+fn schedules_parse_as_the_shared_table_says() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/cron_schedules.txt");
+    let table = std::fs::read_to_string(path).unwrap();
+    let mut rows = 0;
+    for line in table.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let cols: Vec<&str> = line.split('|').map(str::trim).collect();
+        let ok = match cols[0] {
+            "ok" => true,
+            "refused" => false,
+            other => panic!("bad verdict {other:?} in {line:?}"),
+        };
+        let schedule = cols[1];
+        assert_eq!(
+            parse_schedule(schedule).is_ok(),
+            ok,
+            "{schedule:?}: {:?}",
+            parse_schedule(schedule).err()
+        );
+        rows += 1;
     }
+    assert!(rows > 50, "{rows} rows");
+}
+
+#[test]
+fn every_counts_from_the_last_schedule() {
+    let every = parse_schedule("@every 90s").unwrap();
+    let start = ts("2026-01-01T00:00:00Z");
+    assert_eq!(
+        most_recent(&every, &TimeZone::UTC, start, ts("2026-01-01T00:04:00Z")),
+        Some(ts("2026-01-01T00:03:00Z"))
+    );
+    assert_eq!(
+        most_recent(&every, &TimeZone::UTC, start, ts("2026-01-01T00:01:00Z")),
+        None
+    );
+    let never = parse_schedule(", * * * *").unwrap();
+    assert_eq!(next_after(&never, &TimeZone::UTC, start), None);
 }
 
 #[test]

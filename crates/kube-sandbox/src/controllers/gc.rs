@@ -106,9 +106,10 @@ impl Gc {
         self.queue.clear();
         self.failures.clear();
         for info in store.types() {
-            let (objects, _) = store.list_arc(&info.gvr, None);
-            for obj in objects {
-                self.observe(store, &info.gvr, EventKind::Added, &obj);
+            // Parsed one at a time: a resync of 100,000 objects must not hold them all parsed.
+            let (objects, _) = store.list_stored(&info.gvr, None);
+            for stored in objects {
+                self.observe(store, &info.gvr, EventKind::Added, &stored.decode());
             }
         }
     }

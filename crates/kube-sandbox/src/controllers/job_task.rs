@@ -53,9 +53,10 @@ impl JobSim {
     }
 
     pub fn resync(&mut self, store: &Store) {
-        let (jobs, _) = store.list_arc(&jobs_gvr(), None);
-        for j in jobs {
-            self.sync(store, &j);
+        // Parsed one at a time: a resync of 100,000 Jobs must not hold them all parsed.
+        let (jobs, _) = store.list_stored(&jobs_gvr(), None);
+        for stored in jobs {
+            self.sync(store, &stored.decode());
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod cronjob;
 mod cronjob_task;
+pub mod cronspec;
 pub mod gc;
 pub mod job;
 mod job_task;
@@ -134,7 +135,7 @@ pub fn start(store: Store, config: ControllerConfig) -> ControllerHandle {
 async fn run(
     store: Store,
     config: ControllerConfig,
-    mut rx: broadcast::Receiver<crate::store::StoreEvent>,
+    mut rx: crate::store::EventReceiver,
     switch: GcSwitch,
     stop: Arc<Notify>,
 ) {

@@ -81,6 +81,24 @@ pub fn to_core(ev: &Value) -> Value {
     Value::Object(out)
 }
 
+/// After missed store events (a lagging subscription): mirrors every events.k8s.io/v1 Event that has no core
+/// view yet, parsing one at a time. Changes missed for Events already mirrored follow at their next change.
+pub fn resync(store: &Store) {
+    let (all, _) = store.list_stored(&events_v1(), None);
+    for stored in all {
+        let object = stored.decode();
+        if store.contains(&core_events(), meta::namespace_of(&object), name_of(&object)) {
+            continue;
+        }
+        let ev = StoreEvent {
+            gvr: events_v1(),
+            kind: EventKind::Added,
+            object,
+        };
+        mirror(store, &ev);
+    }
+}
+
 /// Reacts to one store event: keeps the core view in step with an events.k8s.io/v1 Event.
 pub fn mirror(store: &Store, ev: &StoreEvent) {
     if ev.gvr != events_v1() {
@@ -119,6 +137,37 @@ pub fn mirror(store: &Store, ev: &StoreEvent) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// After a lag the mirror re-lists: Events without a core view get one, mirrored ones are left alone.
+    #[test]
+    fn resync_mirrors_missing_events() {
+        let store = crate::registry::new_store(crate::store::StoreConfig::default());
+        let event = |name: &str| {
+            json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+                "metadata": {"name": name, "namespace": "default"},
+                "eventTime": "2026-11-26T08:00:00.000000Z", "reportingController": "c", "reportingInstance": "i",
+                "action": "A", "reason": "R", "type": "Normal", "note": "n",
+                "regarding": {"kind": "ConfigMap", "name": "x", "namespace": "default"}})
+        };
+        for name in ["a", "b"] {
+            store.create(&events_v1(), event(name)).unwrap();
+        }
+        let ev = StoreEvent {
+            gvr: events_v1(),
+            kind: EventKind::Added,
+            object: std::sync::Arc::new(store.get(&events_v1(), Some("default"), "a").unwrap()),
+        };
+        mirror(&store, &ev);
+        let rv_a =
+            store.get(&core_events(), Some("default"), "a").unwrap()["metadata"]["resourceVersion"].clone();
+        assert!(!store.contains(&core_events(), Some("default"), "b"));
+        resync(&store);
+        assert!(store.contains(&core_events(), Some("default"), "b"));
+        assert_eq!(
+            store.get(&core_events(), Some("default"), "a").unwrap()["metadata"]["resourceVersion"],
+            rv_a
+        );
+    }
 
     #[test]
     fn maps_fields() {

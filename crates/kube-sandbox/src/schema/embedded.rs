@@ -1,5 +1,7 @@
 //! `x-kubernetes-embedded-resource` (`apiextensions-apiserver/pkg/apiserver/schema/objectmeta/validation.go`):
-//! an embedded object needs `apiVersion` and `kind` (metadata is optional), with upstream's messages.
+//! an embedded object needs `apiVersion` and `kind` (metadata is optional, and validated as upstream's
+//! `ValidateObjectMeta` does when present: labels, annotations, owner references, name, namespace), with
+//! upstream's messages.
 
 use serde_json::Value;
 
@@ -97,17 +99,64 @@ pub fn validate_embedded(m: &serde_json::Map<String, Value>, path: &str, out: &m
             format!("Invalid value: {other}: must be a string"),
         ),
     }
-    // Upstream also runs ValidateObjectMeta on embedded metadata (labels, annotations); not done here: the
-    // operator's tests keep raw label values in templates to check its own sanitising (b12).
-    if let Some(meta) = m.get("metadata")
-        && !meta.is_object()
-        && !meta.is_null()
-    {
-        err(
+    match m.get("metadata") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(meta)) => embedded_meta(meta, &at("metadata"), out),
+        Some(meta) => err(
             out,
             at("metadata"),
             FieldErrorKind::Invalid,
             format!("Invalid value: {meta}: must be an object"),
-        );
+        ),
+    }
+}
+
+/// `ValidateObjectMeta(meta, len(namespace) > 0, path.ValidatePathSegmentName, …)` as upstream runs it on
+/// embedded metadata: name and generateName as path segments, the namespace as a DNS label when set, labels,
+/// annotations and owner references as on any object.
+fn embedded_meta(meta: &serde_json::Map<String, Value>, path: &str, out: &mut Vec<FieldError>) {
+    use crate::store::names::{dns_label_errors, path_segment_errors};
+    let text = |k: &str| meta.get(k).and_then(Value::as_str).filter(|v| !v.is_empty());
+    if let Some(name) = text("name") {
+        for e in path_segment_errors(name) {
+            err(
+                out,
+                format!("{path}.name"),
+                FieldErrorKind::Invalid,
+                format!("Invalid value: {name:?}: {e}"),
+            );
+        }
+    }
+    if let Some(prefix) = text("generateName") {
+        // `IsValidPathSegmentPrefix`: "." and ".." are fine as prefixes.
+        for e in path_segment_errors(prefix)
+            .into_iter()
+            .filter(|e| e.starts_with("may not contain"))
+        {
+            err(
+                out,
+                format!("{path}.generateName"),
+                FieldErrorKind::Invalid,
+                format!("Invalid value: {prefix:?}: {e}"),
+            );
+        }
+    }
+    if let Some(ns) = text("namespace") {
+        for e in dns_label_errors(ns) {
+            err(
+                out,
+                format!("{path}.namespace"),
+                FieldErrorKind::Invalid,
+                format!("Invalid value: {ns:?}: {e}"),
+            );
+        }
+    }
+    for cause in crate::store::validate::meta_causes(meta) {
+        let kind = match cause.reason.as_str() {
+            "FieldValueTooLong" => FieldErrorKind::TooLong,
+            _ => FieldErrorKind::Invalid,
+        };
+        let field = cause.field.strip_prefix("metadata").unwrap_or(&cause.field);
+        err(out, format!("{path}{field}"), kind, cause.message);
     }
 }

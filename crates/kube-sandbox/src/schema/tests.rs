@@ -386,11 +386,72 @@ fn embedded_resources_need_api_version_and_kind() {
     let bad = json!({"spec": {"template": {"apiVersion": "a/b/c", "kind": "Bad_Kind",
         "metadata": {"labels": {"k": "-bad"}}}}});
     let shown: Vec<String> = validate(&bad, &schema).iter().map(ToString::to_string).collect();
-    assert_eq!(shown.len(), 2, "embedded labels are not checked: {shown:?}");
+    assert_eq!(shown.len(), 3, "{shown:?}");
     assert!(
         shown[0].starts_with(
             "spec.template.apiVersion: Invalid value: \"a/b/c\": unexpected GroupVersion string"
         )
     );
     assert!(shown[1].starts_with("spec.template.kind: Invalid value: \"Bad_Kind\": may have mixed case, but should otherwise match: a DNS-1035 label"));
+    assert!(
+        shown[2].starts_with("spec.template.metadata.labels: Invalid value: \"-bad\": a valid label must be"),
+        "{shown:?}"
+    );
+}
+
+/// Embedded metadata is validated as upstream's `ValidateObjectMeta` (path-segment names, DNS-label
+/// namespaces, labels, annotations, owner references); valid metadata passes.
+#[test]
+fn embedded_metadata_is_validated() {
+    let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+        "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true}}});
+    let with_meta = |meta: serde_json::Value| {
+        let obj = json!({"spec": {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta}});
+        validate(&obj, &schema)
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    };
+    let good = json!({"name": "system:x", "generateName": "..", "namespace": "ns-1",
+        "labels": {"owner": "ALICE", "example.com/tier": "a.b_c"},
+        "annotations": {"note": "Équipe 🚀"}});
+    assert_eq!(with_meta(good), Vec::<String>::new());
+    let cases = [
+        (
+            json!({"labels": {"team": "Équipe"}}),
+            "spec.metadata.labels: Invalid value: \"Équipe\"",
+        ),
+        (
+            json!({"labels": {"tier": "t".repeat(64)}}),
+            "must be no more than 63 characters",
+        ),
+        (
+            json!({"labels": {"Équipe key!": "x"}}),
+            "spec.metadata.labels: Invalid value: \"Équipe key!\"",
+        ),
+        (
+            json!({"annotations": {"bad key!": "x"}}),
+            "spec.metadata.annotations: Invalid value: \"bad key!\"",
+        ),
+        (
+            json!({"name": "a/b"}),
+            "spec.metadata.name: Invalid value: \"a/b\": may not contain '/'",
+        ),
+        (
+            json!({"generateName": "a%"}),
+            "spec.metadata.generateName: Invalid value: \"a%\": may not contain '%'",
+        ),
+        (
+            json!({"namespace": "Bad_NS"}),
+            "spec.metadata.namespace: Invalid value: \"Bad_NS\"",
+        ),
+        (
+            json!({"ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "a"}]}),
+            "spec.metadata.ownerReferences[0].uid: Invalid value: \"\": uid must not be empty",
+        ),
+    ];
+    for (meta, want) in cases {
+        let shown = with_meta(meta.clone());
+        assert!(shown.len() == 1 && shown[0].contains(want), "{meta}: {shown:?}");
+    }
 }

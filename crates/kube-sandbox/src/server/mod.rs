@@ -1,6 +1,7 @@
 //! The HTTP server: routing, request logging, fault injection, and the `/sandbox/v1` control endpoints.
 
 pub mod auth;
+mod builtin_fields;
 mod control;
 pub mod discovery;
 pub mod http;
@@ -389,8 +390,10 @@ async fn dispatch(
         (&Method::POST, false) => resource::create(store, &rp, q, &headers, &body, ua),
         (&Method::PUT, true) => resource::update(store, &rp, q, &headers, &body, ua),
         (&Method::PATCH, true) => patching::patch(store, &rp, q, &headers, &body, ua),
-        (&Method::DELETE, true) if rp.subresource.is_none() => resource::delete(store, &rp, q, &body),
-        (&Method::DELETE, false) => resource::delete_collection(store, &rp, q, &body),
+        (&Method::DELETE, true) if rp.subresource.is_none() => {
+            resource::delete(store, &rp, q, &headers, &body)
+        }
+        (&Method::DELETE, false) => resource::delete_collection(store, &rp, q, &headers, &body),
         _ => Err(ApiError::method_not_allowed()),
     };
     result.unwrap_or_else(|e| http::error(&e))

@@ -122,7 +122,7 @@ pub fn patch(
         }
         let mut applied = patch_doc;
         check_apply_identity(path, &mut applied, &name)?;
-        field_validation(&info, q, &applied, &mut warnings)?;
+        field_validation(&info, q, &mut applied, &mut warnings)?;
         opts.operation = Some("Apply".into());
         let force = force == Some("true");
         let subresource = (sub == Subresource::Status).then_some("status");
@@ -178,7 +178,7 @@ pub fn patch(
                 ));
             }
             let mut w = Vec::new();
-            field_validation(&info, q, &out, &mut w)?;
+            field_validation(&info, q, &mut out, &mut w)?;
             first_warnings.get_or_insert(w);
             Ok(out)
         });

@@ -301,4 +301,31 @@ mod tests {
         assert!(matches!(decode(&odd), Err(ProtoError::Unsupported(_))));
         assert!(decode(b"nope").is_err());
     }
+
+    fn field_varint(n: u64, v: u8) -> Vec<u8> {
+        vec![u8::try_from(n << 3).unwrap(), v]
+    }
+
+    /// What client-go's typed clients send on DELETE with a protobuf content type (helm's release Secrets).
+    #[test]
+    fn decodes_delete_options() {
+        let preconditions = [field_bytes(1, b"u-1"), field_bytes(2, b"42")].concat();
+        let opts = [
+            field_varint(1, 0),
+            field_bytes(2, &preconditions),
+            field_bytes(4, b"Background"),
+            field_bytes(5, b"All"),
+        ]
+        .concat();
+        for api_version in [&b"v1"[..], b"meta.k8s.io/v1"] {
+            let type_meta = [field_bytes(1, api_version), field_bytes(2, b"DeleteOptions")].concat();
+            let body = [MAGIC.to_vec(), field_bytes(1, &type_meta), field_bytes(2, &opts)].concat();
+            let v = decode(&body).unwrap();
+            assert_eq!(v["kind"], "DeleteOptions");
+            assert_eq!(v["gracePeriodSeconds"], 0);
+            assert_eq!(v["propagationPolicy"], "Background");
+            assert_eq!(v["dryRun"], json!(["All"]));
+            assert_eq!(v["preconditions"], json!({"uid": "u-1", "resourceVersion": "42"}));
+        }
+    }
 }

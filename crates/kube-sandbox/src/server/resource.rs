@@ -36,31 +36,30 @@ pub fn write_options(q: &Query, user_agent: &str) -> WriteOptions {
 pub fn field_validation(
     info: &ResourceInfo,
     q: &Query,
-    obj: &Value,
+    obj: &mut Value,
     warnings: &mut Vec<String>,
 ) -> Result<(), ApiError> {
-    let Some(facts) = &info.crd else { return Ok(()) };
-    if facts.schema.is_null() {
-        return Ok(());
-    }
     let mode = q.value("fieldValidation").unwrap_or("Warn");
     if !matches!(mode, "Strict" | "Warn" | "Ignore") {
         return Err(ApiError::bad_request(format!(
             "fieldValidation must be one of Ignore, Warn or Strict, got {mode:?}"
         )));
     }
-    if mode == "Ignore" {
+    let listed: Vec<String> = match &info.crd {
+        // Built-ins: found and dropped as decoding into upstream's types does.
+        None => super::builtin_fields::take_unknown_fields(info, obj),
+        Some(facts) if facts.schema.is_null() || mode == "Ignore" => return Ok(()),
+        Some(facts) => {
+            let mut copy = obj.clone();
+            schema::prune(&mut copy, &facts.schema)
+                .iter()
+                .map(|p| format!("unknown field \"{}\"", p.trim_start_matches('.')))
+                .collect()
+        }
+    };
+    if listed.is_empty() || mode == "Ignore" {
         return Ok(());
     }
-    let mut copy = obj.clone();
-    let unknown = schema::prune(&mut copy, &facts.schema);
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    let listed: Vec<String> = unknown
-        .iter()
-        .map(|p| format!("unknown field \"{}\"", p.trim_start_matches('.')))
-        .collect();
     if mode == "Strict" {
         let version = &info.gvr.version;
         return Err(ApiError::bad_request(format!(
@@ -165,7 +164,7 @@ pub fn create(
         ));
     }
     let mut warnings = Vec::new();
-    field_validation(&path.info, q, &obj, &mut warnings)?;
+    field_validation(&path.info, q, &mut obj, &mut warnings)?;
     let created = store.create_with(path.gvr(), obj, &write_options(q, ua))?;
     Ok(http::json(201, &created, &warnings))
 }
@@ -181,7 +180,7 @@ pub fn update(
     let mut obj = http::decode_object(headers, body)?;
     check_identity(path, &mut obj, true)?;
     let mut warnings = Vec::new();
-    field_validation(&path.info, q, &obj, &mut warnings)?;
+    field_validation(&path.info, q, &mut obj, &mut warnings)?;
     let sub = if path.subresource.is_some() {
         Subresource::Status
     } else {
@@ -191,14 +190,20 @@ pub fn update(
     Ok(http::json(200, &updated, &warnings))
 }
 
-/// DeleteOptions from the body (kubectl and kube-rs send one) and the query.
-pub fn delete_options(q: &Query, body: &Bytes) -> Result<DeleteOptions, ApiError> {
+/// DeleteOptions from the body and the query, as upstream takes them: no body (or whitespace), `{}`, a JSON or
+/// YAML DeleteOptions (kubectl, kube-rs), a protobuf one (client-go's typed clients under helm), and the
+/// query parameters `propagationPolicy`, `orphanDependents`, `gracePeriodSeconds`, `dryRun` (the body wins).
+pub fn delete_options(q: &Query, headers: &HeaderMap, body: &Bytes) -> Result<DeleteOptions, ApiError> {
     let b: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
+        http::decode_object(headers, body)?
     };
+    if let Some(kind) = b["kind"].as_str().filter(|k| *k != "DeleteOptions") {
+        return Err(ApiError::bad_request(format!(
+            "DeleteOptions expected, got {kind} in the request body"
+        )));
+    }
     let policy = b["propagationPolicy"]
         .as_str()
         .or_else(|| q.value("propagationPolicy"));
@@ -257,7 +262,13 @@ fn delete_warnings(info: &ResourceInfo, opts: &DeleteOptions) -> Vec<String> {
     }
 }
 
-pub fn delete(store: &Store, path: &ResourcePath, q: &Query, body: &Bytes) -> Result<Response, ApiError> {
+pub fn delete(
+    store: &Store,
+    path: &ResourcePath,
+    q: &Query,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
     let name = path.name.as_deref().unwrap_or("");
     if path.info.crd.is_none()
         && path.gvr().group.is_empty()
@@ -269,7 +280,7 @@ pub fn delete(store: &Store, path: &ResourcePath, q: &Query, body: &Bytes) -> Re
         ))
         .with_details(json!({"name": name, "kind": "namespaces"})));
     }
-    let opts = delete_options(q, body)?;
+    let opts = delete_options(q, headers, body)?;
     let warnings = delete_warnings(&path.info, &opts);
     match store.delete_ext(path.gvr(), path.namespace.as_deref(), name, &opts)? {
         DeleteOutcome::Pending(obj) => Ok(http::json(200, &obj, &warnings)),
@@ -290,10 +301,11 @@ pub fn delete_collection(
     store: &Store,
     path: &ResourcePath,
     q: &Query,
+    headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
     let sel = Selectors::parse(&path.info, q)?;
-    let opts = delete_options(q, body)?;
+    let opts = delete_options(q, headers, body)?;
     let warnings = delete_warnings(&path.info, &opts);
     let (items, _) = store.list_arc(path.gvr(), path.namespace.as_deref());
     let mut out = Vec::new();

@@ -129,8 +129,19 @@ impl EventKind {
 pub struct StoreEvent {
     pub gvr: Gvr,
     pub kind: EventKind,
-    /// Shared with the watch machinery's `Change` (one copy per change, however many receivers).
+    /// Parsed by the receiver from the shared `Change`.
     pub object: Arc<Value>,
+}
+
+impl StoreEvent {
+    /// The change, parsed.
+    pub fn of(change: &Change) -> StoreEvent {
+        StoreEvent {
+            gvr: change.gvr.clone(),
+            kind: change.kind,
+            object: change.object.decode(),
+        }
+    }
 }
 
 /// One change as the watch machinery sees it: shared, with the previous state for selector transitions.

@@ -148,7 +148,53 @@ pub fn kubectl_path() -> PathBuf {
     })
 }
 
+/// helm (`HELM`, or on PATH): missing, the tests that drive it fail with how to install it, as for kubectl.
+pub fn helm_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("HELM") {
+        return PathBuf::from(path);
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("helm"))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "helm not found in PATH (or HELM): the conformance tests drive the real helm. Run scripts/setup.sh \
+             (it installs the pinned helm) and retry"
+        )
+    })
+}
+
 impl Env {
+    /// Runs helm against this sandbox with private HOME and helm directories, bounded to 60 s.
+    pub async fn helm(&self, args: &[&str]) -> Out {
+        let home = self.dir.0.join("home");
+        let mut cmd = tokio::process::Command::new(helm_path());
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .env("HOME", &home)
+            .env("HELM_CACHE_HOME", home.join("helm-cache"))
+            .env("HELM_CONFIG_HOME", home.join("helm-config"))
+            .env("HELM_DATA_HOME", home.join("helm-data"))
+            .env_remove("KUBECONFIG")
+            .env_remove("HELM_NAMESPACE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+            .await
+            .unwrap_or_else(|_| panic!("helm {args:?} timed out"))
+            .unwrap();
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     pub fn file(&self, name: &str, content: &str) -> PathBuf {
         let path = self.dir.0.join(name);
         std::fs::write(&path, content).unwrap();

@@ -114,7 +114,9 @@ const FIELDS: [CronField; 5] = [
     },
 ];
 
-/// A plausible cron schedule: five fields or a descriptor, with an optional time-zone prefix.
+/// A schedule the Kubernetes CronJob API accepts (robfig/cron v3's standard parser: five fields or a
+/// descriptor, `@every` included), with an optional time-zone prefix the builder moves to
+/// `spec.timeZone`. The table shared with kube-sandbox pins the accepted set (see `cron_table`).
 pub(super) fn schedule(text: &str) -> Result<(), String> {
     if let Some(message) = too_long(text, MAX_SCHEDULE) {
         return Err(message);
@@ -171,7 +173,11 @@ fn descriptor(text: &str) -> Result<(), String> {
 /// A Go duration as `@every` takes it, e.g. `1h30m`, `90s`, `1.5h`.
 fn is_duration(text: &str) -> bool {
     const UNITS: [&str; 7] = ["ns", "us", "µs", "ms", "s", "m", "h"];
-    let mut rest = text;
+    // Go takes one sign and a bare `0`.
+    let mut rest = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if rest == "0" {
+        return true;
+    }
     if rest.is_empty() {
         return false;
     }
@@ -201,52 +207,53 @@ fn is_duration(text: &str) -> bool {
     true
 }
 
+/// A comma-separated list of ranges as robfig/cron v3 (the Kubernetes CronJob parser) reads it: empty
+/// items are skipped, `*`/`?` match everything, `N/step` runs from N to the maximum.
 fn cron_field(text: &str, spec: &CronField) -> Result<(), String> {
-    for item in text.split(',') {
-        if item.is_empty() {
-            return Err("empty list item".into());
-        }
-        let range = match item.split_once('/') {
+    for item in text.split(',').filter(|item| !item.is_empty()) {
+        let (range, stepped) = match item.split_once('/') {
+            Some((_, step)) if step.contains('/') => {
+                return Err(format!("{} has too many slashes", quote(item)));
+            }
             Some((range, step)) => {
-                let positive = step.bytes().all(|b| b.is_ascii_digit())
-                    && step.parse::<u32>().is_ok_and(|step| step > 0);
-                if !positive {
+                if go_atoi(step).is_none_or(|step| step <= 0) {
                     return Err(format!("step {} is not a positive number", quote(step)));
                 }
-                range
+                (range, true)
             }
-            None => item,
+            None => (item, false),
         };
-        cron_range(range, spec)?;
+        cron_range(range, spec, stepped)?;
     }
     Ok(())
 }
 
-fn cron_range(range: &str, spec: &CronField) -> Result<(), String> {
-    if range == "*" || range == "?" {
+fn cron_range(range: &str, spec: &CronField, stepped: bool) -> Result<(), String> {
+    let parts: Vec<&str> = range.split('-').collect();
+    // robfig ignores whatever follows a star's hyphen.
+    if parts[0] == "*" || parts[0] == "?" {
         return Ok(());
     }
-    if uses_extension(range) {
-        return extension(range, spec);
-    }
-    let (low, high) = range.split_once('-').unwrap_or((range, range));
-    let low = cron_value(low, spec)?;
-    let high = cron_value(high, spec)?;
+    let low = cron_value(parts[0], spec)?;
+    let high = match parts.len() {
+        1 if stepped => spec.max,
+        1 => low,
+        2 => cron_value(parts[1], spec)?,
+        _ => return Err(format!("range {} has too many hyphens", quote(range))),
+    };
     if low > high {
         return Err(format!("range {} runs backwards", quote(range)));
     }
     Ok(())
 }
 
-const EXTENSION_WORDS: [&str; 3] = ["L", "W", "LW"];
-
-/// Quartz-style `L`, `W` and `#`; some schedulers accept them, so they are only checked for
-/// their characters. Names such as `JUL` or `WED` merely contain those letters.
-fn uses_extension(range: &str) -> bool {
-    range.contains('#')
-        || range
-            .split(|c: char| !c.is_ascii_alphabetic())
-            .any(|word| EXTENSION_WORDS.iter().any(|w| w.eq_ignore_ascii_case(word)))
+/// Go's `strconv.Atoi`: an optional sign and decimal digits.
+fn go_atoi(token: &str) -> Option<i64> {
+    let digits = token.strip_prefix(['+', '-']).unwrap_or(token);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    token.parse().ok()
 }
 
 fn cron_value(token: &str, spec: &CronField) -> Result<u32, String> {
@@ -260,10 +267,8 @@ fn cron_value(token: &str, spec: &CronField) -> Result<u32, String> {
             .map(|i| i + spec.min)
             .map_err(|_| "bad name".to_owned());
     }
-    match token.parse::<u32>() {
-        Ok(value) if token.chars().all(|c| c.is_ascii_digit()) && (spec.min..=spec.max).contains(&value) => {
-            Ok(value)
-        }
+    match go_atoi(token).and_then(|v| u32::try_from(v).ok()) {
+        Some(value) if (spec.min..=spec.max).contains(&value) => Ok(value),
         _ => Err(format!(
             "{} is not a value from {} to {}",
             quote(token),
@@ -273,29 +278,9 @@ fn cron_value(token: &str, spec: &CronField) -> Result<u32, String> {
     }
 }
 
-fn extension(range: &str, spec: &CronField) -> Result<(), String> {
-    if let Some((day, nth)) = range.split_once('#') {
-        cron_value(day, spec)?;
-        return match nth {
-            "1" | "2" | "3" | "4" | "5" => Ok(()),
-            _ => Err(format!("{} is not an occurrence from 1 to 5", quote(nth))),
-        };
-    }
-    let known = |word: &str| {
-        word.is_empty()
-            || EXTENSION_WORDS.iter().any(|w| w.eq_ignore_ascii_case(word))
-            || spec.names.iter().any(|n| n.eq_ignore_ascii_case(word))
-    };
-    for word in range.split(|c: char| !c.is_ascii_alphabetic()) {
-        if !known(word) {
-            return Err(format!("unknown word {}", quote(word)));
-        }
-    }
-    match range.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
-        Some(c) => Err(format!("unexpected character {}", quote(&c.to_string()))),
-        None => Ok(()),
-    }
-}
+#[cfg(test)]
+#[path = "cron_table.rs"]
+mod cron_table;
 
 #[cfg(test)]
 mod tests {
@@ -308,11 +293,6 @@ mod tests {
             "0 0 * * *",
             "0 12 1-15/2 JAN-jun MON-FRI",
             "59 23 31 12 6",
-            "0 0 L * ?",
-            "0 0 15W * *",
-            "0 0 LW * *",
-            "0 0 ? * MON#2",
-            "0 0 * * 5L",
             "0,15,30,45 * * * *",
             "  0   1 * * *  ",
             "@hourly",
@@ -327,6 +307,11 @@ mod tests {
             "CRON_TZ=Europe/Amsterdam 0 6 * * *",
             "TZ=UTC @daily",
             "0 0 * JUL WED",
+            // robfig/cron quirks the Kubernetes API server accepts.
+            "+5 * * * *",
+            "1,,2 * * * *",
+            "*-5 * * * *",
+            "@every 0",
         ];
         for text in valid {
             assert_eq!(schedule(text), Ok(()), "{text:?}");
@@ -343,8 +328,6 @@ mod tests {
             "*/0 * * * *",
             "*/x * * * *",
             "5-1 * * * *",
-            "+5 * * * *",
-            "1,,2 * * * *",
             "* * * MON *",
             "* * * * JAN",
             "* * * * FOO",
@@ -357,6 +340,11 @@ mod tests {
             "@every 5",
             "TZ= 0 0 * * *",
             "CRON_TZ=Bad;Zone 0 0 * * *",
+            // Quartz extensions: the Kubernetes CronJob parser refuses them.
+            "0 0 L * ?",
+            "0 0 15W * *",
+            "0 0 ? * MON#2",
+            "0 0 * * 5L",
         ];
         for text in invalid {
             assert!(schedule(text).is_err(), "{text:?} should be rejected");

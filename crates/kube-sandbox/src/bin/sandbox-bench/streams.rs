@@ -8,7 +8,7 @@ use futures::StreamExt;
 use kube_sandbox::{Gvr, Sandbox, SandboxConfig};
 use serde_json::json;
 
-use super::{BenchError, namespace, rss_kib, send};
+use super::{BenchError, namespace, peak_rss_kib, rss_kib, send};
 
 const CRD: &str = r#"{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
  "metadata":{"name":"streams.bench.example.com"},
@@ -112,13 +112,16 @@ pub async fn run(n: usize, clients: usize, history: Option<usize>) -> Result<(),
             .filter(|j| j.bytes().windows(16).any(|w| w == b"\"completionTime\""))
             .count()
     };
+    // The end state: every Job complete and every Event mirrored into core/v1 (the registry's mirror).
+    let core_events = Gvr::new("", "v1", "events");
     let deadline = Instant::now() + Duration::from_secs(600);
-    while done(&sandbox) < n && Instant::now() < deadline {
+    while (done(&sandbox) < n || sandbox.store().count(&core_events, None) < n) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_end = rss_kib();
+    let rss_peak = peak_rss_kib();
     let objects: usize = sandbox
         .store()
         .types()
@@ -126,21 +129,18 @@ pub async fn run(n: usize, clients: usize, history: Option<usize>) -> Result<(),
         .map(|t| sandbox.store().count(&t.gvr, None))
         .sum();
     let delta = rss_end.saturating_sub(rss_start) * 1024;
-    // Serialized size per type: what a store of JSON bytes would hold, against RSS per object as Values.
+    // Serialized size per type (the stored bytes, nothing parsed).
     let mut json_bytes = serde_json::Map::new();
     for t in sandbox.store().types() {
-        let (items, _) = sandbox.store().list_arc(&t.gvr, None);
+        let (items, _) = sandbox.store().list_stored(&t.gvr, None);
         if items.len() >= n {
-            let total: usize = items
-                .iter()
-                .map(|o| serde_json::to_vec(&**o).map_or(0, |v| v.len()))
-                .sum();
+            let total: usize = items.iter().map(|o| o.bytes().len()).sum();
             json_bytes.insert(t.gvr.qualified(), json!(total / items.len()));
         }
     }
     let summary = json!({
         "streams": n, "jobs_completed": done(&sandbox), "stored_objects": objects, "seconds": (elapsed * 10.0).round() / 10.0,
-        "rss_mib_start": rss_start / 1024, "rss_mib_end": rss_end / 1024,
+        "rss_mib_start": rss_start / 1024, "rss_mib_end": rss_end / 1024, "rss_mib_peak": rss_peak / 1024,
         "bytes_per_stored_object": delta / objects.max(1) as u64, "requests_logged": sandbox.requests().len(),
         "json_bytes_per_object": json_bytes,
     });

@@ -103,6 +103,22 @@ const SSRR: Schema = &[
     (3, F::Skip),
 ];
 const SELF_SUBJECT_REVIEW: Schema = &[(1, F::Meta), (2, F::Skip)];
+/// `meta/v1` DeleteOptions, as client-go's typed clients send it with a protobuf content type (helm's release
+/// Secrets on `helm uninstall`).
+const DELETE_OPTIONS: Schema = &[
+    (1, F::Int("gracePeriodSeconds")),
+    (
+        2,
+        F::Msg(
+            "preconditions",
+            &[(1, F::Str("uid")), (2, F::Str("resourceVersion"))],
+        ),
+    ),
+    (3, F::Bool("orphanDependents")),
+    (4, F::Str("propagationPolicy")),
+    (5, F::Strs("dryRun")),
+    (6, F::Bool("ignoreStoreReadErrorWithClusterBreakingPotential")),
+];
 
 /// A varint as the signed integer Go wrote (negative int32/int64 are 10-byte two's complement).
 fn signed(v: u64) -> i64 {
@@ -151,6 +167,8 @@ pub(super) fn schema_of(api_version: &str, kind: &str) -> Option<Schema> {
         ("authentication.k8s.io/v1", "SelfSubjectReview") => SELF_SUBJECT_REVIEW,
         ("batch/v1", "Job") => super::workloads::JOB,
         ("batch/v1", "CronJob") => super::workloads::CRON_JOB,
+        // Registered in every group version (client-go encodes it with the one of the resource's client).
+        (_, "DeleteOptions") => DELETE_OPTIONS,
         _ => return None,
     })
 }
