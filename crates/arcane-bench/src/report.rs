@@ -34,6 +34,13 @@ pub struct Headline {
     pub restart_ready_s: Option<f64>,
     pub restart_writes: Option<u64>,
     pub watch_connections: usize,
+    /// L1 burst: latency percentiles under load and the time the burst took to drain.
+    pub load_p50_ms: f64,
+    pub load_p99_ms: f64,
+    pub drain_s: f64,
+    /// Operator CPU (user + system, from /proc) from its start to the end of L1's settled window:
+    /// initial lists, the first pass over every stream and the burst.
+    pub operator_cpu_s: f64,
 }
 
 #[derive(Default)]
@@ -136,6 +143,10 @@ impl Report {
             "restart_ready_s": h.restart_ready_s.map(|v| round(v, 3)),
             "restart_writes": h.restart_writes,
             "watch_connections": h.watch_connections,
+            "load_p50_ms": round(h.load_p50_ms, 1),
+            "load_p99_ms": round(h.load_p99_ms, 1),
+            "drain_s": round(h.drain_s, 3),
+            "operator_cpu_s": round(h.operator_cpu_s, 2),
         })
         .to_string()
     }
@@ -176,8 +187,12 @@ mod tests {
             keys,
             [
                 "classes",
+                "drain_s",
                 "latency_p50_ms",
                 "latency_p99_ms",
+                "load_p50_ms",
+                "load_p99_ms",
+                "operator_cpu_s",
                 "restart_ready_s",
                 "restart_writes",
                 "rss_peak_mib",
