@@ -6,8 +6,13 @@
 //! into these types skips the spec while deserializing, and a cached Job takes about 600 bytes
 //! in place of a `k8s_openapi` Job's 2.6 kB before any of its heap data (arcane-bench L1,
 //! heaptrack: the Job cache was 26 MB of the heap at 10,000 streams).
+//!
+//! Of the labels and annotations, the cache keeps only the operator's own (`arcane/…` and the
+//! configuration hash: what `decide` reads), as a flat list: a `BTreeMap` of any size takes a
+//! 540-byte node, and a served Job carries its template's labels and annotations besides.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::batch::v1::{CronJob, CronJobStatus, Job, JobStatus};
@@ -23,6 +28,9 @@ macro_rules! cached_workload {
             pub metadata: ObjectMeta,
             #[serde(default)]
             pub status: Option<$status>,
+            /// The operator's labels and annotations, moved out of `metadata` by `compact`.
+            #[serde(skip)]
+            pub kept: Kept,
         }
 
         impl kube::Resource for $name {
@@ -59,10 +67,24 @@ macro_rules! cached_workload {
             pub fn to_workload(&self) -> $full {
                 $full::from(self.clone())
             }
+
+            /// Drops what the operator never reads (see the module documentation).
+            pub fn compact(&mut self) {
+                self.metadata.managed_fields = None;
+                self.kept.take_from(&mut self.metadata);
+            }
+
+            /// One of the kept annotations (whether compacted or not).
+            pub fn annotation(&self, key: &str) -> Option<&str> {
+                self.kept.annotation(key).or_else(|| {
+                    self.metadata.annotations.as_ref()?.get(key).map(String::as_str)
+                })
+            }
         }
 
         impl From<$name> for $full {
-            fn from(cached: $name) -> $full {
+            fn from(mut cached: $name) -> $full {
+                cached.kept.restore_into(&mut cached.metadata);
                 $full {
                     metadata: cached.metadata,
                     spec: None,
@@ -71,6 +93,60 @@ macro_rules! cached_workload {
             }
         }
     };
+}
+
+/// Labels and annotations as a flat list of the operator's own.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Kept {
+    labels: Box<[(Box<str>, Box<str>)]>,
+    annotations: Box<[(Box<str>, Box<str>)]>,
+}
+
+/// The labels the operator reads back on a workload: its own.
+fn keeps_label(key: &str) -> bool {
+    key.starts_with("arcane/")
+}
+
+/// The annotations the operator reads back on a workload: its own and the configuration hash.
+fn keeps_annotation(key: &str) -> bool {
+    key.starts_with("arcane/") || key == crate::stream::ANNOTATION_CONFIGURATION_HASH
+}
+
+fn flat(map: Option<BTreeMap<String, String>>, keep: fn(&str) -> bool) -> Box<[(Box<str>, Box<str>)]> {
+    map.into_iter()
+        .flatten()
+        .filter(|(k, _)| keep(k))
+        .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
+        .collect()
+}
+
+fn map(flat: &[(Box<str>, Box<str>)]) -> Option<BTreeMap<String, String>> {
+    (!flat.is_empty()).then(|| flat.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+}
+
+impl Kept {
+    /// Moves the kept labels and annotations out of `meta` (the others are dropped).
+    fn take_from(&mut self, meta: &mut ObjectMeta) {
+        self.labels = flat(meta.labels.take(), keeps_label);
+        self.annotations = flat(meta.annotations.take(), keeps_annotation);
+    }
+
+    /// Puts them back (a workload that was never compacted keeps its own).
+    fn restore_into(&self, meta: &mut ObjectMeta) {
+        if meta.labels.is_none() {
+            meta.labels = map(&self.labels);
+        }
+        if meta.annotations.is_none() {
+            meta.annotations = map(&self.annotations);
+        }
+    }
+
+    fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations
+            .iter()
+            .find(|(k, _)| k.as_ref() == key)
+            .map(|(_, v)| v.as_ref())
+    }
 }
 
 cached_workload!(
@@ -116,6 +192,42 @@ mod tests {
         assert!(workload.spec.is_none());
         assert_eq!(workload.metadata, full.metadata);
         assert!(std::mem::size_of::<CachedJob>() * 3 < std::mem::size_of::<Job>());
+    }
+
+    #[test]
+    fn a_compacted_job_keeps_exactly_the_operators_labels_and_annotations() {
+        let served = json!({
+            "metadata": {
+                "name": "s", "namespace": "ns", "uid": "u", "resourceVersion": "7",
+                "labels": {"arcane/stream-id": "s", "arcane/backfilling": "false", "team": "data",
+                           "batch.kubernetes.io/job-name": "s"},
+                "annotations": {"configuration-hash": "h", "arcane/stream-generation": "3",
+                                "arcane/restarts": "0", "template/note": "long text"},
+                "managedFields": [{"manager": "m"}],
+                "ownerReferences": [{"apiVersion": "v1", "kind": "K", "name": "s", "uid": "o", "controller": true}],
+            },
+            "status": {"active": 1},
+        });
+        let mut cached: CachedJob = serde_json::from_value(served).expect("a Job parses");
+        assert_eq!(cached.annotation("configuration-hash"), Some("h"));
+        cached.compact();
+        assert!(cached.metadata.labels.is_none() && cached.metadata.annotations.is_none());
+        assert!(cached.metadata.managed_fields.is_none());
+        assert_eq!(cached.annotation("configuration-hash"), Some("h"));
+        assert_eq!(cached.annotation("arcane/restarts"), Some("0"));
+        assert_eq!(cached.annotation("template/note"), None);
+        let job = cached.to_workload();
+        let labels = job.metadata.labels.expect("labels");
+        assert_eq!(
+            labels.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["arcane/backfilling", "arcane/stream-id"]
+        );
+        let annotations = job.metadata.annotations.expect("annotations");
+        assert_eq!(annotations.len(), 3);
+        assert_eq!(annotations.get("arcane/stream-generation").map(String::as_str), Some("3"));
+        assert_eq!(job.metadata.uid.as_deref(), Some("u"));
+        assert_eq!(job.metadata.owner_references.map(|o| o.len()), Some(1));
+        assert_eq!(job.status.and_then(|s| s.active), Some(1));
     }
 
     #[test]

@@ -410,27 +410,20 @@ async fn await_workload_writes(ctx: &Context, namespace: &str, commands: &[Comma
     }
     until_cached(ctx, "workload writes", || {
         written.iter().all(|w| {
-            let shows = |meta: &kube::api::ObjectMeta| {
-                w.hash.is_none()
-                    || meta
-                        .annotations
-                        .as_ref()
-                        .and_then(|a| a.get(ANNOTATION_CONFIGURATION_HASH))
-                        == w.hash.as_ref()
-            };
+            let shows = |hash: Option<&str>| w.hash.is_none() || hash == w.hash.as_deref();
             match w.kind {
                 WorkloadKind::Job => ctx
                     .shared
                     .jobs
                     .store()
                     .get(&ObjectRef::new(&w.name).within(namespace))
-                    .is_some_and(|j| shows(&j.metadata)),
+                    .is_some_and(|j| shows(j.annotation(ANNOTATION_CONFIGURATION_HASH))),
                 WorkloadKind::CronJob => ctx
                     .shared
                     .cronjobs
                     .store()
                     .get(&ObjectRef::new(&w.name).within(namespace))
-                    .is_some_and(|c| shows(&c.metadata)),
+                    .is_some_and(|c| shows(c.annotation(ANNOTATION_CONFIGURATION_HASH))),
             }
         })
     })
