@@ -10,6 +10,7 @@ pub mod fanout;
 pub mod handlers;
 pub mod observe;
 mod orphans;
+pub mod queue;
 pub mod stream_controller;
 mod written;
 
