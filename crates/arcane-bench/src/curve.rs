@@ -238,7 +238,8 @@ mod tests {
     #[test]
     fn each_size_runs_l1_and_l3_bounded() {
         use clap::Parser;
-        let cli = crate::cli::Cli::parse_from(["arcane-bench", "--sizes", "10,20", "--size-timeout-secs", "99"]);
+        let cli =
+            crate::cli::Cli::parse_from(["arcane-bench", "--sizes", "10,20", "--size-timeout-secs", "99"]);
         assert_eq!(cli.bench.sizes, vec![10, 20]);
         let args = size_args(&cli.bench, 20);
         let joined = args.join(" ");

@@ -224,7 +224,10 @@ mod tests {
         );
         let annotations = job.metadata.annotations.expect("annotations");
         assert_eq!(annotations.len(), 3);
-        assert_eq!(annotations.get("arcane/stream-generation").map(String::as_str), Some("3"));
+        assert_eq!(
+            annotations.get("arcane/stream-generation").map(String::as_str),
+            Some("3")
+        );
         assert_eq!(job.metadata.uid.as_deref(), Some("u"));
         assert_eq!(job.metadata.owner_references.map(|o| o.len()), Some(1));
         assert_eq!(job.status.and_then(|s| s.active), Some(1));

@@ -64,7 +64,14 @@ impl Compact for crate::crd::StreamingJobTemplate {
 
 impl<K> SharedWatch<K>
 where
-    K: Resource<DynamicType = ()> + Compact + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()>
+        + Compact
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
 {
     /// Starts watching `api` with `config`; returns the shared handle and the future that drives
     /// the watch (run it as a task). `changed` is woken whenever the store changes.

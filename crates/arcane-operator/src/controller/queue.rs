@@ -102,7 +102,10 @@ impl<K: Hash + Eq + Clone> Inner<K> {
                 self.undelay(&key);
                 let entry = (at, self.seq);
                 self.seq = self.seq.wrapping_add(1);
-                let earliest = self.delayed.first_key_value().is_none_or(|(first, _)| entry < *first);
+                let earliest = self
+                    .delayed
+                    .first_key_value()
+                    .is_none_or(|(first, _)| entry < *first);
                 self.delayed.insert(entry, key.clone());
                 self.due.insert(key, entry);
                 earliest

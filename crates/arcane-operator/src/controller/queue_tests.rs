@@ -9,7 +9,10 @@ fn s(secs: u64) -> Duration {
 
 /// The next key, if one is ready without waiting (time is paused: a wait would auto-advance).
 async fn ready(q: &WorkQueue<u32>) -> Option<u32> {
-    tokio::time::timeout(Duration::from_millis(1), q.next()).await.ok().flatten()
+    tokio::time::timeout(Duration::from_millis(1), q.next())
+        .await
+        .ok()
+        .flatten()
 }
 
 #[tokio::test(start_paused = true)]
@@ -63,7 +66,11 @@ async fn a_running_key_is_not_handed_out_again_until_done_then_goes_to_the_tail(
     q.done(&1);
     q.done(&2);
     q.done(&3);
-    assert_eq!(ready(&q).await, None, "done without a trigger meanwhile: not queued again");
+    assert_eq!(
+        ready(&q).await,
+        None,
+        "done without a trigger meanwhile: not queued again"
+    );
     assert_eq!(q.running(), 0);
 }
 
