@@ -7,9 +7,11 @@
 //! in place of a `k8s_openapi` Job's 2.6 kB before any of its heap data (arcane-bench L1,
 //! heaptrack: the Job cache was 26 MB of the heap at 10,000 streams).
 //!
-//! Of the labels and annotations, the cache keeps only the operator's own (`arcane/…` and the
-//! configuration hash: what `decide` reads), as a flat list: a `BTreeMap` of any size takes a
-//! 540-byte node, and a served Job carries its template's labels and annotations besides.
+//! Of the labels and annotations, the cache keeps only the values of the few a decision reads
+//! (the backfill label; the configuration hash, backfill request, stream generation and restarts
+//! annotations), in one allocation: a `BTreeMap` of any size takes a 540-byte node and each of its
+//! strings one allocation more, and a served Job carries its template's labels and annotations
+//! besides.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -18,6 +20,11 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::batch::v1::{CronJob, CronJobStatus, Job, JobStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
+
+use crate::stream::{
+    ANNOTATION_BACKFILL_REQUEST, ANNOTATION_CONFIGURATION_HASH, ANNOTATION_RESTARTS,
+    ANNOTATION_STREAM_GENERATION, LABEL_BACKFILLING,
+};
 
 macro_rules! cached_workload {
     ($(#[$doc:meta])* $name:ident, $full:ident, $status:ty) => {
@@ -95,57 +102,90 @@ macro_rules! cached_workload {
     };
 }
 
-/// Labels and annotations as a flat list of the operator's own.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// The labels a decision reads back on a workload.
+const KEPT_LABELS: [&str; 1] = [LABEL_BACKFILLING];
+/// The annotations a decision reads back on a workload.
+const KEPT_ANNOTATIONS: [&str; 4] = [
+    ANNOTATION_CONFIGURATION_HASH,
+    ANNOTATION_BACKFILL_REQUEST,
+    ANNOTATION_STREAM_GENERATION,
+    ANNOTATION_RESTARTS,
+];
+const KEPT: usize = KEPT_LABELS.len() + KEPT_ANNOTATIONS.len();
+const ABSENT: (u32, u32) = (u32::MAX, u32::MAX);
+
+/// The values of the labels and annotations a decision reads ([`KEPT_LABELS`], then
+/// [`KEPT_ANNOTATIONS`]), in one allocation: `spans[i]` is the range of value `i` in `text`.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Kept {
-    labels: Box<[(Box<str>, Box<str>)]>,
-    annotations: Box<[(Box<str>, Box<str>)]>,
+    text: Box<str>,
+    spans: [(u32, u32); KEPT],
 }
 
-/// The labels the operator reads back on a workload: its own.
-fn keeps_label(key: &str) -> bool {
-    key.starts_with("arcane/")
-}
-
-/// The annotations the operator reads back on a workload: its own and the configuration hash.
-fn keeps_annotation(key: &str) -> bool {
-    key.starts_with("arcane/") || key == crate::stream::ANNOTATION_CONFIGURATION_HASH
-}
-
-fn flat(map: Option<BTreeMap<String, String>>, keep: fn(&str) -> bool) -> Box<[(Box<str>, Box<str>)]> {
-    map.into_iter()
-        .flatten()
-        .filter(|(k, _)| keep(k))
-        .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
-        .collect()
-}
-
-fn map(flat: &[(Box<str>, Box<str>)]) -> Option<BTreeMap<String, String>> {
-    (!flat.is_empty()).then(|| flat.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+impl Default for Kept {
+    fn default() -> Self {
+        Kept {
+            text: Box::default(),
+            spans: [ABSENT; KEPT],
+        }
+    }
 }
 
 impl Kept {
     /// Moves the kept labels and annotations out of `meta` (the others are dropped).
     fn take_from(&mut self, meta: &mut ObjectMeta) {
-        self.labels = flat(meta.labels.take(), keeps_label);
-        self.annotations = flat(meta.annotations.take(), keeps_annotation);
+        let labels = meta.labels.take().unwrap_or_default();
+        let annotations = meta.annotations.take().unwrap_or_default();
+        let values = KEPT_LABELS
+            .iter()
+            .map(|k| labels.get(*k))
+            .chain(KEPT_ANNOTATIONS.iter().map(|k| annotations.get(*k)));
+        let mut text = String::new();
+        let mut spans = [ABSENT; KEPT];
+        for (span, value) in spans.iter_mut().zip(values) {
+            if let Some(value) = value {
+                let start = text.len();
+                text.push_str(value);
+                // A value past 4 GiB cannot be served; kept as absent rather than truncated.
+                if let (Ok(a), Ok(b)) = (u32::try_from(start), u32::try_from(text.len())) {
+                    *span = (a, b);
+                }
+            }
+        }
+        self.text = text.into_boxed_str();
+        self.spans = spans;
+    }
+
+    fn value(&self, i: usize) -> Option<&str> {
+        let (a, b) = *self.spans.get(i)?;
+        if (a, b) == ABSENT {
+            return None;
+        }
+        self.text.get(a as usize..b as usize)
+    }
+
+    fn map(&self, keys: &[&str], offset: usize) -> Option<BTreeMap<String, String>> {
+        let map: BTreeMap<String, String> = keys
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| Some((k.to_string(), self.value(offset + i)?.to_string())))
+            .collect();
+        (!map.is_empty()).then_some(map)
     }
 
     /// Puts them back (a workload that was never compacted keeps its own).
     fn restore_into(&self, meta: &mut ObjectMeta) {
         if meta.labels.is_none() {
-            meta.labels = map(&self.labels);
+            meta.labels = self.map(&KEPT_LABELS, 0);
         }
         if meta.annotations.is_none() {
-            meta.annotations = map(&self.annotations);
+            meta.annotations = self.map(&KEPT_ANNOTATIONS, KEPT_LABELS.len());
         }
     }
 
     fn annotation(&self, key: &str) -> Option<&str> {
-        self.annotations
-            .iter()
-            .find(|(k, _)| k.as_ref() == key)
-            .map(|(_, v)| v.as_ref())
+        let i = KEPT_ANNOTATIONS.iter().position(|k| *k == key)?;
+        self.value(KEPT_LABELS.len() + i)
     }
 }
 
@@ -216,11 +256,12 @@ mod tests {
         assert_eq!(cached.annotation("configuration-hash"), Some("h"));
         assert_eq!(cached.annotation("arcane/restarts"), Some("0"));
         assert_eq!(cached.annotation("template/note"), None);
+        assert_eq!(cached.annotation("arcane/backfill-request"), None);
         let job = cached.to_workload();
         let labels = job.metadata.labels.expect("labels");
         assert_eq!(
-            labels.keys().map(String::as_str).collect::<Vec<_>>(),
-            ["arcane/backfilling", "arcane/stream-id"]
+            labels.into_iter().collect::<Vec<_>>(),
+            [("arcane/backfilling".to_string(), "false".to_string())]
         );
         let annotations = job.metadata.annotations.expect("annotations");
         assert_eq!(annotations.len(), 3);
@@ -231,6 +272,17 @@ mod tests {
         assert_eq!(job.metadata.uid.as_deref(), Some("u"));
         assert_eq!(job.metadata.owner_references.map(|o| o.len()), Some(1));
         assert_eq!(job.status.and_then(|s| s.active), Some(1));
+        // An empty value is kept as present; a workload without any keeps none.
+        let mut bare: CachedJob = serde_json::from_value(json!({
+            "metadata": {"name": "b", "annotations": {"arcane/backfill-request": ""}},
+        }))
+        .expect("a Job parses");
+        bare.compact();
+        assert_eq!(bare.annotation("arcane/backfill-request"), Some(""));
+        assert_eq!(bare.annotation("configuration-hash"), None);
+        let workload = bare.to_workload();
+        assert!(workload.metadata.labels.is_none());
+        assert_eq!(workload.metadata.annotations.map(|a| a.len()), Some(1));
     }
 
     #[test]
