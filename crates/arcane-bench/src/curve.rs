@@ -16,6 +16,8 @@ use crate::cli::BenchArgs;
 pub struct Point {
     pub streams: usize,
     pub rss_settled_mib: f64,
+    pub rss_settled_anon_mib: Option<f64>,
+    pub rss_restart_mib: Option<f64>,
     pub operator_cpu_s: f64,
     pub restart_ready_s: Option<f64>,
     pub restart_writes: Option<u64>,
@@ -35,6 +37,8 @@ impl Point {
         Some(Point {
             streams: usize::try_from(v.get("streams")?.as_u64()?).ok()?,
             rss_settled_mib: f("rss_settled_mib")?,
+            rss_settled_anon_mib: f("rss_settled_anon_mib"),
+            rss_restart_mib: f("rss_restart_mib"),
             operator_cpu_s: f("operator_cpu_s")?,
             restart_ready_s: f("restart_ready_s"),
             restart_writes: v.get("restart_writes").and_then(Value::as_u64),
@@ -58,8 +62,8 @@ impl Point {
 /// The table of `points` (Markdown, so it can go into a README as printed).
 pub fn table(points: &[Point]) -> String {
     let mut out = String::from(
-        "| streams | settled RSS MiB | RSS B/stream | Δ B/stream | CPU s/1k streams | restart ready s | restart writes | watches | burst p50 ms | burst p99 ms | drain s | run s |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| streams | settled RSS MiB (anon) | RSS B/stream | Δ B/stream | RSS after restart MiB | CPU s/1k streams | restart ready s | restart writes | watches | burst p50 ms | burst p99 ms | drain s | run s |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut previous: Option<&Point> = None;
     for p in points {
@@ -73,11 +77,13 @@ pub fn table(points: &[Point]) -> String {
             .unwrap_or_else(|| "–".to_string());
         let opt = |v: Option<f64>, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$}"));
         out.push_str(&format!(
-            "| {} | {:.1} | {:.0} | {} | {:.2} | {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.0} |\n",
+            "| {} | {:.1} ({}) | {:.0} | {} | {} | {:.2} | {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.0} |\n",
             p.streams,
             p.rss_settled_mib,
+            opt(p.rss_settled_anon_mib, 1),
             p.rss_bytes_per_stream(),
             delta,
+            opt(p.rss_restart_mib, 1),
             p.cpu_per_1000(),
             opt(p.restart_ready_s, 2),
             p.restart_writes.map_or("–".to_string(), |w| w.to_string()),
@@ -231,6 +237,7 @@ mod tests {
         assert_eq!(rows.len(), 4);
         // 10 MiB more for 1,000 more streams.
         assert!(rows[3].contains("| 10486 |"), "{}", rows[3]);
+        assert!(rows[2].contains("| 20.0 (–) |"), "{}", rows[2]);
         assert!(Point::parse("no json", 1.0).is_none());
         assert!(Point::parse("{\"streams\": 5}", 1.0).is_none());
     }

@@ -31,6 +31,10 @@ pub struct Headline {
     pub latency_p99_ms: f64,
     pub rss_peak_mib: f64,
     pub rss_settled_mib: f64,
+    /// The anonymous part of the settled RSS (heap; not the binary's pages).
+    pub rss_settled_anon_mib: f64,
+    /// RSS after the L3 restart's settle window (no burst before it).
+    pub rss_restart_mib: Option<f64>,
     pub restart_ready_s: Option<f64>,
     pub restart_writes: Option<u64>,
     pub watch_connections: usize,
@@ -140,6 +144,8 @@ impl Report {
             "latency_p99_ms": round(h.latency_p99_ms, 2),
             "rss_peak_mib": round(h.rss_peak_mib, 1),
             "rss_settled_mib": round(h.rss_settled_mib, 1),
+            "rss_settled_anon_mib": round(h.rss_settled_anon_mib, 1),
+            "rss_restart_mib": h.rss_restart_mib.map(|v| round(v, 1)),
             "restart_ready_s": h.restart_ready_s.map(|v| round(v, 3)),
             "restart_writes": h.restart_writes,
             "watch_connections": h.watch_connections,
@@ -196,6 +202,8 @@ mod tests {
                 "restart_ready_s",
                 "restart_writes",
                 "rss_peak_mib",
+                "rss_restart_mib",
+                "rss_settled_anon_mib",
                 "rss_settled_mib",
                 "streams",
                 "throughput_ratio",

@@ -547,6 +547,7 @@ async fn l1(bench: &mut Bench) -> Result<(), BenchError> {
     }
     let mem = bench.sample_memory();
     bench.report.headline.rss_settled_mib = mib(mem.rss_kib);
+    bench.report.headline.rss_settled_anon_mib = mib(mem.anon_kib);
     bench.report.headline.operator_cpu_s = bench
         .operator
         .as_ref()
@@ -559,8 +560,11 @@ async fn l1(bench: &mut Bench) -> Result<(), BenchError> {
     };
     bench.report.row(
         "L1",
-        &format!("operator settled RSS at {} streams", sizes.streams),
-        format!("{:.1} MiB", mib(mem.rss_kib)),
+        &format!(
+            "operator settled RSS (anonymous part) at {} streams",
+            sizes.streams
+        ),
+        format!("{:.1} MiB ({:.1})", mib(mem.rss_kib), mib(mem.anon_kib)),
         target,
         (sizes.streams >= 10_000).then_some(mib(mem.rss_kib) <= 150.0),
     );
@@ -677,6 +681,7 @@ async fn l3(bench: &mut Bench) -> Result<(), BenchError> {
         None,
     );
     let mem = bench.sample_memory();
+    bench.report.headline.rss_restart_mib = Some(mib(mem.rss_kib));
     bench.report.row(
         "L3",
         "restart: RSS after the window / peak of this process",
