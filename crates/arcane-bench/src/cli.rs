@@ -85,6 +85,17 @@ pub struct BenchArgs {
     /// Upper bound of every wait for convergence (seconds).
     #[arg(long, default_value_t = 600)]
     pub timeout_secs: u64,
+    /// Upper bound of the whole run (seconds): past it the run stops, the operator is killed and
+    /// the benchmark fails saying so.
+    #[arg(long)]
+    pub run_timeout_secs: Option<u64>,
+    /// The cost curve: runs L1 and L3 once per size (each in its own process, bounded by
+    /// `--size-timeout-secs`) and prints one table. `--streams` and `--scenarios` are then ignored.
+    #[arg(long, value_delimiter = ',')]
+    pub sizes: Vec<usize>,
+    /// `--sizes`: upper bound of one size's run (seconds).
+    #[arg(long, default_value_t = 1800)]
+    pub size_timeout_secs: u64,
 }
 
 /// The sizes of one run, defaults resolved.

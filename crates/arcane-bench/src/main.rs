@@ -6,6 +6,7 @@
 
 mod bare;
 mod cli;
+mod curve;
 mod env;
 mod error;
 mod load;
@@ -28,6 +29,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     if let Some(cli::Command::Operator(args)) = cli.command {
+        // Killed with the benchmark that started it, however the benchmark ends.
+        let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
         arcane_operator::cli::logging::init(&args.log);
         return match arcane_operator::cli::run::run(args.run).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -37,6 +40,9 @@ async fn main() -> ExitCode {
             }
         };
     }
+    if !cli.bench.sizes.is_empty() {
+        return curve::run(&cli.bench).await;
+    }
     let sizes = match cli::Sizes::resolve(&cli.bench) {
         Ok(sizes) => sizes,
         Err(message) => {
@@ -45,7 +51,19 @@ async fn main() -> ExitCode {
         }
     };
     eprintln!("arcane-bench: {sizes:?}");
-    match run::run(sizes).await {
+    let run_timeout = cli.bench.run_timeout_secs.map(std::time::Duration::from_secs);
+    let result = match run_timeout {
+        // Dropping the run on timeout kills the operator (kill on drop).
+        Some(limit) => match tokio::time::timeout(limit, run::run(sizes)).await {
+            Ok(result) => result,
+            Err(_) => Err(error::BenchError::Setup(format!(
+                "the run did not complete within --run-timeout-secs {}",
+                limit.as_secs()
+            ))),
+        },
+        None => run::run(sizes).await,
+    };
+    match result {
         Ok(report) => {
             report.print();
             ExitCode::SUCCESS

@@ -23,6 +23,8 @@ pub struct Memory {
     pub rss_kib: u64,
     /// Peak resident memory (VmHWM).
     pub hwm_kib: u64,
+    /// The anonymous part of `rss_kib` (heap and stacks; not the binary's mapped pages).
+    pub anon_kib: u64,
 }
 
 impl OperatorProcess {
@@ -136,6 +138,7 @@ fn memory(path: &str) -> Memory {
     Memory {
         rss_kib: field("VmRSS:"),
         hwm_kib: field("VmHWM:"),
+        anon_kib: field("RssAnon:"),
     }
 }
 
@@ -172,6 +175,7 @@ mod tests {
     fn reads_own_figures() {
         let m = own_memory();
         assert!(m.rss_kib > 0 && m.hwm_kib >= m.rss_kib);
+        assert!(m.anon_kib > 0 && m.anon_kib <= m.rss_kib);
         // Burn a little CPU so the counter cannot stay at zero.
         let mut x = 0u64;
         let start = Instant::now();

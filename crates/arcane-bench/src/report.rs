@@ -31,9 +31,20 @@ pub struct Headline {
     pub latency_p99_ms: f64,
     pub rss_peak_mib: f64,
     pub rss_settled_mib: f64,
+    /// The anonymous part of the settled RSS (heap; not the binary's pages).
+    pub rss_settled_anon_mib: f64,
+    /// RSS after the L3 restart's settle window (no burst before it).
+    pub rss_restart_mib: Option<f64>,
     pub restart_ready_s: Option<f64>,
     pub restart_writes: Option<u64>,
     pub watch_connections: usize,
+    /// L1 burst: latency percentiles under load and the time the burst took to drain.
+    pub load_p50_ms: f64,
+    pub load_p99_ms: f64,
+    pub drain_s: f64,
+    /// Operator CPU (user + system, from /proc) from its start to the end of L1's settled window:
+    /// initial lists, the first pass over every stream and the burst.
+    pub operator_cpu_s: f64,
 }
 
 #[derive(Default)]
@@ -133,9 +144,15 @@ impl Report {
             "latency_p99_ms": round(h.latency_p99_ms, 2),
             "rss_peak_mib": round(h.rss_peak_mib, 1),
             "rss_settled_mib": round(h.rss_settled_mib, 1),
+            "rss_settled_anon_mib": round(h.rss_settled_anon_mib, 1),
+            "rss_restart_mib": h.rss_restart_mib.map(|v| round(v, 1)),
             "restart_ready_s": h.restart_ready_s.map(|v| round(v, 3)),
             "restart_writes": h.restart_writes,
             "watch_connections": h.watch_connections,
+            "load_p50_ms": round(h.load_p50_ms, 1),
+            "load_p99_ms": round(h.load_p99_ms, 1),
+            "drain_s": round(h.drain_s, 3),
+            "operator_cpu_s": round(h.operator_cpu_s, 2),
         })
         .to_string()
     }
@@ -176,11 +193,17 @@ mod tests {
             keys,
             [
                 "classes",
+                "drain_s",
                 "latency_p50_ms",
                 "latency_p99_ms",
+                "load_p50_ms",
+                "load_p99_ms",
+                "operator_cpu_s",
                 "restart_ready_s",
                 "restart_writes",
                 "rss_peak_mib",
+                "rss_restart_mib",
+                "rss_settled_anon_mib",
                 "rss_settled_mib",
                 "streams",
                 "throughput_ratio",

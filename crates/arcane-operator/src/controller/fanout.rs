@@ -32,9 +32,46 @@ pub fn trim_managed_fields<K: Resource>(obj: &mut K) {
     obj.meta_mut().managed_fields = None;
 }
 
+/// What a shared cache keeps of each object it receives.
+pub trait Compact {
+    /// Drops what the operator never reads, before the object is cached.
+    fn compact(&mut self);
+}
+
+impl Compact for super::cached::CachedJob {
+    fn compact(&mut self) {
+        super::cached::CachedJob::compact(self);
+    }
+}
+
+impl Compact for super::cached::CachedCronJob {
+    fn compact(&mut self) {
+        super::cached::CachedCronJob::compact(self);
+    }
+}
+
+impl Compact for crate::crd::BackfillRequest {
+    fn compact(&mut self) {
+        trim_managed_fields(self);
+    }
+}
+
+impl Compact for crate::crd::StreamingJobTemplate {
+    fn compact(&mut self) {
+        trim_managed_fields(self);
+    }
+}
+
 impl<K> SharedWatch<K>
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()>
+        + Compact
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
 {
     /// Starts watching `api` with `config`; returns the shared handle and the future that drives
     /// the watch (run it as a task). `changed` is woken whenever the store changes.
@@ -70,7 +107,7 @@ where
             let shared = shared.clone();
             let events = watcher::watcher(api, config)
                 .default_backoff()
-                .modify(trim_managed_fields)
+                .modify(K::compact)
                 .reflect(writer);
             async move { shared.drive(events).await }
         };

@@ -3,6 +3,7 @@
 
 pub mod cached;
 pub mod class_controller;
+pub mod compact;
 pub mod context;
 pub mod error;
 pub mod events;
@@ -11,6 +12,8 @@ pub mod handlers;
 mod memory;
 pub mod observe;
 mod orphans;
+pub mod queue;
+mod runner;
 pub mod stream_controller;
 mod written;
 

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::ResourceExt;
-use kube::api::{ApiResource, DynamicObject};
+use kube::api::ApiResource;
 use kube::runtime::reflector::{ObjectRef, Store};
 
+use super::compact::{StreamCache, StreamKey};
 use super::context::Context;
 use super::handlers;
 use crate::crd::{BackfillRequest, StreamClass};
@@ -23,14 +24,20 @@ const PERIOD: Duration = Duration::from_secs(10);
 
 /// Records every active request of `class` naming a stream missing from `streams` (the class's
 /// cache, once listed), until the controller stops.
-pub async fn report(ctx: Arc<Context>, class: String, resource: ApiResource, streams: Store<DynamicObject>) {
-    watch_requests(&ctx, &streams, |request| {
+pub async fn report(ctx: Arc<Context>, class: String, resource: ApiResource, streams: StreamCache) {
+    let listed = async {
+        streams.wait_until_ready().await;
+        true
+    };
+    watch_requests(&ctx, listed, |request| {
         if request.spec.stream_class != class {
             return None;
         }
-        let namespace = request.namespace().unwrap_or_default();
-        let key = ObjectRef::new_with(&request.spec.stream_id, resource.clone()).within(&namespace);
-        if streams.get(&key).is_some() {
+        let key = StreamKey {
+            namespace: Some(request.namespace().unwrap_or_default()),
+            name: request.spec.stream_id.clone(),
+        };
+        if streams.contains(&key) {
             return None;
         }
         unknown_stream(request, &resource.kind)
@@ -41,30 +48,38 @@ pub async fn report(ctx: Arc<Context>, class: String, resource: ApiResource, str
 /// Records every active request naming a StreamClass missing from `classes` (the StreamClass
 /// controller's cache), until the operator stops.
 pub async fn report_unknown_classes(ctx: Arc<Context>, classes: Store<StreamClass>) {
-    watch_requests(&ctx, &classes, |request| {
+    watch_requests(&ctx, listed(&classes), |request| {
         let known = classes.get(&ObjectRef::new(&request.spec.stream_class)).is_some();
         if known { None } else { unknown_class(request) }
     })
     .await;
 }
 
-/// Once `store` has listed, runs `decide` on each request as it changes and on all of them every
-/// [`PERIOD`], carrying out the command it returns.
-async fn watch_requests<K>(
-    ctx: &Context,
-    store: &Store<K>,
-    decide: impl Fn(&BackfillRequest) -> Option<Command>,
-) where
+/// Whether `store` has listed (waiting for it); false when its writer is gone.
+async fn listed<K>(store: &Store<K>) -> bool
+where
     K: kube::Resource + Clone + 'static,
     K::DynamicType: std::hash::Hash + Eq + Clone,
 {
     // kube's readiness signal wakes only the last task that polled it: poll on a short timer.
     loop {
         match tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready()).await {
-            Ok(Ok(())) => break,
-            Ok(Err(_)) => return,
+            Ok(Ok(())) => return true,
+            Ok(Err(_)) => return false,
             Err(_) => continue,
         }
+    }
+}
+
+/// Once `listed` says the cache has listed, runs `decide` on each request as it changes and on
+/// all of them every [`PERIOD`], carrying out the command it returns.
+async fn watch_requests(
+    ctx: &Context,
+    listed: impl std::future::Future<Output = bool>,
+    decide: impl Fn(&BackfillRequest) -> Option<Command>,
+) {
+    if !listed.await {
+        return;
     }
     let mut changes = std::pin::pin!(ctx.shared.requests.subscribe());
     let mut tick = tokio::time::interval(PERIOD);

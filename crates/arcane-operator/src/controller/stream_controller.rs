@@ -7,19 +7,19 @@ use std::time::Duration;
 use futures::StreamExt;
 use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::WatchStreamExt;
-use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher::{self, Event};
 use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::compact::{StreamCache, StreamKey};
 use super::context::Context;
 use super::error::{Error, Failures};
-use super::fanout::trim_managed_fields;
 use super::handlers::{self, Target};
 use super::memory::{self, Memory};
 use super::observe::observe;
+use super::runner::{self, Requeue};
 use super::written::Written;
 use crate::crd::{BackfillRequest, StreamingJobTemplate};
 use crate::stream::decide::decide;
@@ -64,23 +64,30 @@ pub async fn run(
         Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &resource),
         None => Api::all_with(ctx.client.clone(), &resource),
     };
-    // The stream cache drops managedFields, which the operator never reads (memory per stream).
-    let writer = kube::runtime::reflector::store::Writer::new(resource.clone());
-    let streams = writer.as_reader();
+    // The stream cache keeps a compact record per stream (see `compact`).
+    let streams = StreamCache::new(&resource);
     let label = controller_label(&class.name);
     let queue = QueueHook::new(&ctx.metrics, &label);
     let trigger = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
         .inspect(move |item| health.observe(item))
-        .modify(trim_managed_fields)
-        .reflect(writer)
-        .applied_objects()
-        .inspect({
-            let queue = queue.clone();
-            move |item| item.iter().for_each(|o| queue.object(o))
+        .map({
+            let (streams, queue) = (streams.clone(), queue.clone());
+            move |item| {
+                let Ok(event) = item else {
+                    return Vec::new();
+                };
+                // Cached before the trigger, as kube's reflector does.
+                streams.apply(&event);
+                match event {
+                    Event::Apply(object) | Event::InitApply(object) => {
+                        queue.object(&object);
+                        StreamKey::of_meta(&object.metadata).into_iter().collect()
+                    }
+                    Event::Delete(_) | Event::Init | Event::InitDone => Vec::new(),
+                }
+            }
         });
-    let controller = Controller::for_stream_with(trigger, streams.clone(), resource.clone())
-        .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency));
     let class_name = class.name.clone();
     let requests_resource = resource.clone();
     let templates_resource = resource.clone();
@@ -111,44 +118,69 @@ pub async fn run(
     });
     let span = tracing::info_span!("stream_controller", class = %class_name);
     let metrics_class = class_name.clone();
-    let owner = (&runtime.resource.api_version, &runtime.resource.kind);
+    let owner = (
+        runtime.resource.api_version.clone(),
+        runtime.resource.kind.clone(),
+    );
     let (requests_queue, templates_queue, forget) = (queue.clone(), queue.clone(), queue.clone());
-    let controller = controller
-        .owns_shared_stream(ctx.shared.jobs.subscribe().inspect(queue.owners_of(owner)))
-        .owns_shared_stream(ctx.shared.cronjobs.subscribe().inspect(queue.owners_of(owner)))
-        .watches_shared_stream(
-            ctx.shared.requests.subscribe(),
-            move |request: Arc<BackfillRequest>| {
-                (request.spec.stream_class == class_name)
-                    .then(|| {
-                        ObjectRef::new_with(&request.spec.stream_id, requests_resource.clone())
-                            .within(&request.namespace().unwrap_or_default())
-                    })
-                    .inspect(|r| requests_queue.reference(r))
-            },
-        )
-        .watches_shared_stream(
-            ctx.shared.templates.subscribe(),
-            move |template: Arc<StreamingJobTemplate>| {
-                let refs = streams_using(&templates_store, &templates_resource, &secret_refs, &template);
-                refs.iter().for_each(|r| templates_queue.reference(r));
-                refs
-            },
-        )
-        .graceful_shutdown_on(shutdown.cancelled_owned())
-        .run(reconcile, error_policy, runtime)
-        .for_each(move |result| {
-            // kube drops a trigger whose object is not in its cache: so does the queue view.
-            if let Err(kube::runtime::controller::Error::ObjectNotFound(r)) = &result {
-                forget.forget(r);
-            }
-            async move {
-                if let Err(error) = result {
-                    tracing::debug!(%error, "reconcile not completed");
-                }
-            }
-        })
-        .instrument(span);
+    let jobs = ctx
+        .shared
+        .jobs
+        .subscribe()
+        .inspect(queue.owners_of((&owner.0, &owner.1)))
+        .map(owners_keys(owner.clone()));
+    let cronjobs = ctx
+        .shared
+        .cronjobs
+        .subscribe()
+        .inspect(queue.owners_of((&owner.0, &owner.1)))
+        .map(owners_keys(owner));
+    let requests = ctx
+        .shared
+        .requests
+        .subscribe()
+        .map(move |request: Arc<BackfillRequest>| {
+            (request.spec.stream_class == class_name)
+                .then(|| {
+                    ObjectRef::new_with(&request.spec.stream_id, requests_resource.clone())
+                        .within(&request.namespace().unwrap_or_default())
+                })
+                .inspect(|r| requests_queue.reference(r))
+                .map(|r| StreamKey::of_ref(&r))
+                .into_iter()
+                .collect::<Vec<_>>()
+        });
+    let templates = ctx
+        .shared
+        .templates
+        .subscribe()
+        .map(move |template: Arc<StreamingJobTemplate>| {
+            let keys = streams_using(&templates_store, &secret_refs, &template);
+            keys.iter()
+                .for_each(|k| templates_queue.reference(&k.object_ref(&templates_resource)));
+            keys
+        });
+    let triggers = futures::stream::select_all([
+        trigger.boxed(),
+        jobs.boxed(),
+        cronjobs.boxed(),
+        requests.boxed(),
+        templates.boxed(),
+    ]);
+    let controller = runner::run(
+        streams.clone(),
+        runtime.resource.clone(),
+        triggers,
+        ctx.config.concurrency,
+        shutdown,
+        {
+            let runtime = runtime.clone();
+            move |object| reconcile_or_retry(object, runtime.clone())
+        },
+        // A trigger whose stream is not in the cache is dropped: so does the queue view.
+        move |r| forget.forget(r),
+    )
+    .instrument(span);
     // A halt (lost leadership) drops the controller with its in-flight reconciles at once.
     tokio::select! {
         _ = controller => {}
@@ -179,32 +211,18 @@ async fn shared_caches_listed(ctx: &Context, shutdown: &CancellationToken) -> bo
 async fn report_phases(
     ctx: Arc<Context>,
     class: String,
-    streams: Store<DynamicObject>,
+    streams: StreamCache,
     listing: super::context::ListingGuard,
 ) {
-    // kube's readiness signal wakes only the last task that polled it (the controller's runner),
-    // so poll again on a short timer rather than wait for a wake-up that may never come.
-    loop {
-        match tokio::time::timeout(Duration::from_millis(200), streams.wait_until_ready()).await {
-            Ok(Ok(())) => break,
-            Ok(Err(_)) => return,
-            Err(_) => continue,
-        }
-    }
+    streams.wait_until_ready().await;
     listing.listed();
     tracing::debug!(%class, "initial list of streams complete");
     let mut tick = tokio::time::interval(PHASE_GAUGE_PERIOD);
     loop {
         tick.tick().await;
         let mut counts: HashMap<&'static str, i64> = HashMap::new();
-        for stream in streams.state() {
-            let phase = stream
-                .data
-                .pointer("/status/phase")
-                .and_then(serde_json::Value::as_str)
-                .and_then(Phase::parse)
-                .map_or("Unknown", Phase::as_str);
-            *counts.entry(phase).or_default() += 1;
+        for (phase, n) in streams.phases() {
+            *counts.entry(phase.map_or("Unknown", Phase::as_str)).or_default() += n;
         }
         ctx.metrics.set_stream_phases(&class, &counts);
     }
@@ -212,31 +230,55 @@ async fn report_phases(
 
 /// Streams whose definition references `template` (as streaming or backfill template).
 fn streams_using(
-    streams: &Store<DynamicObject>,
-    resource: &ApiResource,
+    streams: &StreamCache,
     secret_refs: &[String],
     template: &StreamingJobTemplate,
-) -> Vec<ObjectRef<DynamicObject>> {
+) -> Vec<StreamKey> {
     let (Some(name), Some(ns)) = (
         template.metadata.name.as_deref(),
         template.metadata.namespace.as_deref(),
     ) else {
         return Vec::new();
     };
-    streams
-        .state()
-        .into_iter()
-        .filter(|stream| {
-            parse::parse(stream, secret_refs).is_ok_and(|d| {
-                let uses = |r: &crate::stream::TemplateRef| r.name == name && r.namespace == ns;
-                uses(&d.streaming_template) || d.backfill_template.as_ref().is_some_and(uses)
-            })
+    streams.select(|stream| {
+        parse::parse(stream, secret_refs).is_ok_and(|d| {
+            let uses = |r: &crate::stream::TemplateRef| r.name == name && r.namespace == ns;
+            uses(&d.streaming_template) || d.backfill_template.as_ref().is_some_and(uses)
         })
-        .map(|stream| ObjectRef::from_obj_with(stream.as_ref(), resource.clone()))
+    })
+}
+
+/// The streams `child` (a Job or CronJob) names as owner of `api_version`/`kind`, as kube's `owns`
+/// maps them.
+fn owned_by<K: kube::Resource>(child: &K, api_version: &str, kind: &str) -> Vec<StreamKey> {
+    let meta = child.meta();
+    meta.owner_references
+        .iter()
+        .flatten()
+        .filter(|o| o.api_version == api_version && o.kind == kind)
+        .map(|o| StreamKey {
+            namespace: meta.namespace.clone(),
+            name: o.name.clone(),
+        })
         .collect()
 }
 
-async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>) -> Result<Action, Error> {
+/// [`owned_by`] for a shared stream of children; `owner` is (apiVersion, kind).
+fn owners_keys<K: kube::Resource>(
+    owner: (String, String),
+) -> impl Fn(Arc<K>) -> Vec<StreamKey> + Send + 'static {
+    move |child| owned_by(child.as_ref(), &owner.0, &owner.1)
+}
+
+/// One reconcile; a failure is retried after its backoff.
+async fn reconcile_or_retry(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>) -> Requeue {
+    match reconcile(cached.clone(), runtime.clone()).await {
+        Ok(requeue) => requeue,
+        Err(error) => Some(error_policy(cached, &error, runtime)),
+    }
+}
+
+async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>) -> Result<Requeue, Error> {
     let ctx = &runtime.ctx;
     let queued = queue_key(cached.metadata.namespace.as_deref(), &cached.name_any());
     let guard = ctx.metrics.reconcile_item(&runtime.label, &queued);
@@ -294,11 +336,11 @@ async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
         Ok(Some(after)) => {
             guard.finish(ReconcileResult::RequeueAfter);
             ctx.metrics.workqueue_add_after(&runtime.label, &queued, after);
-            Ok(Action::requeue(after))
+            Ok(Some(after))
         }
         Ok(None) => {
             guard.finish(ReconcileResult::Success);
-            Ok(Action::await_change())
+            Ok(None)
         }
         Err(error) => {
             guard.finish(ReconcileResult::Error);
@@ -423,27 +465,20 @@ async fn await_workload_writes(ctx: &Context, namespace: &str, commands: &[Comma
     }
     until_cached(ctx, "workload writes", || {
         written.iter().all(|w| {
-            let shows = |meta: &kube::api::ObjectMeta| {
-                w.hash.is_none()
-                    || meta
-                        .annotations
-                        .as_ref()
-                        .and_then(|a| a.get(ANNOTATION_CONFIGURATION_HASH))
-                        == w.hash.as_ref()
-            };
+            let shows = |hash: Option<&str>| w.hash.is_none() || hash == w.hash.as_deref();
             match w.kind {
                 WorkloadKind::Job => ctx
                     .shared
                     .jobs
                     .store()
                     .get(&ObjectRef::new(&w.name).within(namespace))
-                    .is_some_and(|j| shows(&j.metadata)),
+                    .is_some_and(|j| shows(j.annotation(ANNOTATION_CONFIGURATION_HASH))),
                 WorkloadKind::CronJob => ctx
                     .shared
                     .cronjobs
                     .store()
                     .get(&ObjectRef::new(&w.name).within(namespace))
-                    .is_some_and(|c| shows(&c.metadata)),
+                    .is_some_and(|c| shows(c.annotation(ANNOTATION_CONFIGURATION_HASH))),
             }
         })
     })
@@ -479,7 +514,7 @@ fn count_commands(runtime: &StreamClassRuntime, commands: &[Command]) {
     }
 }
 
-fn error_policy(object: Arc<DynamicObject>, error: &Error, runtime: Arc<StreamClassRuntime>) -> Action {
+fn error_policy(object: Arc<DynamicObject>, error: &Error, runtime: Arc<StreamClassRuntime>) -> Duration {
     let delay = runtime.count_failure(&object);
     let queued = queue_key(object.metadata.namespace.as_deref(), &object.name_any());
     runtime
@@ -495,7 +530,7 @@ fn error_policy(object: Arc<DynamicObject>, error: &Error, runtime: Arc<StreamCl
         retry_in_s = delay.as_secs(),
         "reconcile failed"
     );
-    Action::requeue(delay)
+    delay
 }
 
 impl StreamClassRuntime {
