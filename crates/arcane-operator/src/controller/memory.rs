@@ -65,6 +65,15 @@ impl Memory {
         result
     }
 
+    /// Forgets the stream `namespace/name` (deleted): a namesake created later starts afresh
+    /// anyway (entries carry the UID); this keeps deleted streams from holding memory.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if !streams.is_empty() {
+            streams.remove(&(namespace.to_string(), name.to_string()));
+        }
+    }
+
     /// `decision` was carried out: its restart count is remembered, and a workload it created
     /// clears the refusal.
     pub fn executed(&self, stream: &StreamIdentity, decision: &Decision) {
@@ -230,6 +239,19 @@ mod tests {
             ..created
         };
         memory.executed(&stream("u"), &healthy);
+        assert_eq!(memory.recall(&stream("u")), Remembered::default());
+        assert!(memory.streams.lock().map(|s| s.is_empty()).unwrap_or(false));
+    }
+
+    /// A deleted stream is forgotten: its refusal and restart count no longer take memory.
+    #[test]
+    fn a_deleted_stream_is_forgotten() {
+        let memory = Memory::default();
+        let t0: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap_or_default();
+        assert!(memory.refused(&observed("u", t0), &refused("h", "m")).is_some());
+        memory.forget("ns", "other");
+        assert!(memory.recall(&stream("u")).refusal.is_some());
+        memory.forget("ns", "s");
         assert_eq!(memory.recall(&stream("u")), Remembered::default());
         assert!(memory.streams.lock().map(|s| s.is_empty()).unwrap_or(false));
     }

@@ -84,7 +84,10 @@ pub async fn run(
                         queue.object(&object);
                         StreamKey::of_meta(&object.metadata).into_iter().collect()
                     }
-                    Event::Delete(_) | Event::Init | Event::InitDone => Vec::new(),
+                    // Its turn finds it gone from the cache: what the controller remembers of
+                    // it is forgotten then (`missing` below).
+                    Event::Delete(object) => StreamKey::of_meta(&object.metadata).into_iter().collect(),
+                    Event::Init | Event::InitDone => Vec::new(),
                 }
             }
         });
@@ -177,8 +180,15 @@ pub async fn run(
             let runtime = runtime.clone();
             move |object| reconcile_or_retry(object, runtime.clone())
         },
-        // A trigger whose stream is not in the cache is dropped: so does the queue view.
-        move |r| forget.forget(r),
+        // A trigger whose stream is not in the cache is dropped: so does the queue view, and
+        // the controller forgets what it remembered of the stream (a deleted stream costs nothing).
+        {
+            let runtime = runtime.clone();
+            move |r| {
+                forget.forget(r);
+                runtime.forget(r);
+            }
+        },
     )
     .instrument(span);
     // A halt (lost leadership) drops the controller with its in-flight reconciles at once.
@@ -546,6 +556,16 @@ impl StreamClassRuntime {
         let recorded = Failures::record(failures.get(&key).copied(), now);
         failures.insert(key, recorded);
         recorded.delay(now)
+    }
+
+    /// Forgets a stream gone from the cache: its failures and what the memory kept of it.
+    fn forget(&self, key: &ObjectRef<DynamicObject>) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        self.memory
+            .forget(key.namespace.as_deref().unwrap_or_default(), &key.name);
     }
 
     fn reset_failures(&self, object: &DynamicObject) {
