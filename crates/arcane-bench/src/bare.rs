@@ -21,28 +21,28 @@ use serde_json::json;
 use crate::env::{BARE_NS, Env, StreamRef};
 use crate::error::BenchError;
 
-pub struct BareResult {
+pub(crate) struct BareResult {
     pub streams: usize,
     pub elapsed: Duration,
     pub errors: usize,
 }
 
 impl BareResult {
-    pub fn per_sec(&self) -> f64 {
+    pub(crate) fn per_sec(&self) -> f64 {
         self.streams as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
 
 /// What the loop does besides the minimum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Extra {
+pub(crate) enum Extra {
     Nothing,
     /// Also post the `StreamResumed` Event the operator posts.
     Event,
 }
 
 /// Creates the streams (untimed), then times the loop over them.
-pub async fn run(
+pub(crate) async fn run(
     env: &Env,
     streams: &[StreamRef],
     workers: usize,

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
     about = "Load benchmark of the Arcane operator (scenarios L1-L6) on the kube-sandbox API emulator",
     args_conflicts_with_subcommands = true
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
@@ -17,7 +17,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Runs the operator (`arcane-operator run`); the benchmark starts itself with this to get the
     /// operator as a separate process.
     #[command(hide = true)]
@@ -25,7 +25,7 @@ pub enum Command {
 }
 
 #[derive(Args, Debug)]
-pub struct OperatorArgs {
+pub(crate) struct OperatorArgs {
     #[command(flatten)]
     pub run: arcane_operator::cli::RunArgs,
     #[command(flatten)]
@@ -33,7 +33,7 @@ pub struct OperatorArgs {
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// Stream definitions of the main population (L1, L3 and the memory figures).
     #[arg(long, default_value_t = 1000)]
     pub streams: usize,
@@ -100,7 +100,7 @@ pub struct BenchArgs {
 
 /// The sizes of one run, defaults resolved.
 #[derive(Debug, Clone)]
-pub struct Sizes {
+pub(crate) struct Sizes {
     pub streams: usize,
     pub classes: usize,
     pub concurrency: u16,
@@ -120,7 +120,7 @@ pub struct Sizes {
 }
 
 impl Sizes {
-    pub fn resolve(a: &BenchArgs) -> Result<Sizes, String> {
+    pub(crate) fn resolve(a: &BenchArgs) -> Result<Sizes, String> {
         let q = a.quick;
         let pick = |v: Option<usize>, quick: usize, full: usize| v.unwrap_or(if q { quick } else { full });
         let pickf = |v: Option<f64>, quick: f64, full: f64| v.unwrap_or(if q { quick } else { full });
@@ -158,12 +158,12 @@ impl Sizes {
         })
     }
 
-    pub fn runs(&self, scenario: &str) -> bool {
+    pub(crate) fn runs(&self, scenario: &str) -> bool {
         scenario == "L1" || self.scenarios.iter().any(|s| s == scenario)
     }
 
     /// Workers of the bare loop and of the benchmark's own writers: what the operator may run at once.
-    pub fn workers(&self) -> usize {
+    pub(crate) fn workers(&self) -> usize {
         usize::from(self.concurrency) * self.classes
     }
 }

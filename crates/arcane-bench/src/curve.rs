@@ -13,7 +13,7 @@ use crate::cli::BenchArgs;
 
 /// One size's figures, read from the JSON line of its run.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Point {
+pub(crate) struct Point {
     pub streams: usize,
     pub rss_settled_mib: f64,
     pub rss_settled_anon_mib: Option<f64>,
@@ -30,7 +30,7 @@ pub struct Point {
 
 impl Point {
     /// Reads the last JSON line of a run's standard output.
-    pub fn parse(stdout: &str, wall_s: f64) -> Option<Point> {
+    pub(crate) fn parse(stdout: &str, wall_s: f64) -> Option<Point> {
         let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{'))?;
         let v: Value = serde_json::from_str(line).ok()?;
         let f = |k: &str| v.get(k).and_then(Value::as_f64);
@@ -60,7 +60,7 @@ impl Point {
 }
 
 /// The table of `points` (Markdown, so it can go into a README as printed).
-pub fn table(points: &[Point]) -> String {
+pub(crate) fn table(points: &[Point]) -> String {
     let mut out = String::from(
         "| streams | settled RSS MiB (anon) | RSS B/stream | Δ B/stream | RSS after restart MiB | CPU s/1k streams | restart ready s | restart writes | watches | burst p50 ms | burst p99 ms | drain s | run s |\n\
          |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
@@ -68,13 +68,13 @@ pub fn table(points: &[Point]) -> String {
     let mut previous: Option<&Point> = None;
     for p in points {
         // Marginal memory per stream against the previous size: the fixed part drops out.
-        let delta = previous
-            .filter(|q| p.streams > q.streams)
-            .map(|q| {
+        let delta = previous.filter(|q| p.streams > q.streams).map_or_else(
+            || "–".to_string(),
+            |q| {
                 let bytes = (p.rss_settled_mib - q.rss_settled_mib) * 1024.0 * 1024.0;
                 format!("{:.0}", bytes / (p.streams - q.streams) as f64)
-            })
-            .unwrap_or_else(|| "–".to_string());
+            },
+        );
         let opt = |v: Option<f64>, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$}"));
         out.push_str(&format!(
             "| {} | {:.1} ({}) | {:.0} | {} | {} | {:.2} | {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.0} |\n",
@@ -130,7 +130,7 @@ fn size_args(args: &BenchArgs, streams: usize) -> Vec<String> {
 
 /// Runs each size in turn; stops at the first size that fails or times out (a larger one would
 /// too), printing the table of the sizes measured and what failed.
-pub async fn run(args: &BenchArgs) -> ExitCode {
+pub(crate) async fn run(args: &BenchArgs) -> ExitCode {
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(error) => {

@@ -18,18 +18,18 @@ use crate::error::BenchError;
 use crate::track::Tracker;
 
 /// Namespace the operator watches (it runs with `--namespace`).
-pub const NS: &str = "arcane-bench";
+pub(crate) const NS: &str = "arcane-bench";
 /// Namespace of the bare loop's streams: invisible to the operator.
-pub const BARE_NS: &str = "bare-loop";
-pub const GROUP: &str = "bench.arcane.dev";
-pub const STREAMING_TEMPLATE: &str = "streaming-job";
-pub const BACKFILL_TEMPLATE: &str = "backfill-job";
+pub(crate) const BARE_NS: &str = "bare-loop";
+pub(crate) const GROUP: &str = "bench.arcane.dev";
+pub(crate) const STREAMING_TEMPLATE: &str = "streaming-job";
+pub(crate) const BACKFILL_TEMPLATE: &str = "backfill-job";
 /// The secret-reference field of v2 streams (the Secret itself is never created or read).
 const SECRET_FIELD: &str = "connectionStringRef";
 
 /// Stream-definition layout of a class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
+pub(crate) enum Layout {
     V0,
     V1,
     V2,
@@ -37,7 +37,7 @@ pub enum Layout {
 
 /// One StreamClass and its stream kind.
 #[derive(Debug, Clone)]
-pub struct Class {
+pub(crate) struct Class {
     pub name: String,
     pub kind: String,
     pub plural: String,
@@ -67,7 +67,7 @@ impl Class {
     }
 
     /// A Job-backend stream definition of this class.
-    pub fn stream(&self, ns: &str, name: &str, suspended: bool) -> Value {
+    pub(crate) fn stream(&self, ns: &str, name: &str, suspended: bool) -> Value {
         let spec = match self.layout {
             Layout::V0 => json!({
                 "suspended": suspended,
@@ -106,7 +106,7 @@ impl Class {
     }
 
     /// The merge patch that sets the suspended flag where this layout keeps it.
-    pub fn suspend_patch(&self, suspended: bool) -> Value {
+    pub(crate) fn suspend_patch(&self, suspended: bool) -> Value {
         match self.layout {
             Layout::V0 => json!({"spec": {"suspended": suspended}}),
             _ => json!({"spec": {"execution": {"suspended": suspended}}}),
@@ -114,7 +114,7 @@ impl Class {
     }
 
     /// Whether a stored object of this class is suspended.
-    pub fn is_suspended(&self, obj: &Value) -> bool {
+    pub(crate) fn is_suspended(&self, obj: &Value) -> bool {
         let pointer = match self.layout {
             Layout::V0 => "/spec/suspended",
             _ => "/spec/execution/suspended",
@@ -122,21 +122,21 @@ impl Class {
         obj.pointer(pointer).and_then(Value::as_bool).unwrap_or(false)
     }
 
-    pub fn api(&self, client: &Client, ns: &str) -> Api<DynamicObject> {
+    pub(crate) fn api(&self, client: &Client, ns: &str) -> Api<DynamicObject> {
         Api::namespaced_with(client.clone(), ns, &self.resource)
     }
 }
 
 /// A stream of the benchmark: its class (index into `Env::classes`) and name.
 #[derive(Debug, Clone)]
-pub struct StreamRef {
+pub(crate) struct StreamRef {
     pub class: usize,
     pub name: String,
 }
 
 /// `count` streams named `{prefix}-{i}`, spread round-robin over the classes.
 /// Runs `each` for every stream, `workers` at a time; the results in completion order.
-pub async fn for_each_stream<'a, Fut>(
+pub(crate) async fn for_each_stream<'a, Fut>(
     streams: &'a [StreamRef],
     workers: usize,
     each: impl FnMut(&'a StreamRef) -> Fut,
@@ -151,7 +151,7 @@ where
         .await
 }
 
-pub fn streams(prefix: &str, count: usize, classes: usize) -> Vec<StreamRef> {
+pub(crate) fn streams(prefix: &str, count: usize, classes: usize) -> Vec<StreamRef> {
     (0..count)
         .map(|i| StreamRef {
             class: i % classes,
@@ -160,7 +160,7 @@ pub fn streams(prefix: &str, count: usize, classes: usize) -> Vec<StreamRef> {
         .collect()
 }
 
-pub struct Env {
+pub(crate) struct Env {
     pub sandbox: Sandbox,
     pub client: Client,
     pub classes: Vec<Class>,
@@ -169,7 +169,7 @@ pub struct Env {
 }
 
 impl Env {
-    pub async fn start(classes: usize, backfill_ms: u64) -> Result<Env, BenchError> {
+    pub(crate) async fn start(classes: usize, backfill_ms: u64) -> Result<Env, BenchError> {
         let sandbox = Sandbox::start(SandboxConfig::default()).await?;
         let client = bench_client(&sandbox)?;
         let classes: Vec<Class> = (0..classes).map(Class::new).collect();
@@ -219,12 +219,12 @@ impl Env {
         })
     }
 
-    pub fn class(&self, stream: &StreamRef) -> &Class {
+    pub(crate) fn class(&self, stream: &StreamRef) -> &Class {
         &self.classes[stream.class]
     }
 
     /// Creates the streams in `ns` with `workers` concurrent requests.
-    pub async fn create_streams(
+    pub(crate) async fn create_streams(
         &self,
         ns: &str,
         streams: &[StreamRef],
@@ -245,7 +245,7 @@ impl Env {
     }
 
     /// Merge-patches each stream's suspended flag with `workers` concurrent requests.
-    pub async fn set_suspended(
+    pub(crate) async fn set_suspended(
         &self,
         streams: &[StreamRef],
         suspended: bool,
@@ -268,25 +268,25 @@ impl Env {
     }
 
     /// A stored object of the operator's namespace.
-    pub fn stored(&self, resource: &ApiResource, name: &str) -> Option<Value> {
+    pub(crate) fn stored(&self, resource: &ApiResource, name: &str) -> Option<Value> {
         let gvr = kube_sandbox::Gvr::new(&resource.group, &resource.version, &resource.plural);
         self.sandbox.store().get(&gvr, Some(NS), name)
     }
 
-    pub fn stored_job(&self, name: &str) -> Option<Value> {
+    pub(crate) fn stored_job(&self, name: &str) -> Option<Value> {
         self.sandbox
             .store()
             .get(&kube_sandbox::Gvr::new("batch", "v1", "jobs"), Some(NS), name)
     }
 
-    pub fn stored_stream(&self, stream: &StreamRef) -> Option<Value> {
+    pub(crate) fn stored_stream(&self, stream: &StreamRef) -> Option<Value> {
         self.stored(&self.class(stream).resource, &stream.name)
     }
 }
 
 /// User agent of every request the benchmark itself sends: everything else in the sandbox's
 /// request log is the operator's.
-pub const BENCH_USER_AGENT: &str = "arcane-bench";
+pub(crate) const BENCH_USER_AGENT: &str = "arcane-bench";
 
 fn bench_client(sandbox: &Sandbox) -> Result<Client, BenchError> {
     let uri: http::Uri = sandbox
@@ -334,7 +334,7 @@ fn stream_class(class: &Class) -> Value {
 }
 
 /// Polls `done` every `every` until it holds; the time it took, or a timeout error naming `what`.
-pub async fn wait_until(
+pub(crate) async fn wait_until(
     what: &str,
     timeout: Duration,
     every: Duration,

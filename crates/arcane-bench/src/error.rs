@@ -1,7 +1,7 @@
 //! The benchmark's one error type.
 
 #[derive(Debug, thiserror::Error)]
-pub enum BenchError {
+pub(crate) enum BenchError {
     #[error("sandbox: {0}")]
     Sandbox(#[from] kube_sandbox::SandboxError),
     #[error("install: {0}")]

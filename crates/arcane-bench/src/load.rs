@@ -15,7 +15,7 @@ use crate::report::percentile;
 use crate::run::Bench;
 
 /// L2: a fresh population created suspended, then unsuspended in batches; per-batch convergence.
-pub async fn l2(bench: &mut Bench) -> Result<(), BenchError> {
+pub(crate) async fn l2(bench: &mut Bench) -> Result<(), BenchError> {
     let sizes = bench.sizes.clone();
     let streams = env::streams("l2", sizes.l2_streams, sizes.classes);
     eprintln!(
@@ -134,7 +134,7 @@ async fn edit_paced(
 }
 
 /// L4: spec edits at a fixed rate over a subset for a bounded time; drain time and replacements.
-pub async fn l4(bench: &mut Bench) -> Result<(), BenchError> {
+pub(crate) async fn l4(bench: &mut Bench) -> Result<(), BenchError> {
     let sizes = bench.sizes.clone();
     let subset: Vec<StreamRef> = bench.main[..sizes.churn_streams].to_vec();
     let edits = (sizes.churn_rate * sizes.churn_secs).round() as usize;
@@ -177,7 +177,7 @@ pub async fn l4(bench: &mut Bench) -> Result<(), BenchError> {
 }
 
 /// L5: many updates to one stream in a short time: Job replacements, final Job up to date.
-pub async fn l5(bench: &mut Bench) -> Result<(), BenchError> {
+pub(crate) async fn l5(bench: &mut Bench) -> Result<(), BenchError> {
     let sizes = bench.sizes.clone();
     let hot = bench.main[sizes.churn_streams.min(bench.main.len() - 1)].clone();
     let rate = sizes.hot_updates as f64 / sizes.hot_secs.max(0.1);
@@ -220,7 +220,7 @@ pub async fn l5(bench: &mut Bench) -> Result<(), BenchError> {
 
 /// L6: one BackfillRequest for each of M running streams, backfill Jobs succeeding after a fixed
 /// time: every request completed exactly once, never before its Job succeeded; streams back to Running.
-pub async fn l6(bench: &mut Bench) -> Result<(), BenchError> {
+pub(crate) async fn l6(bench: &mut Bench) -> Result<(), BenchError> {
     let sizes = bench.sizes.clone();
     let targets: Vec<StreamRef> = bench.main[bench.main.len() - sizes.backfills..].to_vec();
     eprintln!("[L6] {} BackfillRequests", targets.len());

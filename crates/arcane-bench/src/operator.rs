@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::env::NS;
 use crate::error::BenchError;
 
-pub struct OperatorProcess {
+pub(crate) struct OperatorProcess {
     child: tokio::process::Child,
     /// Started under `ARCANE_BENCH_WRAP`: stopped with SIGTERM first, so the wrapper can write out.
     wrapped: bool,
@@ -19,7 +19,7 @@ pub struct OperatorProcess {
 
 /// Resident memory of a process, in KiB.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Memory {
+pub(crate) struct Memory {
     pub rss_kib: u64,
     /// Peak resident memory (VmHWM).
     pub hwm_kib: u64,
@@ -33,7 +33,11 @@ impl OperatorProcess {
     /// `ARCANE_BENCH_WRAP` (for profiling) names a command the operator is started under, e.g.
     /// `heaptrack -o /tmp/operator` or `perf record -g -o /tmp/perf.data --`; memory and CPU
     /// figures are then the wrapper's, not the operator's.
-    pub fn spawn(kubeconfig: &Path, concurrency: u16, log: PathBuf) -> Result<OperatorProcess, BenchError> {
+    pub(crate) fn spawn(
+        kubeconfig: &Path,
+        concurrency: u16,
+        log: PathBuf,
+    ) -> Result<OperatorProcess, BenchError> {
         let exe = std::env::current_exe()?;
         let out = std::fs::File::create(&log)?;
         let err = out.try_clone()?;
@@ -87,17 +91,17 @@ impl OperatorProcess {
         })
     }
 
-    pub fn memory(&self) -> Memory {
+    pub(crate) fn memory(&self) -> Memory {
         memory(&format!("/proc/{}/status", self.pid))
     }
 
     /// User + system CPU seconds used so far.
-    pub fn cpu_secs(&self) -> f64 {
+    pub(crate) fn cpu_secs(&self) -> f64 {
         cpu_secs(&format!("/proc/{}/stat", self.pid))
     }
 
     /// Fails when the process has exited (a crash is a finding, not something to measure around).
-    pub fn check_alive(&mut self) -> Result<(), BenchError> {
+    pub(crate) fn check_alive(&mut self) -> Result<(), BenchError> {
         match self.child.try_wait()? {
             None => Ok(()),
             Some(status) => Err(BenchError::Setup(format!(
@@ -109,7 +113,7 @@ impl OperatorProcess {
 
     /// SIGKILL to the process group (the operator, and its wrapper if any), then reap. A wrapped
     /// operator gets SIGTERM and up to 10 s first, for the profiler to write its data.
-    pub async fn kill(mut self) -> Result<(), BenchError> {
+    pub(crate) async fn kill(mut self) -> Result<(), BenchError> {
         use rustix::process::{Pid, Signal, kill_process_group};
         if let Some(group) = i32::try_from(self.pid).ok().and_then(Pid::from_raw) {
             // Already gone is fine: the child is reaped below either way.
@@ -159,11 +163,11 @@ fn cpu_secs(path: &str) -> f64 {
 }
 
 /// CPU seconds of this process (the sandbox, the tracker and the benchmark's own writers).
-pub fn own_cpu_secs() -> f64 {
+pub(crate) fn own_cpu_secs() -> f64 {
     cpu_secs("/proc/self/stat")
 }
 
-pub fn own_memory() -> Memory {
+pub(crate) fn own_memory() -> Memory {
     memory("/proc/self/status")
 }
 

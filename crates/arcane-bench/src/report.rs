@@ -3,7 +3,7 @@
 use serde_json::json;
 
 /// Nearest-rank percentile of `samples` (sorted in place); 0 when empty.
-pub fn percentile(samples: &mut [f64], p: f64) -> f64 {
+pub(crate) fn percentile(samples: &mut [f64], p: f64) -> f64 {
     if samples.is_empty() {
         return 0.0;
     }
@@ -23,7 +23,7 @@ struct Row {
 
 /// The headline figures of the JSON line.
 #[derive(Debug, Default, Clone)]
-pub struct Headline {
+pub(crate) struct Headline {
     pub streams: usize,
     pub classes: usize,
     pub throughput_ratio: f64,
@@ -48,7 +48,7 @@ pub struct Headline {
 }
 
 #[derive(Default)]
-pub struct Report {
+pub(crate) struct Report {
     rows: Vec<Row>,
     pub headline: Headline,
     pub notes: Vec<String>,
@@ -56,7 +56,7 @@ pub struct Report {
 
 impl Report {
     /// Adds a row; `ok` is the verdict against `target` when there is one.
-    pub fn row(
+    pub(crate) fn row(
         &mut self,
         scenario: &str,
         figure: &str,
@@ -75,14 +75,14 @@ impl Report {
         self.rows.push(row);
     }
 
-    pub fn note(&mut self, note: impl Into<String>) {
+    pub(crate) fn note(&mut self, note: impl Into<String>) {
         let note = note.into();
         eprintln!("  note: {note}");
         self.notes.push(note);
     }
 
     /// The table, the notes and, as the last line, the JSON object.
-    pub fn print(&self) {
+    pub(crate) fn print(&self) {
         let w_fig = self
             .rows
             .iter()
@@ -130,7 +130,7 @@ impl Report {
         println!("{}", self.json());
     }
 
-    pub fn json(&self) -> String {
+    pub(crate) fn json(&self) -> String {
         let h = &self.headline;
         let round = |v: f64, digits: i32| {
             let f = 10f64.powi(digits);
@@ -158,7 +158,7 @@ impl Report {
     }
 }
 
-pub fn mib(kib: u64) -> f64 {
+pub(crate) fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 

@@ -16,10 +16,10 @@ use crate::report::{Report, mib, percentile};
 
 /// Watches the operator opens besides one per class: StreamClasses, Jobs, CronJobs,
 /// BackfillRequests and StreamingJobTemplates.
-pub const SHARED_WATCHES: usize = 5;
+pub(crate) const SHARED_WATCHES: usize = 5;
 
 /// Everything a scenario needs.
-pub struct Bench {
+pub(crate) struct Bench {
     pub sizes: Sizes,
     pub env: Env,
     pub report: Report,
@@ -33,16 +33,16 @@ pub struct Bench {
 }
 
 impl Bench {
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         Duration::from_secs(self.sizes.timeout_secs)
     }
 
-    pub fn expected_watches(&self) -> usize {
+    pub(crate) fn expected_watches(&self) -> usize {
         self.sizes.classes + SHARED_WATCHES
     }
 
     /// Samples the operator's memory into the peak.
-    pub fn sample_memory(&mut self) -> operator::Memory {
+    pub(crate) fn sample_memory(&mut self) -> operator::Memory {
         let m = self
             .operator
             .as_ref()
@@ -52,7 +52,7 @@ impl Bench {
         m
     }
 
-    pub fn check_alive(&mut self) -> Result<(), BenchError> {
+    pub(crate) fn check_alive(&mut self) -> Result<(), BenchError> {
         match self.operator.as_mut() {
             Some(op) => op.check_alive(),
             None => Err(BenchError::Setup("the operator is not running".into())),
@@ -71,13 +71,13 @@ impl Bench {
     }
 
     /// Request log records after `since`, and the new cursor.
-    pub fn requests_since(&self, since: u64) -> (Vec<RequestRecord>, u64) {
+    pub(crate) fn requests_since(&self, since: u64) -> (Vec<RequestRecord>, u64) {
         let records = self.env.sandbox.request_log().since(since);
-        let last = records.last().map(|r| r.seq).unwrap_or(since);
+        let last = records.last().map_or(since, |r| r.seq);
         (records, last)
     }
 
-    pub fn cursor(&self) -> u64 {
+    pub(crate) fn cursor(&self) -> u64 {
         self.env.sandbox.request_log().last_seq()
     }
 
@@ -98,11 +98,7 @@ impl Bench {
                     .map(|r| r.path.clone()),
             );
             if watched.len() >= expected {
-                let started = self
-                    .operator
-                    .as_ref()
-                    .map(|o| o.started)
-                    .unwrap_or_else(Instant::now);
+                let started = self.operator.as_ref().map_or_else(Instant::now, |o| o.started);
                 return Ok(started.elapsed());
             }
             self.check_alive()?;
@@ -128,7 +124,11 @@ impl Bench {
     }
 
     /// Waits until every stream has been seen Running.
-    pub async fn wait_running(&self, streams: &[StreamRef], what: &str) -> Result<Duration, BenchError> {
+    pub(crate) async fn wait_running(
+        &self,
+        streams: &[StreamRef],
+        what: &str,
+    ) -> Result<Duration, BenchError> {
         env::wait_until(what, self.timeout(), Duration::from_millis(10), || {
             let state = self.env.tracker.state();
             streams.iter().all(|s| state.running.contains_key(&s.name))
@@ -136,7 +136,7 @@ impl Bench {
         .await
     }
 
-    pub async fn wait_phase(
+    pub(crate) async fn wait_phase(
         &self,
         streams: &[StreamRef],
         phase: &str,
@@ -152,7 +152,7 @@ impl Bench {
     }
 
     /// Stream write → Job created, per stream, in milliseconds (from the store's events).
-    pub fn latencies_ms(&self, streams: &[StreamRef]) -> Vec<f64> {
+    pub(crate) fn latencies_ms(&self, streams: &[StreamRef]) -> Vec<f64> {
         let state = self.env.tracker.state();
         streams
             .iter()
@@ -176,8 +176,7 @@ fn footprint(env: &Env) -> String {
             total += o.to_string().len();
             managed += o
                 .pointer("/metadata/managedFields")
-                .map(|m| m.to_string().len())
-                .unwrap_or(0);
+                .map_or(0, |m| m.to_string().len());
         }
         let n = sample.len().max(1);
         (total / n, managed * 100 / total.max(1))
@@ -203,7 +202,7 @@ fn footprint(env: &Env) -> String {
 }
 
 /// Writes the operator sent among `records` (the benchmark's own are marked by user agent).
-pub fn operator_writes(records: &[RequestRecord]) -> Vec<RequestRecord> {
+pub(crate) fn operator_writes(records: &[RequestRecord]) -> Vec<RequestRecord> {
     records
         .iter()
         .filter(|r| r.is_write() && r.user_agent != BENCH_USER_AGENT)
@@ -212,7 +211,7 @@ pub fn operator_writes(records: &[RequestRecord]) -> Vec<RequestRecord> {
 }
 
 /// Counts requests by "METHOD resource[/subresource]".
-pub fn by_kind(records: &[RequestRecord]) -> BTreeMap<String, usize> {
+pub(crate) fn by_kind(records: &[RequestRecord]) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for r in records {
         let parts: Vec<&str> = r.path.trim_matches('/').split('/').collect();
@@ -241,7 +240,7 @@ fn summarize(counts: &BTreeMap<String, usize>) -> String {
         .join(", ")
 }
 
-pub async fn run(sizes: Sizes) -> Result<Report, BenchError> {
+pub(crate) async fn run(sizes: Sizes) -> Result<Report, BenchError> {
     let dir = std::env::temp_dir().join(format!("arcane-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let started = Instant::now();
@@ -427,11 +426,7 @@ async fn l1(bench: &mut Bench) -> Result<(), BenchError> {
 
     eprintln!("[L1] unsuspending {n} streams at once");
     let (cpu_op0, cpu_own0) = (
-        bench
-            .operator
-            .as_ref()
-            .map(OperatorProcess::cpu_secs)
-            .unwrap_or(0.0),
+        bench.operator.as_ref().map_or(0.0, OperatorProcess::cpu_secs),
         operator::own_cpu_secs(),
     );
     let since = bench.cursor();
@@ -450,12 +445,7 @@ async fn l1(bench: &mut Bench) -> Result<(), BenchError> {
     };
     let elapsed = end.saturating_duration_since(t0);
     let (cpu_op, cpu_own) = (
-        bench
-            .operator
-            .as_ref()
-            .map(OperatorProcess::cpu_secs)
-            .unwrap_or(0.0)
-            - cpu_op0,
+        bench.operator.as_ref().map_or(0.0, OperatorProcess::cpu_secs) - cpu_op0,
         operator::own_cpu_secs() - cpu_own0,
     );
     bench.sample_memory();
@@ -554,11 +544,7 @@ async fn l1(bench: &mut Bench) -> Result<(), BenchError> {
     let mem = bench.sample_memory();
     bench.report.headline.rss_settled_mib = mib(mem.rss_kib);
     bench.report.headline.rss_settled_anon_mib = mib(mem.anon_kib);
-    bench.report.headline.operator_cpu_s = bench
-        .operator
-        .as_ref()
-        .map(OperatorProcess::cpu_secs)
-        .unwrap_or(0.0);
+    bench.report.headline.operator_cpu_s = bench.operator.as_ref().map_or(0.0, OperatorProcess::cpu_secs);
     let target = if sizes.streams >= 10_000 {
         "≤ 150 MiB"
     } else {
@@ -630,23 +616,14 @@ async fn l3(bench: &mut Bench) -> Result<(), BenchError> {
     let since = bench.cursor();
     bench.spawn_operator()?;
     let ready = bench.wait_ready(since).await?.as_secs_f64();
-    let cpu0 = bench
-        .operator
-        .as_ref()
-        .map(OperatorProcess::cpu_secs)
-        .unwrap_or(0.0);
+    let cpu0 = bench.operator.as_ref().map_or(0.0, OperatorProcess::cpu_secs);
     let settle = bench.sizes.settle_secs;
     let end = Instant::now() + Duration::from_secs_f64(settle);
     while Instant::now() < end {
         bench.sample_memory();
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let cpu = bench
-        .operator
-        .as_ref()
-        .map(OperatorProcess::cpu_secs)
-        .unwrap_or(0.0)
-        - cpu0;
+    let cpu = bench.operator.as_ref().map_or(0.0, OperatorProcess::cpu_secs) - cpu0;
     let (records, _) = bench.requests_since(since);
     let writes = operator_writes(&records);
     let reads: Vec<RequestRecord> = records

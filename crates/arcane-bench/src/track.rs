@@ -15,7 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::env::{Class, GROUP, NS};
 
 #[derive(Default)]
-pub struct TrackState {
+pub(crate) struct TrackState {
     /// The tracker fell behind the store's event channel: some figures may miss events.
     pub lagged: bool,
     /// First time each stream was seen unsuspended.
@@ -97,13 +97,13 @@ impl TrackState {
 }
 
 /// The tracking task and its shared state.
-pub struct Tracker {
+pub(crate) struct Tracker {
     state: Arc<Mutex<TrackState>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Tracker {
-    pub fn start(store: &Store, classes: &[Class]) -> Tracker {
+    pub(crate) fn start(store: &Store, classes: &[Class]) -> Tracker {
         let state = Arc::new(Mutex::new(TrackState::default()));
         let layouts: HashMap<String, Class> = classes.iter().map(|c| (c.plural.clone(), c.clone())).collect();
         let mut events = store.subscribe();
@@ -120,7 +120,7 @@ impl Tracker {
                             if ns != Some(NS) {
                                 continue;
                             }
-                            let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+                            let mut state = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                             state.observe(
                                 &event.gvr.resource,
                                 &event.gvr.group,
@@ -130,7 +130,10 @@ impl Tracker {
                             );
                         }
                         Err(RecvError::Lagged(_)) => {
-                            state.lock().unwrap_or_else(|e| e.into_inner()).lagged = true
+                            state
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .lagged = true;
                         }
                         Err(RecvError::Closed) => return,
                     }
@@ -140,8 +143,10 @@ impl Tracker {
         Tracker { state, task }
     }
 
-    pub fn state(&self) -> MutexGuard<'_, TrackState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn state(&self) -> MutexGuard<'_, TrackState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

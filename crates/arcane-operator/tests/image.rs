@@ -34,9 +34,10 @@ fn workspace() -> PathBuf {
 }
 
 fn archive() -> PathBuf {
-    std::env::var_os("ARCANE_IMAGE_ARCHIVE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/image/arcane-operator.oci.tar"))
+    std::env::var_os("ARCANE_IMAGE_ARCHIVE").map_or_else(
+        || workspace().join("target/image/arcane-operator.oci.tar"),
+        PathBuf::from,
+    )
 }
 
 /// The unpacked image: its OCI config and root filesystem, in a directory removed on drop.

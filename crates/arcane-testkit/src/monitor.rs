@@ -175,7 +175,7 @@ impl MonitorTask {
                 loop {
                     match events.recv().await {
                         Ok(event) if keep(&event.object) => {
-                            lock(&monitor).observe(&event.gvr.resource, event.kind, &event.object)
+                            lock(&monitor).observe(&event.gvr.resource, event.kind, &event.object);
                         }
                         Ok(_) => {}
                         Err(RecvError::Lagged(_)) => lock(&monitor).lagged = true,

@@ -411,7 +411,7 @@ impl Recorder {
     pub fn start(env: &Env, resources: &[&str]) -> Recorder {
         let records = Arc::new(Mutex::new(Vec::new()));
         let lagged = Arc::new(AtomicBool::new(false));
-        let wanted: Vec<String> = resources.iter().map(|r| r.to_string()).collect();
+        let wanted: Vec<String> = resources.iter().map(std::string::ToString::to_string).collect();
         let mut events = env.sandbox.store().subscribe();
         let task = {
             let (records, lagged) = (records.clone(), lagged.clone());

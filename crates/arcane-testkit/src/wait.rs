@@ -60,7 +60,7 @@ where
             }
         }
     })
-    .await
+    .await;
 }
 
 #[cfg(test)]

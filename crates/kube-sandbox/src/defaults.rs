@@ -125,7 +125,7 @@ fn prepare_job_create(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiErr
         && meta
             .get("labels")
             .and_then(Value::as_object)
-            .is_none_or(|l| l.is_empty())
+            .is_none_or(serde_json::Map::is_empty)
     {
         meta.insert("labels".into(), labels);
     }

@@ -274,7 +274,7 @@ impl Faults {
         if g.1.is_empty() {
             return None;
         }
-        for rule in g.1.iter_mut() {
+        for rule in &mut g.1 {
             let watch_only = matches!(rule.spec.action, FaultAction::WatchChaos { .. });
             if rule.spec.count.is_some_and(|c| rule.hits >= c)
                 || (watch_only && !req.watch)

@@ -173,8 +173,12 @@ pub fn builtins() -> Vec<ResourceInfo> {
             namespaced: b.namespaced,
             status_subresource: b.status,
             has_generation: b.generation,
-            short_names: b.short.iter().map(|s| s.to_string()).collect(),
-            categories: b.categories.iter().map(|s| s.to_string()).collect(),
+            short_names: b.short.iter().map(std::string::ToString::to_string).collect(),
+            categories: b
+                .categories
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
             allow_unconditional_update: true,
             return_deleted_object: b.returns_object,
             default_propagation: b.propagation,
@@ -182,7 +186,7 @@ pub fn builtins() -> Vec<ResourceInfo> {
             verbs: if b.create_only {
                 vec!["create".to_string()]
             } else {
-                ALL_VERBS.iter().map(|s| s.to_string()).collect()
+                ALL_VERBS.iter().map(std::string::ToString::to_string).collect()
             },
         })
         .collect()
@@ -276,7 +280,7 @@ pub fn crd_infos(crd: &Value) -> Vec<ResourceInfo> {
                 return_deleted_object: false,
                 default_propagation: Propagation::Background,
                 crd: Some(Arc::new(facts)),
-                verbs: ALL_VERBS.iter().map(|s| s.to_string()).collect(),
+                verbs: ALL_VERBS.iter().map(std::string::ToString::to_string).collect(),
             })
         })
         .collect()

@@ -84,8 +84,7 @@ impl Sandbox {
             .then(|| controllers::start(store.clone(), config.controllers.clone()));
         let gc = controllers
             .as_ref()
-            .map(ControllerHandle::gc_switch)
-            .unwrap_or_else(GcSwitch::default);
+            .map_or_else(GcSwitch::default, ControllerHandle::gc_switch);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let (watch_kill, _) = tokio::sync::broadcast::channel(64);
         let state = Arc::new(AppState {

@@ -114,8 +114,8 @@ const KEPT_ANNOTATIONS: [&str; 4] = [
 const KEPT: usize = KEPT_LABELS.len() + KEPT_ANNOTATIONS.len();
 const ABSENT: (u32, u32) = (u32::MAX, u32::MAX);
 
-/// The values of the labels and annotations a decision reads ([`KEPT_LABELS`], then
-/// [`KEPT_ANNOTATIONS`]), in one allocation: `spans[i]` is the range of value `i` in `text`.
+/// The values of the labels and annotations a decision reads (`KEPT_LABELS`, then
+/// `KEPT_ANNOTATIONS`), in one allocation: `spans[i]` is the range of value `i` in `text`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Kept {
     text: Box<str>,

@@ -166,7 +166,9 @@ impl Context {
     }
 
     fn lock_unlisted(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<WatchHealth>>> {
-        self.unlisted.lock().unwrap_or_else(|e| e.into_inner())
+        self.unlisted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether the operator's own watches (StreamClasses and the shared ones) have listed and none

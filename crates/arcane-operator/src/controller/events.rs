@@ -170,7 +170,7 @@ impl Recorder {
         self.inner
             .state
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .series
             .len()
     }
@@ -199,7 +199,10 @@ impl Inner {
         let name = object.metadata.name.clone().unwrap_or_default();
         let api: Api<KubeEvent> = Api::namespaced(self.client.clone(), &namespace);
         api.create(&PostParams::default(), &object).await?;
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         state.series.insert(
             key,
             Series {
@@ -215,7 +218,10 @@ impl Inner {
     /// The series `key` continues (its Event's namespace, name and next count), if any; sweeps
     /// expired series first when due.
     fn next_in_series(&self, key: u64, now: Timestamp) -> Option<(String, String, i32)> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if now.duration_since(state.swept) >= SWEEP_EVERY {
             state
                 .series

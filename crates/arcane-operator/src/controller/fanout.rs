@@ -136,7 +136,10 @@ where
         // The store holds the change already (`reflect` runs first).
         self.changed.notify_waiters();
         let obj = Arc::new(obj);
-        let mut subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut subscribers = self
+            .subscribers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         subscribers.retain(|tx| tx.unbounded_send(obj.clone()).is_ok());
     }
 
@@ -145,7 +148,7 @@ where
         let (tx, rx) = mpsc::unbounded();
         self.subscribers
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(tx);
         rx
     }

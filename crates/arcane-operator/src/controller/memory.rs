@@ -32,14 +32,17 @@ struct Entry {
 /// The memory of one class's stream controller. Only streams with something to remember have an
 /// entry (a restart count above 0, or a refusal): a stream that runs as it should costs nothing.
 #[derive(Debug, Default)]
-pub struct Memory {
+pub(super) struct Memory {
     streams: Mutex<HashMap<Slot, Entry>>,
 }
 
 impl Memory {
     /// What is remembered about `stream` (the same UID: not a namesake created since).
-    pub fn recall(&self, stream: &StreamIdentity) -> Remembered {
-        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+    pub(super) fn recall(&self, stream: &StreamIdentity) -> Remembered {
+        let streams = self
+            .streams
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         streams
             .get(&slot(stream))
             .filter(|e| e.uid == stream.uid)
@@ -48,7 +51,10 @@ impl Memory {
     }
 
     fn update<T>(&self, stream: &StreamIdentity, change: impl FnOnce(&mut Entry) -> T) -> T {
-        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        let mut streams = self
+            .streams
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let slot = slot(stream);
         let entry = streams.entry(slot.clone()).or_default();
         if entry.uid != stream.uid {
@@ -67,8 +73,11 @@ impl Memory {
 
     /// Forgets the stream `namespace/name` (deleted): a namesake created later starts afresh
     /// anyway (entries carry the UID); this keeps deleted streams from holding memory.
-    pub fn forget(&self, namespace: &str, name: &str) {
-        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+    pub(super) fn forget(&self, namespace: &str, name: &str) {
+        let mut streams = self
+            .streams
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !streams.is_empty() {
             streams.remove(&(namespace.to_string(), name.to_string()));
         }
@@ -76,7 +85,7 @@ impl Memory {
 
     /// `decision` was carried out: its restart count is remembered, and a workload it created
     /// clears the refusal.
-    pub fn executed(&self, stream: &StreamIdentity, decision: &Decision) {
+    pub(super) fn executed(&self, stream: &StreamIdentity, decision: &Decision) {
         let created = decision
             .commands
             .iter()
@@ -86,7 +95,10 @@ impl Memory {
         }
         if decision.restarts == Some(0) && !created {
             // Nothing to remember unless an entry exists (a count to reset, a refusal to keep).
-            let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+            let streams = self
+                .streams
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if !streams.contains_key(&slot(stream)) {
                 return;
             }
@@ -105,7 +117,7 @@ impl Memory {
     /// Remembers a refused workload create (`error` is [`Error::WorkloadRefused`]), with the time
     /// its retry is due: 1 s doubling to 5 min while the same workload is refused again. `None`
     /// for any other error.
-    pub fn refused(&self, observed: &Observed, error: &Error) -> Option<WorkloadRefusal> {
+    pub(super) fn refused(&self, observed: &Observed, error: &Error) -> Option<WorkloadRefusal> {
         let Error::WorkloadRefused {
             kind,
             name,
@@ -144,7 +156,7 @@ impl Memory {
 /// After `error` from executing a decision for `observed`: a refused workload create is
 /// remembered, and the stream decided again at once with the refusal known, so its status says
 /// why. That decision does not create the workload again: its retry waits for the back-off.
-pub async fn after_failure(
+pub(super) async fn after_failure(
     ctx: &Context,
     memory: &Memory,
     target: &Target<'_>,
@@ -240,7 +252,7 @@ mod tests {
         };
         memory.executed(&stream("u"), &healthy);
         assert_eq!(memory.recall(&stream("u")), Remembered::default());
-        assert!(memory.streams.lock().map(|s| s.is_empty()).unwrap_or(false));
+        assert!(memory.streams.lock().is_ok_and(|s| s.is_empty()));
     }
 
     /// A deleted stream is forgotten: its refusal and restart count no longer take memory.
@@ -253,6 +265,6 @@ mod tests {
         assert!(memory.recall(&stream("u")).refusal.is_some());
         memory.forget("ns", "s");
         assert_eq!(memory.recall(&stream("u")), Remembered::default());
-        assert!(memory.streams.lock().map(|s| s.is_empty()).unwrap_or(false));
+        assert!(memory.streams.lock().is_ok_and(|s| s.is_empty()));
     }
 }

@@ -24,7 +24,7 @@ const PERIOD: Duration = Duration::from_secs(10);
 
 /// Records every active request of `class` naming a stream missing from `streams` (the class's
 /// cache, once listed), until the controller stops.
-pub async fn report(ctx: Arc<Context>, class: String, resource: ApiResource, streams: StreamCache) {
+pub(super) async fn report(ctx: Arc<Context>, class: String, resource: ApiResource, streams: StreamCache) {
     let listed = async {
         streams.wait_until_ready().await;
         true
@@ -47,7 +47,7 @@ pub async fn report(ctx: Arc<Context>, class: String, resource: ApiResource, str
 
 /// Records every active request naming a StreamClass missing from `classes` (the StreamClass
 /// controller's cache), until the operator stops.
-pub async fn report_unknown_classes(ctx: Arc<Context>, classes: Store<StreamClass>) {
+pub(super) async fn report_unknown_classes(ctx: Arc<Context>, classes: Store<StreamClass>) {
     watch_requests(&ctx, listed(&classes), |request| {
         let known = classes.get(&ObjectRef::new(&request.spec.stream_class)).is_some();
         if known { None } else { unknown_class(request) }
@@ -66,7 +66,7 @@ where
         match tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready()).await {
             Ok(Ok(())) => return true,
             Ok(Err(_)) => return false,
-            Err(_) => continue,
+            Err(_) => {}
         }
     }
 }

@@ -128,7 +128,9 @@ impl<K: Hash + Eq + Clone> Inner<K> {
 
 impl<K: Hash + Eq + Clone> WorkQueue<K> {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner<K>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Queues `key` at the tail, unless it is queued already (then it keeps its place) or running

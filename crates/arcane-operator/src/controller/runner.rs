@@ -21,12 +21,12 @@ use super::queue::WorkQueue;
 
 /// What a reconcile asks for next: `Some(delay)` to run again after `delay`, `None` to wait
 /// for a change.
-pub type Requeue = Option<Duration>;
+pub(super) type Requeue = Option<Duration>;
 
 /// Runs `reconcile` over the streams of `store`, triggered by `triggers`, with `concurrency`
 /// workers, until `shutdown`. `missing` is told of a triggered stream no longer in the cache.
 /// `triggers` drives the watch that fills `store`.
-pub async fn run<T, R, RF, M>(
+pub(super) async fn run<T, R, RF, M>(
     store: StreamCache,
     resource: ApiResource,
     triggers: T,

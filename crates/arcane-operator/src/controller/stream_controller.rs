@@ -510,7 +510,7 @@ fn count_commands(runtime: &StreamClassRuntime, commands: &[Command]) {
                 metrics.workload_created(class, "Job", if backfill { "backfill" } else { "streaming" });
             }
             Command::CreateWorkload(Workload::CronJob(_)) => {
-                metrics.workload_created(class, "CronJob", "streaming")
+                metrics.workload_created(class, "CronJob", "streaming");
             }
             Command::DeleteWorkload { kind, cause, .. } => {
                 metrics.workload_deleted(class, kind.as_str());
@@ -551,7 +551,10 @@ impl StreamClassRuntime {
     /// Records a failed reconcile; returns the delay until its retry.
     fn count_failure(&self, object: &DynamicObject) -> Duration {
         let now = std::time::Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = self.key(object);
         let recorded = Failures::record(failures.get(&key).copied(), now);
         failures.insert(key, recorded);
@@ -562,14 +565,17 @@ impl StreamClassRuntime {
     fn forget(&self, key: &ObjectRef<DynamicObject>) {
         self.failures
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(key);
         self.memory
             .forget(key.namespace.as_deref().unwrap_or_default(), &key.name);
     }
 
     fn reset_failures(&self, object: &DynamicObject) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !failures.is_empty() {
             failures.remove(&self.key(object));
         }

@@ -17,7 +17,7 @@ use kube::runtime::reflector::ObjectRef;
 
 /// Answers kept per stream until the cache shows them.
 #[derive(Default)]
-pub struct Written {
+pub(super) struct Written {
     entries: Mutex<Entries>,
 }
 
@@ -50,8 +50,15 @@ const MAX_AGE: Duration = Duration::from_secs(60);
 impl Written {
     /// The newest known copy of `cached` (the cache's copy of a stream): the last answer to a write
     /// while the cache is behind it, else the cached copy (and the answer is forgotten).
-    pub fn freshest(&self, key: &ObjectRef<DynamicObject>, cached: Arc<DynamicObject>) -> Arc<DynamicObject> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+    pub(super) fn freshest(
+        &self,
+        key: &ObjectRef<DynamicObject>,
+        cached: Arc<DynamicObject>,
+    ) -> Arc<DynamicObject> {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(entry) = entries.map.get(key) else {
             return cached;
         };
@@ -75,7 +82,12 @@ impl Written {
 
     /// Records the API server's `answer` to a write made by a reconcile that started from `used`
     /// (the copy [`Written::freshest`] gave it).
-    pub fn record(&self, key: ObjectRef<DynamicObject>, used: &DynamicObject, mut answer: DynamicObject) {
+    pub(super) fn record(
+        &self,
+        key: ObjectRef<DynamicObject>,
+        used: &DynamicObject,
+        mut answer: DynamicObject,
+    ) {
         let Some(used_rv) = used.resource_version() else {
             return;
         };
@@ -87,7 +99,10 @@ impl Written {
         let Ok(text) = serde_json::to_string(&answer) else {
             return;
         };
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if entries.map.len() >= entries.prune_at.max(PRUNE_AT) {
             entries.map.retain(|_, e| e.at.elapsed() < MAX_AGE);
             entries.prune_at = entries.map.len() * 2;
@@ -114,7 +129,11 @@ impl Written {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).map.len()
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .map
+            .len()
     }
 }
 

@@ -153,8 +153,7 @@ impl Recording {
         calls
             .iter()
             .find(|c| !c.write && c.version.as_deref() == Some(version))
-            .map(|c| c.at)
-            .unwrap_or_else(|| panic!("version {version} was never read: {calls:?}"))
+            .map_or_else(|| panic!("version {version} was never read: {calls:?}"), |c| c.at)
     }
 }
 
@@ -512,7 +511,7 @@ async fn racing_replicas_never_lead_together() {
     // 120 s in 100 ms steps; the leader's API breaks for 20 s in the middle.
     for step in 0..1200 {
         if step == 400 || step == 600 {
-            let leader = elections.iter().position(|e| e.is_leader());
+            let leader = elections.iter().position(super::LeaderElection::is_leader);
             if step == 400 {
                 let leader = leader.expect("a leader after 40 s");
                 stores[leader].fault.store(FAIL, Ordering::SeqCst);

@@ -33,7 +33,7 @@ pub enum InstallError {
 pub fn parse_documents(yaml: &str) -> Result<Vec<Value>, InstallError> {
     let docs: Vec<Value> =
         serde_saphyr::from_multiple(yaml).map_err(|e| InstallError::Yaml(e.to_string()))?;
-    Ok(docs.into_iter().filter(|d| d.is_object()).collect())
+    Ok(docs.into_iter().filter(serde_json::Value::is_object).collect())
 }
 
 /// Applies each document with server-side apply (so running it twice changes nothing), in order;

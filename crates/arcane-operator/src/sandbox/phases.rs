@@ -7,7 +7,7 @@ use kube_sandbox::store::EventKind;
 use serde_json::Value;
 
 /// Follows the sandbox store and prints phase changes until the store's channel closes.
-pub async fn print_phase_changes(store: Store) {
+pub(super) async fn print_phase_changes(store: Store) {
     let mut events = store.subscribe();
     let mut last: HashMap<(String, String, String), String> = HashMap::new();
     loop {

@@ -372,7 +372,11 @@ impl Metrics {
 
     /// Replaces the stream counts of `class`; phases missing from `counts` lose their series.
     pub fn set_stream_phases<K: Display>(&self, class: &str, counts: &HashMap<K, i64>) {
-        let mut known = self.inner.stream_phases.lock().unwrap_or_else(|e| e.into_inner());
+        let mut known = self
+            .inner
+            .stream_phases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut now = BTreeSet::new();
         for (phase, count) in counts {
             let phase = phase.to_string();
@@ -393,7 +397,11 @@ impl Metrics {
     /// Drops every gauge series of a StreamClass that no longer exists.
     pub fn forget_class(&self, class: &str) {
         let phases = {
-            let mut known = self.inner.stream_phases.lock().unwrap_or_else(|e| e.into_inner());
+            let mut known = self
+                .inner
+                .stream_phases
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             known.remove(class).unwrap_or_default()
         };
         for phase in phases {

@@ -27,7 +27,10 @@ impl LogLimiter {
     /// last one; `None` when it must be left out.
     pub fn admit(&self, key: &str) -> Option<u64> {
         let now = Instant::now();
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match seen.get_mut(key) {
             Some((last, skipped)) if now.duration_since(*last) < self.interval => {
                 *skipped += 1;

@@ -282,7 +282,11 @@ fn rbac_grants_exactly_what_the_operator_uses_and_no_secrets() {
             "no wildcards: {group}/{resource} {verbs:?}"
         );
     }
-    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    let set = |v: &[&str]| {
+        v.iter()
+            .map(std::string::ToString::to_string)
+            .collect::<BTreeSet<_>>()
+    };
     let key = |g: &str, r: &str| (g.to_string(), r.to_string(), Vec::new());
     // The verbs a run of the operator uses (the production tests audit them); reads come from
     // watch caches and every write to status is a merge patch.

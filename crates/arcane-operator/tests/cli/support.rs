@@ -10,14 +10,14 @@ use serde_json::{Value, json};
 use arcane_testkit::scenario::wait_classes_ready;
 use arcane_testkit::{Env, Kind, NS, secs, stream, wait_until};
 
-pub const T0: &str = "2026-01-01T00:00:00Z";
+pub(crate) const T0: &str = "2026-01-01T00:00:00Z";
 
-pub fn now() -> jiff::Timestamp {
+pub(crate) fn now() -> jiff::Timestamp {
     "2026-01-01T00:05:00Z".parse().unwrap()
 }
 
 /// Compares `actual` with `tests/golden/<name>`, or rewrites it under `UPDATE_GOLDEN=1`.
-pub fn golden(name: &str, actual: &str) {
+pub(crate) fn golden(name: &str, actual: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(name);
@@ -34,7 +34,7 @@ pub fn golden(name: &str, actual: &str) {
 }
 
 /// Parses `kubectl arcane <argv>` and runs it with the sandbox's client, in namespace `default`.
-pub async fn run(env: &Env, argv: &[&str]) -> Result<String, PluginError> {
+pub(crate) async fn run(env: &Env, argv: &[&str]) -> Result<String, PluginError> {
     let cli = PluginCli::try_parse_from(std::iter::once("kubectl-arcane").chain(argv.iter().copied()))
         .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
     let mut out = Vec::new();
@@ -43,14 +43,14 @@ pub async fn run(env: &Env, argv: &[&str]) -> Result<String, PluginError> {
 }
 
 /// A generated name's random suffix replaced, so that it can be compared.
-pub fn mask_suffix(name: &str) -> String {
+pub(crate) fn mask_suffix(name: &str) -> String {
     match name.rsplit_once('-') {
         Some((prefix, _)) => format!("{prefix}-xxxxx"),
         None => name.to_owned(),
     }
 }
 
-pub fn fixed(report: &mut StatusReport) {
+pub(crate) fn fixed(report: &mut StatusReport) {
     for row in &mut report.streams {
         row.last_transition = Some(T0.to_owned());
         row.backfill = row.backfill.as_deref().map(mask_suffix);
@@ -58,7 +58,7 @@ pub fn fixed(report: &mut StatusReport) {
 }
 
 /// The scene: one stream per phase a user meets first.
-pub async fn scene(env: &Env) {
+pub(crate) async fn scene(env: &Env) {
     env.create(Kind::V0, stream(Kind::V0, "orders", false, None))
         .await;
     env.create(Kind::V1, stream(Kind::V1, "customers", true, None))

@@ -28,7 +28,7 @@ const NOT_IN_JUNCTOR: [&str; 5] = [
 ];
 
 /// Every violation found, as `"<path>: <rule>"`; empty when the schema is structural.
-pub fn violations(root: &Value) -> Vec<String> {
+pub(crate) fn violations(root: &Value) -> Vec<String> {
     let mut out = Vec::new();
     check_root(root, &mut out);
     node("", root, Place::Field, &mut out);

@@ -251,7 +251,7 @@ mod go_world {
     use super::*;
     use arcane_operator::stream::go_hash;
 
-    pub fn owner(kind: Kind, stream: &Value) -> Value {
+    pub(super) fn owner(kind: Kind, stream: &Value) -> Value {
         json!([{
             "apiVersion": format!("{GROUP}/v1"),
             "kind": kind.kind(),
@@ -267,7 +267,7 @@ mod go_world {
 
     /// A Go-built Job: labels `arcane/stream-id|stream-kind|backfilling`, annotation
     /// `configuration-hash`, the controller owner reference, Go's environment.
-    pub fn job(
+    pub(super) fn job(
         kind: Kind,
         stream: &Value,
         hash: &str,
@@ -318,7 +318,7 @@ mod go_world {
     }
 
     /// A Go-built CronJob: no labels at all.
-    pub fn cronjob(kind: Kind, stream: &Value, schedule: &str) -> Value {
+    pub(super) fn cronjob(kind: Kind, stream: &Value, schedule: &str) -> Value {
         let name = stream["metadata"]["name"].as_str().unwrap_or_default();
         json!({
             "apiVersion": "batch/v1",
@@ -341,7 +341,7 @@ mod go_world {
     }
 
     /// The Go status: phase, the Go hash, its one condition.
-    pub fn status(phase: &str, hash: &str, condition: (&str, &str, &str)) -> Value {
+    pub(super) fn status(phase: &str, hash: &str, condition: (&str, &str, &str)) -> Value {
         json!({"status": {
             "phase": phase,
             "configurationHash": hash,

@@ -83,8 +83,7 @@ fn job_uids(env: &Env, streams: &[(Kind, String)]) -> Vec<Value> {
         .iter()
         .map(|(_, name)| {
             env.job(name)
-                .map(|j| j["metadata"]["uid"].clone())
-                .unwrap_or(Value::Null)
+                .map_or(Value::Null, |j| j["metadata"]["uid"].clone())
         })
         .collect()
 }

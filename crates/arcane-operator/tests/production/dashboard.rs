@@ -6,7 +6,7 @@
 use super::prom::{Sample, Scrape};
 
 /// The dashboards' expressions, panel by panel.
-pub const KUBEBUILDER_QUERIES: [&str; 14] = [
+pub(crate) const KUBEBUILDER_QUERIES: [&str; 14] = [
     r#"sum(rate(controller_runtime_reconcile_total{job="$job", namespace="$namespace"}[5m])) by (instance, pod)"#,
     r#"sum(rate(controller_runtime_reconcile_errors_total{job="$job", namespace="$namespace"}[5m])) by (instance, pod)"#,
     r#"histogram_quantile(0.99, sum(rate(controller_runtime_reconcile_time_seconds_bucket{job="$job", namespace="$namespace"}[5m])) by (instance, pod, le))"#,
@@ -25,14 +25,14 @@ pub const KUBEBUILDER_QUERIES: [&str; 14] = [
 
 /// One vector selector of a query: the metric name and its label matchers.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Selector {
+pub(crate) struct Selector {
     pub metric: String,
     /// (label, operator, value); operator is `=`, `!=`, `=~` or `!~`.
     pub matchers: Vec<(String, String, String)>,
 }
 
 /// The vector selectors (`name{…}`) of a PromQL expression.
-pub fn selectors(query: &str) -> Vec<Selector> {
+pub(crate) fn selectors(query: &str) -> Vec<Selector> {
     let mut out = Vec::new();
     let bytes: Vec<char> = query.chars().collect();
     let mut i = 0;
@@ -95,7 +95,7 @@ fn regex_match(pattern: &str, value: &str) -> bool {
 
 impl Selector {
     /// Whether a sample is selected; matchers on dashboard variables are Prometheus's own labels.
-    pub fn selects(&self, sample: &Sample) -> bool {
+    pub(crate) fn selects(&self, sample: &Sample) -> bool {
         sample.name == self.metric
             && self.matchers.iter().all(|(label, op, value)| {
                 if value.starts_with('$') {
@@ -114,7 +114,7 @@ impl Selector {
 }
 
 /// The selectors of the dashboards that select nothing in `scrape`.
-pub fn empty_panels(scrape: &Scrape) -> Vec<String> {
+pub(crate) fn empty_panels(scrape: &Scrape) -> Vec<String> {
     KUBEBUILDER_QUERIES
         .iter()
         .flat_map(|q| selectors(q))

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 /// One sample line: `name{label="value",...} value`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
+pub(crate) struct Sample {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub value: f64,
@@ -13,14 +13,14 @@ pub struct Sample {
 
 /// Every sample and the `# TYPE` of every metric family.
 #[derive(Debug, Default)]
-pub struct Scrape {
+pub(crate) struct Scrape {
     pub samples: Vec<Sample>,
     pub types: HashMap<String, String>,
 }
 
 impl Scrape {
     /// Parses the text; an unparsable line is an error naming it.
-    pub fn parse(text: &str) -> Result<Scrape, String> {
+    pub(crate) fn parse(text: &str) -> Result<Scrape, String> {
         let mut scrape = Scrape::default();
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
             if let Some(comment) = line.strip_prefix('#') {
@@ -41,7 +41,7 @@ impl Scrape {
     }
 
     /// Samples named `name` whose labels include every pair of `labels`.
-    pub fn find(&self, name: &str, labels: &[(&str, &str)]) -> Vec<&Sample> {
+    pub(crate) fn find(&self, name: &str, labels: &[(&str, &str)]) -> Vec<&Sample> {
         self.samples
             .iter()
             .filter(|s| s.name == name)
@@ -54,7 +54,7 @@ impl Scrape {
     }
 
     /// The value of the one sample matching; panics when there is not exactly one.
-    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub(crate) fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         let found = self.find(name, labels);
         assert_eq!(
             found.len(),
@@ -65,7 +65,7 @@ impl Scrape {
     }
 
     /// The value of the one sample matching, if there is exactly one.
-    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    pub(crate) fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         match self.find(name, labels).as_slice() {
             [one] => Some(one.value),
             _ => None,
@@ -73,7 +73,7 @@ impl Scrape {
     }
 
     /// Sum over every sample matching.
-    pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub(crate) fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.find(name, labels).iter().map(|s| s.value).sum()
     }
 }

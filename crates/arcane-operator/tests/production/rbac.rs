@@ -5,7 +5,7 @@ use serde_json::Value;
 
 /// One rule of a ClusterRole (namespace `None`, bound cluster-wide) or a Role (its namespace).
 #[derive(Debug, Clone)]
-pub struct Rule {
+pub(crate) struct Rule {
     pub role: String,
     pub namespace: Option<String>,
     pub groups: Vec<String>,
@@ -16,7 +16,7 @@ pub struct Rule {
 
 /// What one request needs: group, resource (with subresource), verb, namespace, object name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Need {
+pub(crate) struct Need {
     pub group: String,
     pub resource: String,
     pub verb: String,
@@ -25,7 +25,7 @@ pub struct Need {
 }
 
 impl Need {
-    pub fn of(r: &RequestRecord) -> Option<Need> {
+    pub(crate) fn of(r: &RequestRecord) -> Option<Need> {
         let a = r.rbac()?;
         Some(Need {
             name: object_name(&r.path),
@@ -41,17 +41,17 @@ impl Need {
 fn object_name(path: &str) -> Option<String> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let at = segs.iter().position(|s| *s == "namespaces")?;
-    segs.get(at + 3).map(|s| s.to_string())
+    segs.get(at + 3).map(std::string::ToString::to_string)
 }
 
 impl Rule {
-    pub fn grants(&self, group: &str, resource: &str, verb: &str) -> bool {
+    pub(crate) fn grants(&self, group: &str, resource: &str, verb: &str) -> bool {
         self.groups.iter().any(|g| g == group)
             && self.resources.iter().any(|r| r == resource)
             && self.verbs.iter().any(|v| v == verb)
     }
 
-    pub fn covers(&self, need: &Need) -> bool {
+    pub(crate) fn covers(&self, need: &Need) -> bool {
         self.grants(&need.group, &need.resource, &need.verb)
             && (self.names.is_empty() || need.name.as_ref().is_some_and(|n| self.names.contains(n)))
             && (self.namespace.is_none() || self.namespace == need.namespace)
@@ -66,7 +66,7 @@ fn strings(v: &Value) -> Vec<String> {
 
 /// The rules of every ClusterRole and Role the chart renders with `sets`; `None` when helm is
 /// missing outside CI (in CI a missing helm fails, as in the chart tests).
-pub fn chart_rules(sets: &[&str]) -> Option<Vec<Rule>> {
+pub(crate) fn chart_rules(sets: &[&str]) -> Option<Vec<Rule>> {
     let helm = arcane_testkit::helm::helm("the RBAC test")?;
     let mut all = vec!["image.repository=registry.example.com/arcane-operator"];
     all.extend_from_slice(sets);

@@ -11,7 +11,7 @@ use arcane_testkit::{Kind, secs, stream, wait_until};
 
 /// The demo streams of the metrics and RBAC tests: every layout, a Job, a CronJob and a
 /// suspended stream. (kind, name, suspended, schedule, settled phase)
-pub const STREAMS: [(Kind, &str, bool, Option<&str>, &str); 5] = [
+pub(crate) const STREAMS: [(Kind, &str, bool, Option<&str>, &str); 5] = [
     (Kind::V0, "orders", false, None, "Running"),
     (Kind::V1, "customers", false, None, "Running"),
     (Kind::V1, "daily-report", false, Some("*/5 * * * *"), "Scheduled"),
@@ -19,20 +19,20 @@ pub const STREAMS: [(Kind, &str, bool, Option<&str>, &str); 5] = [
     (Kind::V2, "quiet", true, None, "Suspended"),
 ];
 
-pub async fn create_demo_streams(setup: &Setup) {
+pub(crate) async fn create_demo_streams(setup: &Setup) {
     for (kind, name, suspended, schedule, _) in STREAMS {
         setup.create(kind, stream(kind, name, suspended, schedule)).await;
     }
 }
 
-pub async fn wait_demo_streams(setup: &Setup) {
+pub(crate) async fn wait_demo_streams(setup: &Setup) {
     for (kind, name, _, _, phase) in STREAMS {
         setup.env.wait_phase(kind, name, phase, secs(30)).await;
     }
 }
 
 /// Drives the operator through as many API paths as the demo plugin allows.
-pub async fn exercise(setup: &Setup) {
+pub(crate) async fn exercise(setup: &Setup) {
     create_demo_streams(setup).await;
     wait_demo_streams(setup).await;
     let env = &setup.env;

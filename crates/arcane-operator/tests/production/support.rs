@@ -15,18 +15,18 @@ use serde_json::Value;
 use crate::prom::Scrape;
 
 /// The User-Agent of the test's own client.
-pub const TEST_AGENT: &str = "arcane-production-test";
+pub(crate) const TEST_AGENT: &str = "arcane-production-test";
 
 /// The sandbox with the operator's CRDs and the demo plugin (installed before any operator
 /// process starts), its kubeconfig, and a client for the test's own requests.
-pub struct Setup {
+pub(crate) struct Setup {
     pub env: Env,
     pub client: Client,
     pub launcher: Launcher,
 }
 
 impl Setup {
-    pub async fn start(tag: &str) -> Setup {
+    pub(crate) async fn start(tag: &str) -> Setup {
         let env = Env::without_operator().await;
         let launcher = Launcher::new(operator_binary!(), &env, tag);
         let mut config = kube::Config::new(env.sandbox.url().parse().unwrap());
@@ -42,35 +42,35 @@ impl Setup {
         }
     }
 
-    pub fn api(&self, kind: Kind) -> Api<DynamicObject> {
+    pub(crate) fn api(&self, kind: Kind) -> Api<DynamicObject> {
         Api::namespaced_with(self.client.clone(), NS, &kind.resource())
     }
 
-    pub async fn create(&self, kind: Kind, obj: Value) {
+    pub(crate) async fn create(&self, kind: Kind, obj: Value) {
         let obj: DynamicObject = serde_json::from_value(obj).unwrap();
         self.api(kind).create(&PostParams::default(), &obj).await.unwrap();
     }
 
-    pub async fn patch(&self, kind: Kind, name: &str, patch: Value) {
+    pub(crate) async fn patch(&self, kind: Kind, name: &str, patch: Value) {
         self.api(kind)
             .patch(name, &PatchParams::default(), &Patch::Merge(patch))
             .await
             .unwrap();
     }
 
-    pub async fn set_suspended(&self, kind: Kind, name: &str, suspended: bool) {
+    pub(crate) async fn set_suspended(&self, kind: Kind, name: &str, suspended: bool) {
         let spec = arcane_testkit::env::suspended_spec(kind, suspended);
         self.patch(kind, name, serde_json::json!({"spec": spec})).await;
     }
 
     /// The Lease, if it exists.
-    pub fn lease(&self) -> Option<Value> {
+    pub(crate) fn lease(&self) -> Option<Value> {
         let gvr = kube_sandbox::Gvr::new("coordination.k8s.io", "v1", "leases");
         self.env.sandbox.store().get(&gvr, Some(NS), LEASE)
     }
 
     /// The Lease's holder, if the Lease exists and names one.
-    pub fn lease_holder(&self) -> Option<String> {
+    pub(crate) fn lease_holder(&self) -> Option<String> {
         self.lease()?
             .pointer("/spec/holderIdentity")
             .and_then(Value::as_str)
@@ -79,7 +79,7 @@ impl Setup {
     }
 
     /// Every stream of every demo kind in the store: (class, name, phase).
-    pub fn stream_phases(&self) -> Vec<(String, String, Option<String>)> {
+    pub(crate) fn stream_phases(&self) -> Vec<(String, String, Option<String>)> {
         let mut out = Vec::new();
         for kind in Kind::ALL {
             let resource = format!("{}s", kind.kind().to_lowercase());
@@ -100,17 +100,17 @@ impl Setup {
     }
 
     /// Starts `arcane-operator run` as replica `identity` with extra flags.
-    pub fn spawn(&self, identity: &str, extra: &[&str]) -> OperatorProcess {
+    pub(crate) fn spawn(&self, identity: &str, extra: &[&str]) -> OperatorProcess {
         self.launcher.spawn(identity, extra)
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.env.stop().await;
     }
 }
 
 /// The operator's `/metrics`, parsed.
-pub trait Scraping {
+pub(crate) trait Scraping {
     /// Scrapes `/metrics` (Prometheus text) and parses it; `None` while nothing answers.
     async fn scrape(&self) -> Option<Scrape>;
 
@@ -153,11 +153,11 @@ impl Scraping for OperatorProcess {
 }
 
 /// Whether a logged request addresses the coordination.k8s.io Leases.
-pub fn is_lease(r: &RequestRecord) -> bool {
+pub(crate) fn is_lease(r: &RequestRecord) -> bool {
     r.path.starts_with("/apis/coordination.k8s.io/")
 }
 
-pub fn describe(r: &RequestRecord) -> String {
+pub(crate) fn describe(r: &RequestRecord) -> String {
     format!(
         "#{} {} {}?{} [{}] -> {}",
         r.seq, r.method, r.path, r.query, r.user_agent, r.status
@@ -166,7 +166,7 @@ pub fn describe(r: &RequestRecord) -> String {
 
 /// Kills the leader `a` with SIGKILL and waits for the standby `b` to lead: asserts the takeover
 /// time and that `b` holds the Lease and acts (a new V2 stream runs; V1 `before` still runs).
-pub async fn kill_leader_and_take_over(
+pub(crate) async fn kill_leader_and_take_over(
     setup: &Setup,
     a: &mut OperatorProcess,
     b: &OperatorProcess,

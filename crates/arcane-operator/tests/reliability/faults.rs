@@ -97,8 +97,7 @@ fn retry_gaps(records: &[kube_sandbox::requestlog::RequestRecord]) -> Vec<(Strin
     let at = |r: &kube_sandbox::requestlog::RequestRecord| -> f64 {
         r.time
             .parse::<jiff::Timestamp>()
-            .map(|t| t.as_millisecond() as f64 / 1000.0)
-            .unwrap_or(0.0)
+            .map_or(0.0, |t| t.as_millisecond() as f64 / 1000.0)
     };
     let mut last_429: HashMap<(String, String, bool), f64> = HashMap::new();
     let mut gaps = Vec::new();
@@ -320,7 +319,7 @@ async fn f5_relist_after_expired_resource_versions_writes_nothing() {
     env.assert_invariants_and_settled(secs(2)).await;
     let writes: Vec<String> = op_requests(&env, since)
         .into_iter()
-        .filter(|r| r.is_write())
+        .filter(kube_sandbox::requestlog::RequestRecord::is_write)
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
     assert!(writes.is_empty(), "the relist caused writes: {writes:#?}");

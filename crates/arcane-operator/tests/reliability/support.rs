@@ -18,17 +18,17 @@ use arcane_testkit::scenario::wait_classes_ready;
 use arcane_testkit::{Env, Kind, NS, eventually, wait_until};
 
 /// The user agent of the in-process operator's client.
-pub const OP_UA: &str = "arcane-reliability-operator";
+pub(crate) const OP_UA: &str = "arcane-reliability-operator";
 
 /// Requests to one object path in one wall-clock second above which a scenario calls it a storm
 /// (ecosystem-reliability F1: "> 10 req/s per object fails").
 /// A healthy reconcile touches an object a handful of times; a retry loop without back-off
 /// reaches dozens.
-pub const STORM_PER_SECOND: usize = 10;
+pub(crate) const STORM_PER_SECOND: usize = 10;
 
 /// A sandbox with the demo plugin and the operator in-process, the operator's requests tagged with
 /// [`OP_UA`].
-pub async fn start() -> Env {
+pub(crate) async fn start() -> Env {
     let env = Env::without_operator().await;
     let uri: http::Uri = env.sandbox.url().parse().expect("sandbox URL");
     let mut config = kube::Config::new(uri);
@@ -45,7 +45,7 @@ pub async fn start() -> Env {
 }
 
 /// A fault rule for the operator's requests only.
-pub fn op_fault(
+pub(crate) fn op_fault(
     method: Option<&str>,
     path: Option<&str>,
     probability: Option<f64>,
@@ -64,7 +64,7 @@ pub fn op_fault(
     }
 }
 
-pub fn status(code: u16, retry_after_seconds: Option<u64>) -> FaultAction {
+pub(crate) fn status(code: u16, retry_after_seconds: Option<u64>) -> FaultAction {
     FaultAction::Status {
         code,
         retry_after_seconds,
@@ -73,7 +73,7 @@ pub fn status(code: u16, retry_after_seconds: Option<u64>) -> FaultAction {
 }
 
 /// The operator's requests after `since`.
-pub fn op_requests(env: &Env, since: u64) -> Vec<RequestRecord> {
+pub(crate) fn op_requests(env: &Env, since: u64) -> Vec<RequestRecord> {
     env.requests_since(since)
         .into_iter()
         .filter(|r| r.user_agent == OP_UA)
@@ -81,7 +81,7 @@ pub fn op_requests(env: &Env, since: u64) -> Vec<RequestRecord> {
 }
 
 /// The path of a stream definition (what the operator reads and patches).
-pub fn stream_path(kind: Kind, name: &str) -> String {
+pub(crate) fn stream_path(kind: Kind, name: &str) -> String {
     format!(
         "/apis/{}/v1/namespaces/{NS}/{}/{name}",
         arcane_testkit::GROUP,
@@ -91,7 +91,7 @@ pub fn stream_path(kind: Kind, name: &str) -> String {
 
 /// The busiest (object path, second) among `records`: non-watch requests naming one object
 /// (`/status` folded into its object), grouped by the wall-clock second they arrived in.
-pub fn busiest_second(records: &[RequestRecord]) -> (usize, String) {
+pub(crate) fn busiest_second(records: &[RequestRecord]) -> (usize, String) {
     let mut counts: HashMap<(String, String), usize> = HashMap::new();
     for r in records.iter().filter(|r| !r.watch && names_an_object(&r.path)) {
         let object = r.path.trim_end_matches("/status").to_string();
@@ -101,12 +101,13 @@ pub fn busiest_second(records: &[RequestRecord]) -> (usize, String) {
     counts
         .into_iter()
         .max_by_key(|(_, n)| *n)
-        .map(|((path, second), n)| (n, format!("{path} at {second}")))
-        .unwrap_or((0, String::new()))
+        .map_or((0, String::new()), |((path, second), n)| {
+            (n, format!("{path} at {second}"))
+        })
 }
 
 /// Asserts no object was hit more than [`STORM_PER_SECOND`] times in one second.
-pub fn assert_no_storm(records: &[RequestRecord], what: &str) {
+pub(crate) fn assert_no_storm(records: &[RequestRecord], what: &str) {
     let (n, at) = busiest_second(records);
     println!("{what}: busiest object saw {n} requests in one second ({at})");
     if n > STORM_PER_SECOND {
@@ -146,7 +147,7 @@ fn jobs_gvr() -> Gvr {
 }
 
 /// Jobs (live or being deleted) labelled with the stream id.
-pub fn jobs_of(env: &Env, stream: &str) -> Vec<Value> {
+pub(crate) fn jobs_of(env: &Env, stream: &str) -> Vec<Value> {
     env.sandbox
         .store()
         .list(&jobs_gvr(), Some(NS))
@@ -161,7 +162,7 @@ pub fn jobs_of(env: &Env, stream: &str) -> Vec<Value> {
 }
 
 /// Jobs of the stream not being deleted.
-pub fn live_jobs_of(env: &Env, stream: &str) -> Vec<Value> {
+pub(crate) fn live_jobs_of(env: &Env, stream: &str) -> Vec<Value> {
     jobs_of(env, stream)
         .into_iter()
         .filter(|j| {
@@ -172,7 +173,7 @@ pub fn live_jobs_of(env: &Env, stream: &str) -> Vec<Value> {
 }
 
 /// BackfillRequests naming the stream.
-pub fn requests_of(env: &Env, stream: &str) -> Vec<Value> {
+pub(crate) fn requests_of(env: &Env, stream: &str) -> Vec<Value> {
     env.requests()
         .into_iter()
         .filter(|r| r.pointer("/spec/streamId").and_then(Value::as_str) == Some(stream))
@@ -181,7 +182,7 @@ pub fn requests_of(env: &Env, stream: &str) -> Vec<Value> {
 
 /// N1 for a running Job-backed stream: phase Running, one live streaming Job whose configuration
 /// hash is the status's, and every BackfillRequest of the stream completed.
-pub async fn assert_running(env: &Env, kind: Kind, name: &str) {
+pub(crate) async fn assert_running(env: &Env, kind: Kind, name: &str) {
     let obj = env.get(kind, name).await.expect("stream exists");
     let status = &obj.data["status"];
     assert_eq!(status["phase"], "Running", "{name}: status {status}");
@@ -206,7 +207,7 @@ pub async fn assert_running(env: &Env, kind: Kind, name: &str) {
 }
 
 /// Waits until every stream is in `phase`.
-pub async fn wait_all(env: &Env, streams: &[(Kind, String)], phase: &str, timeout: Duration) {
+pub(crate) async fn wait_all(env: &Env, streams: &[(Kind, String)], phase: &str, timeout: Duration) {
     eventually(
         format!("{} streams to be {phase}", streams.len()),
         timeout,
@@ -235,7 +236,7 @@ pub async fn wait_all(env: &Env, streams: &[(Kind, String)], phase: &str, timeou
 /// Waits until no request of the operator (watches aside) has been answered for `window`. The
 /// sandbox logs a request when it answers, so a window longer than any injected delay covers
 /// the requests still on their way when the faults were cleared.
-pub async fn wait_operator_quiet(env: &Env, window: Duration, timeout: Duration) {
+pub(crate) async fn wait_operator_quiet(env: &Env, window: Duration, timeout: Duration) {
     env.wait_quiet_of(
         "the operator's requests",
         |r| r.user_agent == OP_UA && !r.watch,
@@ -246,7 +247,7 @@ pub async fn wait_operator_quiet(env: &Env, window: Duration, timeout: Duration)
 }
 
 /// N4: deletes the stream; its Jobs and BackfillRequests are garbage-collected.
-pub async fn assert_delete_not_lost(env: &Env, kind: Kind, name: &str, timeout: Duration) {
+pub(crate) async fn assert_delete_not_lost(env: &Env, kind: Kind, name: &str, timeout: Duration) {
     env.api(kind)
         .delete(name, &DeleteParams::background())
         .await
@@ -264,7 +265,7 @@ pub async fn assert_delete_not_lost(env: &Env, kind: Kind, name: &str, timeout: 
 }
 
 /// N7: the stream's Ready condition is False with `reason`, and a Warning Event says `event`.
-pub async fn assert_failure_visible(env: &Env, kind: Kind, name: &str, reason: &str, event: &str) {
+pub(crate) async fn assert_failure_visible(env: &Env, kind: Kind, name: &str, reason: &str, event: &str) {
     assert_eq!(
         env.reason(kind, name).await.as_deref(),
         Some(reason),
@@ -295,12 +296,12 @@ pub async fn assert_failure_visible(env: &Env, kind: Kind, name: &str, reason: &
 /// Counts Job creations per stream id from the sandbox's own event stream (every create, however
 /// it was made, so a duplicate create that a later delete hid is still counted).
 #[derive(Clone, Default)]
-pub struct JobCreations {
+pub(crate) struct JobCreations {
     counts: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
 }
 
 impl JobCreations {
-    pub fn start(env: &Env) -> (JobCreations, tokio::task::JoinHandle<()>) {
+    pub(crate) fn start(env: &Env) -> (JobCreations, tokio::task::JoinHandle<()>) {
         let counter = JobCreations::default();
         let counts = counter.counts.clone();
         let mut events = env.sandbox.store().subscribe();
@@ -348,7 +349,7 @@ impl JobCreations {
         (counter, task)
     }
 
-    pub fn of(&self, stream: &str) -> usize {
+    pub(crate) fn of(&self, stream: &str) -> usize {
         self.counts
             .lock()
             .expect("counter lock")
@@ -357,7 +358,7 @@ impl JobCreations {
     }
 
     /// The names of the Jobs created for the stream, in order.
-    pub fn names_of(&self, stream: &str) -> Vec<String> {
+    pub(crate) fn names_of(&self, stream: &str) -> Vec<String> {
         self.counts
             .lock()
             .expect("counter lock")
@@ -366,20 +367,20 @@ impl JobCreations {
             .unwrap_or_default()
     }
 
-    pub fn all(&self) -> BTreeMap<String, Vec<String>> {
+    pub(crate) fn all(&self) -> BTreeMap<String, Vec<String>> {
         self.counts.lock().expect("counter lock").clone()
     }
 }
 
 /// `count` streams spread over the three layouts, named `<prefix>-<i>`.
-pub fn names(prefix: &str, count: usize) -> Vec<(Kind, String)> {
+pub(crate) fn names(prefix: &str, count: usize) -> Vec<(Kind, String)> {
     (0..count)
         .map(|i| (Kind::ALL[i % 3], format!("{prefix}-{i}")))
         .collect()
 }
 
 /// Creates the streams unsuspended, Job backend.
-pub async fn create_all(env: &Env, streams: &[(Kind, String)]) {
+pub(crate) async fn create_all(env: &Env, streams: &[(Kind, String)]) {
     for (kind, name) in streams {
         env.create(*kind, arcane_testkit::stream(*kind, name, false, None))
             .await;
@@ -387,7 +388,7 @@ pub async fn create_all(env: &Env, streams: &[(Kind, String)]) {
 }
 
 /// The operator's requests after `since`, one line each, for a failure message.
-pub fn dump(env: &Env, since: u64) -> String {
+pub(crate) fn dump(env: &Env, since: u64) -> String {
     op_requests(env, since)
         .iter()
         .map(|r| {

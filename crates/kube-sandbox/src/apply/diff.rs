@@ -9,7 +9,7 @@ use super::fieldset::{self, FieldSet, ListResolver, Path, Pe, item_key, untracke
 use crate::patch::ListKind;
 
 /// (fields `new` sets with a value that is new or different, fields `old` sets that `new` no longer has).
-pub fn diff(old: Option<&Value>, new: &Value, lists: ListResolver<'_>) -> (FieldSet, FieldSet) {
+pub(super) fn diff(old: Option<&Value>, new: &Value, lists: ListResolver<'_>) -> (FieldSet, FieldSet) {
     let mut d = Diff {
         lists,
         changed: FieldSet::new(),

@@ -9,7 +9,7 @@ use crate::patch::ListKind;
 
 /// One step of a field path.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Pe {
+pub(super) enum Pe {
     /// A struct/map field.
     Field(String),
     /// An item of an associative list, by its key fields: the canonical JSON object (sorted keys).
@@ -20,11 +20,11 @@ pub enum Pe {
     Index(usize),
 }
 
-pub type Path = Vec<Pe>;
-pub type FieldSet = BTreeSet<Path>;
+pub(super) type Path = Vec<Pe>;
+pub(super) type FieldSet = BTreeSet<Path>;
 
 /// Resolves the merge behaviour of the list at a path of field names.
-pub type ListResolver<'a> = &'a dyn Fn(&[&str]) -> ListKind;
+pub(super) type ListResolver<'a> = &'a dyn Fn(&[&str]) -> ListKind;
 
 /// Metadata fields the apiserver never tracks in managedFields (structured-merge-diff's reset set).
 const UNTRACKED_METADATA: &[&str] = &[
@@ -41,7 +41,7 @@ const UNTRACKED_METADATA: &[&str] = &[
 ];
 
 /// Whether the top-level key (or metadata key) is excluded from ownership and from apply merging.
-pub fn untracked(path: &[&str]) -> bool {
+pub(super) fn untracked(path: &[&str]) -> bool {
     match path {
         [top] => matches!(*top, "apiVersion" | "kind"),
         ["metadata", field] => UNTRACKED_METADATA.contains(field),
@@ -50,7 +50,7 @@ pub fn untracked(path: &[&str]) -> bool {
 }
 
 /// The canonical `k:` key of an associative-list item, or None when a key field is missing.
-pub fn item_key(item: &Value, keys: &[String]) -> Option<String> {
+pub(super) fn item_key(item: &Value, keys: &[String]) -> Option<String> {
     let mut fields: Vec<(&str, &Value)> = Vec::new();
     for k in keys {
         fields.push((k.as_str(), item.get(k)?));
@@ -64,7 +64,7 @@ pub fn item_key(item: &Value, keys: &[String]) -> Option<String> {
 }
 
 /// The set of fields `obj` sets: leaves, atomic lists, empty maps, and associative/set list items.
-pub fn of_object(obj: &Value, lists: ListResolver<'_>) -> FieldSet {
+pub(super) fn of_object(obj: &Value, lists: ListResolver<'_>) -> FieldSet {
     let mut out = FieldSet::new();
     let mut path = Vec::new();
     let mut names = Vec::new();
@@ -177,7 +177,7 @@ pub(super) fn walk_item<'v>(
 }
 
 /// The value at `path`, if present.
-pub fn get<'v>(obj: &'v Value, path: &[Pe]) -> Option<&'v Value> {
+pub(super) fn get<'v>(obj: &'v Value, path: &[Pe]) -> Option<&'v Value> {
     path.iter().try_fold(obj, |cur, pe| match pe {
         Pe::Field(f) => cur.get(f),
         Pe::Key(k) => {
@@ -204,7 +204,7 @@ fn key_matches(item: &Value, want: &Map<String, Value>) -> bool {
 }
 
 /// Removes the node at `path` (a field, or a list item); missing intermediate nodes are fine.
-pub fn remove(obj: &mut Value, path: &[Pe]) {
+pub(super) fn remove(obj: &mut Value, path: &[Pe]) {
     let Some((last, parents)) = path.split_last() else {
         return;
     };
@@ -253,7 +253,7 @@ pub fn remove(obj: &mut Value, path: &[Pe]) {
 }
 
 /// The path as structured-merge-diff prints it: `.spec.containers[name="x"].image`, `.metadata.finalizers[="a"]`.
-pub fn to_string(path: &[Pe]) -> String {
+pub(super) fn to_string(path: &[Pe]) -> String {
     let mut s = String::new();
     for pe in path {
         match pe {
@@ -276,7 +276,7 @@ pub fn to_string(path: &[Pe]) -> String {
 }
 
 /// Encodes a field set as FieldsV1 JSON.
-pub fn to_fields_v1(set: &FieldSet) -> Value {
+pub(super) fn to_fields_v1(set: &FieldSet) -> Value {
     let mut root = Map::new();
     for path in set {
         insert_member(&mut root, path);
@@ -315,7 +315,7 @@ fn collapse_leaves(node: &mut Map<String, Value>) {
 }
 
 /// Decodes FieldsV1 JSON. Unknown key prefixes are skipped.
-pub fn from_fields_v1(v: &Value) -> FieldSet {
+pub(super) fn from_fields_v1(v: &Value) -> FieldSet {
     let mut out = FieldSet::new();
     let mut path = Vec::new();
     if let Value::Object(m) = v {

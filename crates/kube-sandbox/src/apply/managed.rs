@@ -6,7 +6,7 @@ use super::fieldset::{self, FieldSet};
 
 /// One managedFields entry with its decoded field set.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Entry {
+pub(super) struct Entry {
     pub manager: String,
     pub operation: String,
     pub api_version: String,
@@ -17,7 +17,7 @@ pub struct Entry {
 
 impl Entry {
     /// Entries are per manager, operation and subresource, as upstream keys them.
-    pub fn same_owner(&self, manager: &str, operation: &str, subresource: Option<&str>) -> bool {
+    pub(super) fn same_owner(&self, manager: &str, operation: &str, subresource: Option<&str>) -> bool {
         self.manager == manager && self.operation == operation && self.subresource.as_deref() == subresource
     }
 
@@ -54,7 +54,7 @@ impl Entry {
 
     /// How the apiserver names this manager in conflict messages (`managedfields/internal/conflict.go`
     /// `printManager`): Apply managers by name, Update managers with the API version they wrote.
-    pub fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         let mut s = format!("{:?}", self.manager);
         if let Some(sub) = &self.subresource {
             s.push_str(&format!(" with subresource {sub:?}"));
@@ -67,7 +67,7 @@ impl Entry {
 }
 
 /// The entries recorded on `obj`.
-pub fn read(obj: &Value) -> Vec<Entry> {
+pub(super) fn read(obj: &Value) -> Vec<Entry> {
     obj.pointer("/metadata/managedFields")
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Entry::from_json).collect())
@@ -75,7 +75,7 @@ pub fn read(obj: &Value) -> Vec<Entry> {
 }
 
 /// Stores `entries` (dropping empty ones) on `obj`.
-pub fn write(obj: &mut Value, entries: &[Entry]) {
+pub(super) fn write(obj: &mut Value, entries: &[Entry]) {
     let list: Vec<Value> = entries
         .iter()
         .filter(|e| !e.fields.is_empty())

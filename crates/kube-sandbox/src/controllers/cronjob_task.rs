@@ -22,25 +22,25 @@ use crate::store::{
 
 const MANAGER: &str = "cronjob-controller";
 
-pub fn cronjobs_gvr() -> Gvr {
+pub(super) fn cronjobs_gvr() -> Gvr {
     Gvr::new("batch", "v1", "cronjobs")
 }
 
 /// Maps real time to the schedule clock, which runs `60 s / cron_minute` times faster from `anchor`.
 #[derive(Clone, Copy, Debug)]
-pub struct CronClock {
+pub(super) struct CronClock {
     anchor: Timestamp,
     scale: f64,
 }
 
 impl CronClock {
-    pub fn new(anchor: Timestamp, cron_minute: Duration) -> Self {
+    pub(super) fn new(anchor: Timestamp, cron_minute: Duration) -> Self {
         let minute = cron_minute.as_secs_f64();
         let scale = if minute > 0.0 { 60.0 / minute } else { 1.0 };
         CronClock { anchor, scale }
     }
 
-    pub fn to_schedule(self, real: Timestamp) -> Timestamp {
+    pub(super) fn to_schedule(self, real: Timestamp) -> Timestamp {
         if self.scale == 1.0 || real <= self.anchor {
             return real;
         }
@@ -51,7 +51,7 @@ impl CronClock {
             .unwrap_or(real)
     }
 
-    pub fn to_real(self, scheduled: Timestamp) -> Timestamp {
+    pub(super) fn to_real(self, scheduled: Timestamp) -> Timestamp {
         if self.scale == 1.0 || scheduled <= self.anchor {
             return scheduled;
         }
@@ -65,31 +65,31 @@ impl CronClock {
 
 type Key = (String, String);
 
-pub struct CronSim {
+pub(super) struct CronSim {
     clock: CronClock,
     queue: DelayQueue<Key>,
 }
 
 impl CronSim {
-    pub fn new(clock: CronClock) -> Self {
+    pub(super) fn new(clock: CronClock) -> Self {
         CronSim {
             clock,
             queue: DelayQueue::default(),
         }
     }
 
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
         self.queue.next_deadline()
     }
 
-    pub fn resync(&mut self, store: &Store) {
+    pub(super) fn resync(&mut self, store: &Store) {
         let (all, _) = store.list_stored(&cronjobs_gvr(), None);
         for stored in all {
             self.sync(store, &stored.decode());
         }
     }
 
-    pub fn on_event(&mut self, store: &Store, event: &StoreEvent) {
+    pub(super) fn on_event(&mut self, store: &Store, event: &StoreEvent) {
         if event.gvr == cronjobs_gvr() {
             let key = (
                 namespace(&event.object).unwrap_or_default().to_owned(),
@@ -109,7 +109,7 @@ impl CronSim {
         }
     }
 
-    pub fn process_due(&mut self, store: &Store) {
+    pub(super) fn process_due(&mut self, store: &Store) {
         for (ns, n) in self.queue.pop_due(Instant::now(), 64) {
             if let Some(cj) = store.get_arc(&cronjobs_gvr(), Some(&ns), &n) {
                 self.sync(store, &cj);

@@ -20,17 +20,17 @@ const MANAGER: &str = "job-controller";
 const KUBELET: &str = "kubelet";
 const BATCH: usize = 256;
 
-pub fn jobs_gvr() -> Gvr {
+pub(super) fn jobs_gvr() -> Gvr {
     Gvr::new("batch", "v1", "jobs")
 }
 
-pub fn pods_gvr() -> Gvr {
+pub(super) fn pods_gvr() -> Gvr {
     Gvr::new("", "v1", "pods")
 }
 
 type Key = (String, String);
 
-pub struct JobSim {
+pub(super) struct JobSim {
     default: JobPolicy,
     simulate_pods: bool,
     /// Precise start instants by Job uid (the stored startTime has whole seconds only).
@@ -39,7 +39,7 @@ pub struct JobSim {
 }
 
 impl JobSim {
-    pub fn new(default: JobPolicy, simulate_pods: bool) -> Self {
+    pub(super) fn new(default: JobPolicy, simulate_pods: bool) -> Self {
         JobSim {
             default,
             simulate_pods,
@@ -48,11 +48,11 @@ impl JobSim {
         }
     }
 
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
         self.queue.next_deadline()
     }
 
-    pub fn resync(&mut self, store: &Store) {
+    pub(super) fn resync(&mut self, store: &Store) {
         // Parsed one at a time: a resync of 100,000 Jobs must not hold them all parsed.
         let (jobs, _) = store.list_stored(&jobs_gvr(), None);
         for stored in jobs {
@@ -60,7 +60,7 @@ impl JobSim {
         }
     }
 
-    pub fn on_event(&mut self, store: &Store, event: &StoreEvent) {
+    pub(super) fn on_event(&mut self, store: &Store, event: &StoreEvent) {
         if event.gvr != jobs_gvr() {
             return;
         }
@@ -72,7 +72,7 @@ impl JobSim {
         self.sync(store, &event.object);
     }
 
-    pub fn process_due(&mut self, store: &Store) {
+    pub(super) fn process_due(&mut self, store: &Store) {
         for (ns, n) in self.queue.pop_due(Instant::now(), BATCH) {
             if let Some(j) = store.get_arc(&jobs_gvr(), Some(&ns), &n) {
                 self.sync(store, &j);
@@ -152,7 +152,7 @@ fn key_of(obj: &Value) -> Key {
 }
 
 /// Converts a wall-clock time into a tokio instant (past times are due now).
-pub fn instant_at(at: Timestamp, now: Timestamp) -> Instant {
+pub(super) fn instant_at(at: Timestamp, now: Timestamp) -> Instant {
     let ahead = at.duration_since(now);
     let ahead = Duration::try_from(ahead).unwrap_or(Duration::ZERO);
     Instant::now() + ahead.min(Duration::from_secs(365 * 24 * 3600))
@@ -160,7 +160,7 @@ pub fn instant_at(at: Timestamp, now: Timestamp) -> Instant {
 
 /// The simulated pod's name: `<job>-<5 chars>` like the real generateName suffix, derived from the Job's uid so
 /// every sync finds the same pod without listing.
-pub fn pod_name(job_obj: &Value) -> String {
+pub(super) fn pod_name(job_obj: &Value) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in uid(job_obj).bytes() {

@@ -5,7 +5,7 @@ use std::hash::Hash;
 
 use tokio::time::Instant;
 
-pub struct DelayQueue<K> {
+pub(super) struct DelayQueue<K> {
     by_time: BTreeSet<(Instant, u64, K)>,
     due: HashMap<K, (Instant, u64)>,
     seq: u64,
@@ -23,7 +23,7 @@ impl<K: Clone + Eq + Hash + Ord> Default for DelayQueue<K> {
 
 impl<K: Clone + Eq + Hash + Ord> DelayQueue<K> {
     /// Schedules `key` at `at`, unless it is already scheduled earlier.
-    pub fn schedule(&mut self, key: K, at: Instant) {
+    pub(super) fn schedule(&mut self, key: K, at: Instant) {
         if let Some(&(existing, seq)) = self.due.get(&key) {
             if existing <= at {
                 return;
@@ -35,18 +35,18 @@ impl<K: Clone + Eq + Hash + Ord> DelayQueue<K> {
         self.by_time.insert((at, self.seq, key));
     }
 
-    pub fn remove(&mut self, key: &K) {
+    pub(super) fn remove(&mut self, key: &K) {
         if let Some((at, seq)) = self.due.remove(key) {
             self.by_time.remove(&(at, seq, key.clone()));
         }
     }
 
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
         self.by_time.first().map(|(at, _, _)| *at)
     }
 
     /// Removes and returns up to `max` keys due at `now`, earliest first.
-    pub fn pop_due(&mut self, now: Instant, max: usize) -> Vec<K> {
+    pub(super) fn pop_due(&mut self, now: Instant, max: usize) -> Vec<K> {
         let mut out = Vec::new();
         while out.len() < max {
             match self.by_time.first() {
@@ -61,11 +61,11 @@ impl<K: Clone + Eq + Hash + Ord> DelayQueue<K> {
         out
     }
 
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.due.len()
     }
 
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.by_time.clear();
         self.due.clear();
     }

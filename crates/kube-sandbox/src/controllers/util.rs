@@ -21,7 +21,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 /// Formats a timestamp the way `metav1.Time` serialises: RFC 3339, whole seconds, UTC.
-pub fn format_time(ts: Timestamp) -> String {
+pub(super) fn format_time(ts: Timestamp) -> String {
     let secs = ts.as_second();
     Timestamp::from_second(secs)
         .unwrap_or(ts)
@@ -29,46 +29,46 @@ pub fn format_time(ts: Timestamp) -> String {
         .to_string()
 }
 
-pub fn parse_time(text: &str) -> Option<Timestamp> {
+pub(super) fn parse_time(text: &str) -> Option<Timestamp> {
     text.parse::<Timestamp>().ok()
 }
 
-pub fn add(ts: Timestamp, d: Duration) -> Timestamp {
+pub(super) fn add(ts: Timestamp, d: Duration) -> Timestamp {
     jiff::SignedDuration::try_from(d)
         .ok()
         .and_then(|sd| ts.checked_add(sd).ok())
         .unwrap_or(Timestamp::MAX)
 }
 
-pub fn meta(obj: &Value) -> Option<&Map<String, Value>> {
+pub(super) fn meta(obj: &Value) -> Option<&Map<String, Value>> {
     obj.get("metadata")?.as_object()
 }
 
-pub fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
+pub(super) fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
     meta(obj)?.get(field)?.as_str()
 }
 
-pub fn name(obj: &Value) -> &str {
+pub(super) fn name(obj: &Value) -> &str {
     meta_str(obj, "name").unwrap_or_default()
 }
 
-pub fn namespace(obj: &Value) -> Option<&str> {
+pub(super) fn namespace(obj: &Value) -> Option<&str> {
     meta_str(obj, "namespace").filter(|ns| !ns.is_empty())
 }
 
-pub fn uid(obj: &Value) -> &str {
+pub(super) fn uid(obj: &Value) -> &str {
     meta_str(obj, "uid").unwrap_or_default()
 }
 
-pub fn is_deleting(obj: &Value) -> bool {
+pub(super) fn is_deleting(obj: &Value) -> bool {
     meta_str(obj, "deletionTimestamp").is_some()
 }
 
-pub fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+pub(super) fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
     meta(obj)?.get("annotations")?.get(key)?.as_str()
 }
 
-pub fn finalizers(obj: &Value) -> Vec<String> {
+pub(super) fn finalizers(obj: &Value) -> Vec<String> {
     meta(obj)
         .and_then(|m| m.get("finalizers"))
         .and_then(Value::as_array)
@@ -81,13 +81,13 @@ pub fn finalizers(obj: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub fn has_finalizer(obj: &Value, finalizer: &str) -> bool {
+pub(super) fn has_finalizer(obj: &Value, finalizer: &str) -> bool {
     finalizers(obj).iter().any(|f| f == finalizer)
 }
 
 /// One `metadata.ownerReferences` entry, reduced to what the controllers look at.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OwnerRef {
+pub(super) struct OwnerRef {
     pub api_version: String,
     pub kind: String,
     pub name: String,
@@ -96,7 +96,7 @@ pub struct OwnerRef {
     pub block_owner_deletion: bool,
 }
 
-pub fn owner_refs(obj: &Value) -> Vec<OwnerRef> {
+pub(super) fn owner_refs(obj: &Value) -> Vec<OwnerRef> {
     let Some(refs) = meta(obj)
         .and_then(|m| m.get("ownerReferences"))
         .and_then(Value::as_array)
@@ -119,16 +119,16 @@ pub fn owner_refs(obj: &Value) -> Vec<OwnerRef> {
 }
 
 /// The owner reference marked `controller: true`, if any.
-pub fn controller_ref(obj: &Value) -> Option<OwnerRef> {
+pub(super) fn controller_ref(obj: &Value) -> Option<OwnerRef> {
     owner_refs(obj).into_iter().find(|r| r.controller)
 }
 
 /// A condition of `status.conditions` with the given type and `status: "True"`.
-pub fn condition_true(obj: &Value, kind: &str) -> bool {
+pub(super) fn condition_true(obj: &Value, kind: &str) -> bool {
     find_condition(obj, kind).and_then(|c| c.get("status")?.as_str()) == Some("True")
 }
 
-pub fn find_condition<'a>(obj: &'a Value, kind: &str) -> Option<&'a Value> {
+pub(super) fn find_condition<'a>(obj: &'a Value, kind: &str) -> Option<&'a Value> {
     obj.pointer("/status/conditions")?
         .as_array()?
         .iter()

@@ -77,7 +77,7 @@ fn default_container(c: &mut Map<String, Value>) {
 }
 
 /// Pod spec defaults, applied to pods and to Job/CronJob templates.
-pub fn default_pod_spec(spec: &mut Value, restart_default: &str) {
+pub(super) fn default_pod_spec(spec: &mut Value, restart_default: &str) {
     let Some(s) = spec.as_object_mut() else { return };
     default(s, "restartPolicy", json!(restart_default));
     default(s, "dnsPolicy", json!("ClusterFirst"));
@@ -99,7 +99,7 @@ pub fn default_pod_spec(spec: &mut Value, restart_default: &str) {
 }
 
 /// `podFailurePolicy.rules[].onPodConditions[].status` defaults to "True".
-pub fn default_pod_failure_policy(job_spec: &mut Value) {
+pub(super) fn default_pod_failure_policy(job_spec: &mut Value) {
     let Some(rules) = job_spec
         .pointer_mut("/podFailurePolicy/rules")
         .and_then(Value::as_array_mut)
@@ -120,7 +120,7 @@ pub fn default_pod_failure_policy(job_spec: &mut Value) {
 }
 
 /// `SetDefaults_Job` on `spec`, plus the pod template's defaults.
-pub fn default_job_spec(spec: &mut Value) {
+pub(super) fn default_job_spec(spec: &mut Value) {
     default_pod_failure_policy(spec);
     let Some(s) = spec.as_object_mut() else { return };
     if s.get("completions").is_none_or(Value::is_null) && s.get("parallelism").is_none_or(Value::is_null) {

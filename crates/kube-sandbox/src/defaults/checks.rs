@@ -19,7 +19,7 @@ fn is_dns_label(s: &str) -> bool {
 }
 
 /// Containers of the pod spec at `pointer` (e.g. `/spec/template/spec`), reported under `field`.
-pub fn pod_spec(obj: &Value, pointer: &str, field: &str) -> Vec<Cause> {
+pub(super) fn pod_spec(obj: &Value, pointer: &str, field: &str) -> Vec<Cause> {
     let mut causes = Vec::new();
     let Some(spec) = obj.pointer(pointer) else {
         return causes;
@@ -68,7 +68,7 @@ fn valid_key(k: &str) -> bool {
 }
 
 /// ConfigMap `data`/`binaryData` or Secret `data`/`stringData` keys and total size.
-pub fn data_maps(obj: &Value, maps: &[&str]) -> Vec<Cause> {
+pub(super) fn data_maps(obj: &Value, maps: &[&str]) -> Vec<Cause> {
     let mut causes = Vec::new();
     let mut total = 0;
     let mut seen = HashSet::new();
@@ -104,7 +104,7 @@ pub fn data_maps(obj: &Value, maps: &[&str]) -> Vec<Cause> {
 }
 
 /// An `immutable: true` ConfigMap or Secret keeps its data and cannot be made mutable again.
-pub fn immutable_data(old: &Value, new: &Value, maps: &[&str]) -> Vec<Cause> {
+pub(super) fn immutable_data(old: &Value, new: &Value, maps: &[&str]) -> Vec<Cause> {
     let mut causes = Vec::new();
     if old.get("immutable").and_then(Value::as_bool) != Some(true) {
         return causes;
@@ -129,7 +129,7 @@ pub fn immutable_data(old: &Value, new: &Value, maps: &[&str]) -> Vec<Cause> {
 }
 
 /// An events.k8s.io/v1 Event must say who reported what and when (`pkg/apis/core/validation/events.go`).
-pub fn new_event(ev: &Value) -> Vec<Cause> {
+pub(super) fn new_event(ev: &Value) -> Vec<Cause> {
     let mut causes = Vec::new();
     let present = |k: &str| ev.get(k).and_then(Value::as_str).is_some_and(|s| !s.is_empty());
     for k in [

@@ -20,7 +20,7 @@ fn parse_time(v: &Value) -> Option<jiff::Timestamp> {
 }
 
 /// Validates a status transition `old` → `new`.
-pub fn validate(info: &ResourceInfo, old: &Value, new: &Value) -> Result<(), ApiError> {
+pub(super) fn validate(info: &ResourceInfo, old: &Value, new: &Value) -> Result<(), ApiError> {
     let (os, ns) = (&old["status"], &new["status"]);
     let mut errs: Vec<(&str, String)> = Vec::new();
     let complete = condition_true(ns, "Complete");

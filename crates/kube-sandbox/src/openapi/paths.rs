@@ -157,7 +157,7 @@ fn patch_types(group: &str) -> Vec<&'static str> {
 }
 
 /// Adds the paths of resource `r` to `paths`.
-pub fn add(
+pub(super) fn add(
     paths: &mut Map<String, Value>,
     gv: &GroupVersionDoc,
     r: &ResourceDoc,

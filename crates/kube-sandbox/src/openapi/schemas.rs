@@ -4,12 +4,12 @@
 
 use serde_json::{Map, Value, json};
 
-pub const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
-pub const LIST_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta";
-pub const PATCH: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch";
-pub const STATUS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Status";
-pub const DELETE_OPTIONS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions";
-pub const WATCH_EVENT: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent";
+pub(super) const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+pub(super) const LIST_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta";
+pub(super) const PATCH: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch";
+pub(super) const STATUS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Status";
+pub(super) const DELETE_OPTIONS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions";
+pub(super) const WATCH_EVENT: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent";
 const POD_TEMPLATE_SPEC: &str = "io.k8s.api.core.v1.PodTemplateSpec";
 const POD_SPEC: &str = "io.k8s.api.core.v1.PodSpec";
 const CONTAINER: &str = "io.k8s.api.core.v1.Container";
@@ -17,12 +17,12 @@ const JOB_SPEC: &str = "io.k8s.api.batch.v1.JobSpec";
 const OWNER_REFERENCE: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference";
 const CONDITION: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Condition";
 
-pub fn reference(name: &str) -> Value {
+pub(super) fn reference(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
 
 /// A `$ref` wrapped in `allOf`, the way the apiserver's v3 documents point at named types from a property.
-pub fn ref_prop(name: &str, description: &str) -> Value {
+pub(super) fn ref_prop(name: &str, description: &str) -> Value {
     json!({"allOf": [reference(name)], "default": {}, "description": description})
 }
 
@@ -49,14 +49,14 @@ fn atomic_list(item: Value, description: &str) -> Value {
     json!({"type": "array", "items": item, "description": description, "x-kubernetes-list-type": "atomic"})
 }
 
-pub const API_VERSION_DESC: &str = "APIVersion defines the versioned schema of this representation of an object. \
+pub(super) const API_VERSION_DESC: &str = "APIVersion defines the versioned schema of this representation of an object. \
 Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values.";
-pub const KIND_DESC: &str = "Kind is a string value representing the REST resource this object represents. \
+pub(super) const KIND_DESC: &str = "Kind is a string value representing the REST resource this object represents. \
 Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase.";
-pub const METADATA_DESC: &str = "Standard object's metadata.";
+pub(super) const METADATA_DESC: &str = "Standard object's metadata.";
 
 /// The shared meta and pod-template schemas every document carries.
-pub fn shared() -> Map<String, Value> {
+pub(super) fn shared() -> Map<String, Value> {
     let mut m = Map::new();
     m.insert(
         OBJECT_META.into(),
@@ -183,7 +183,7 @@ fn conditions(description: &str) -> Value {
 }
 
 /// The schema name and spec/status properties of a built-in kind (empty properties: the kind stays open).
-pub fn builtin_kind(group: &str, kind: &str) -> Option<(String, Map<String, Value>)> {
+pub(super) fn builtin_kind(group: &str, kind: &str) -> Option<(String, Map<String, Value>)> {
     let pkg = match group {
         "" => "io.k8s.api.core",
         "batch" => "io.k8s.api.batch",

@@ -175,7 +175,7 @@ fn merge_list(
             }
         }
         ListKind::Map(keys) => {
-            let key = keys.first().map(String::as_str).unwrap_or("name");
+            let key = keys.first().map_or("name", String::as_str);
             for item in patch {
                 let Value::Object(pm) = item else {
                     return Err(PatchError::Invalid(format!(

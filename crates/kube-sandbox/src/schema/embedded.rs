@@ -30,7 +30,7 @@ fn dns1035_errors(s: &str) -> Vec<String> {
 }
 
 /// Checks one embedded object at `path` (`spec.template`).
-pub fn validate_embedded(m: &serde_json::Map<String, Value>, path: &str, out: &mut Vec<FieldError>) {
+pub(super) fn validate_embedded(m: &serde_json::Map<String, Value>, path: &str, out: &mut Vec<FieldError>) {
     let at = |k: &str| {
         if path.is_empty() {
             k.to_string()

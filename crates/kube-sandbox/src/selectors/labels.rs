@@ -215,7 +215,7 @@ impl Parser {
                 return Err("for 'in', 'notin' operators, values set can't be empty".to_string());
             }
             Op::GreaterThan | Op::LessThan => {
-                let v = values.first().map(String::as_str).unwrap_or("");
+                let v = values.first().map_or("", String::as_str);
                 if v.parse::<i64>().is_err() {
                     return Err(format!(
                         "for 'Gt', 'Lt' operators, the value must be an integer: invalid value {v:?}"

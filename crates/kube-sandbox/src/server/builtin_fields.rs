@@ -108,7 +108,7 @@ fn remove(obj: &mut Value, path: &[Seg]) {
 
 /// The unknown fields of a built-in object (`unknown field "<path>"` each), removed from `obj` as upstream's
 /// decoding drops them. Empty for custom resources and bodies the types cannot decode.
-pub fn take_unknown_fields(info: &ResourceInfo, obj: &mut Value) -> Vec<String> {
+pub(super) fn take_unknown_fields(info: &ResourceInfo, obj: &mut Value) -> Vec<String> {
     let Some(typed) = typed_copy(info, obj) else {
         return Vec::new();
     };

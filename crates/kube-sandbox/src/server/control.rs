@@ -12,13 +12,12 @@ use super::http::{self, Query};
 use crate::faults::FaultSpec;
 use crate::store::ApiError;
 
-pub async fn handle(state: &Arc<AppState>, req: Request) -> Response {
+pub(super) async fn handle(state: &Arc<AppState>, req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().trim_end_matches('/').to_string();
     let q = Query::parse(req.uri().query()).unwrap_or_default();
-    let body = match axum::body::to_bytes(req.into_body(), http::MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => return http::error(&ApiError::too_large()),
+    let Ok(body) = axum::body::to_bytes(req.into_body(), http::MAX_BODY).await else {
+        return http::error(&ApiError::too_large());
     };
     let result: Result<Response, ApiError> = match (method, path.as_str()) {
         (Method::GET, "/sandbox/v1/requests") => {

@@ -345,9 +345,8 @@ async fn dispatch(
     if let Err(e) = auth::check(&state.auth, &state.store, &user, &attrs) {
         return http::error(&e);
     }
-    let body = match axum::body::to_bytes(body, http::MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => return http::error(&ApiError::too_large()),
+    let Ok(body) = axum::body::to_bytes(body, http::MAX_BODY).await else {
+        return http::error(&ApiError::too_large());
     };
     let rep = http::representation(&headers);
     let store = &state.store;

@@ -176,7 +176,7 @@ fn decode_kind(kind: &str, b: &[u8]) -> Result<Map<String, Value>, ProtoError> {
             ("ConfigMap", 2) => insert_entry(&mut m, "data", map_entry(bytes(w, "data")?, false)?),
             ("ConfigMap", 3) => insert_entry(&mut m, "binaryData", map_entry(bytes(w, "binaryData")?, true)?),
             ("ConfigMap", 4) | ("Secret", 5) => {
-                drop(m.insert("immutable".into(), json!(varint(w, "immutable")? != 0)))
+                drop(m.insert("immutable".into(), json!(varint(w, "immutable")? != 0)));
             }
             ("Secret", 2) => insert_entry(&mut m, "data", map_entry(bytes(w, "data")?, true)?),
             ("Secret", 3) => drop(m.insert("type".into(), json!(string(w, "type")?))),

@@ -384,69 +384,70 @@ async fn stream(mut w: Watcher, mut changes: broadcast::Receiver<Arc<Change>>, m
             next_bookmark.min(deadline)
         };
         tokio::select! {
-            biased;
-            _ = shutdown.changed() => return,
-            // The client went away: stop now rather than at the next event or the timeout.
-            () = out.tx.closed() => return,
-            () = sleep_until_opt(cut_at) => {
-                if out.chaos.mid_event {
-                    out.cut().await;
-                }
-                return;
-            }
-            k = kill.recv() => match k {
-                Ok(d) if d.matches(&meta.path, &meta.user_agent) => return,
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-            c = changes.recv() => match c {
-                Ok(c) => {
-                    if w.type_removed_by(&c) {
+                    biased;
+                    _ = shutdown.changed() => return,
+                    // The client went away: stop now rather than at the next event or the timeout.
+                    () = out.tx.closed() => return,
+                    () = sleep_until_opt(cut_at) => {
+                        if out.chaos.mid_event {
+                            out.cut().await;
+                        }
                         return;
                     }
-                    if let Some(line) = w.convert(&c) {
-                        if out.send(line).await.is_err() {
-                            return;
-                        }
-                        w.sent_rv = w.sent_rv.max(c.rv);
-                    }
-                }
-                // Too slow: the real cacher closes such watchers too; the client re-watches from its last rv.
-                Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => return,
-            },
-            () = tokio::time::sleep_until(bookmark_at) => {
-                if Instant::now() >= deadline {
-                    return;
-                }
-                if w.bookmarks {
-                    // Everything at or below `rv` was broadcast before it was read: drain it before claiming it.
-                    let mut rv = store.current_rv();
-                    loop {
-                        match changes.try_recv() {
-                            Ok(c) => {
-                                rv = rv.max(c.rv);
-                                if let Some(line) = w.convert(&c)
-                                    && out.send(line).await.is_err()
-                                {
+                    k = kill.recv() => match k {
+                        Ok(d) if d.matches(&meta.path, &meta.user_agent) => return,
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
+                    c = changes.recv() => match c {
+                        Ok(c) => {
+                            if w.type_removed_by(&c) {
+                                return;
+                            }
+                            if let Some(line) = w.convert(&c) {
+                                if out.send(line).await.is_err() {
                                     return;
                                 }
+                                w.sent_rv = w.sent_rv.max(c.rv);
                             }
-                            Err(broadcast::error::TryRecvError::Empty) => break,
-                            Err(_) => return,
+                        }
+                        // Too slow: the real cacher closes such watchers too; the client re-watches from its last rv.
+                        Err(broadcast::error::RecvError::Lagged(_) |
+        broadcast::error::RecvError::Closed) => return,
+                    },
+                    () = tokio::time::sleep_until(bookmark_at) => {
+                        if Instant::now() >= deadline {
+                            return;
+                        }
+                        if w.bookmarks {
+                            // Everything at or below `rv` was broadcast before it was read: drain it before claiming it.
+                            let mut rv = store.current_rv();
+                            loop {
+                                match changes.try_recv() {
+                                    Ok(c) => {
+                                        rv = rv.max(c.rv);
+                                        if let Some(line) = w.convert(&c)
+                                            && out.send(line).await.is_err()
+                                        {
+                                            return;
+                                        }
+                                    }
+                                    Err(broadcast::error::TryRecvError::Empty) => break,
+                                    Err(_) => return,
+                                }
+                            }
+                            let rv = rv.max(w.sent_rv);
+                            if out.send(w.bookmark(rv, false)).await.is_err() {
+                                return;
+                            }
+                            w.sent_rv = rv;
+                            if final_bookmark.is_some_and(|f| Instant::now() >= f) {
+                                final_sent = true;
+                            }
+                            next_bookmark = Instant::now() + bookmark_every;
                         }
                     }
-                    let rv = rv.max(w.sent_rv);
-                    if out.send(w.bookmark(rv, false)).await.is_err() {
-                        return;
-                    }
-                    w.sent_rv = rv;
-                    if final_bookmark.is_some_and(|f| Instant::now() >= f) {
-                        final_sent = true;
-                    }
-                    next_bookmark = Instant::now() + bookmark_every;
+                    () = tokio::time::sleep_until(deadline) => return,
                 }
-            }
-            () = tokio::time::sleep_until(deadline) => return,
-        }
     }
 }

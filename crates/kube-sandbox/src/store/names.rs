@@ -4,8 +4,8 @@
 
 use super::{ApiError, Cause, ResourceInfo};
 
-pub const DNS1123_LABEL_MAX: usize = 63;
-pub const DNS1123_SUBDOMAIN_MAX: usize = 253;
+pub(crate) const DNS1123_LABEL_MAX: usize = 63;
+pub(crate) const DNS1123_SUBDOMAIN_MAX: usize = 253;
 
 const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
 const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
@@ -67,7 +67,7 @@ pub fn path_segment_errors(s: &str) -> Vec<String> {
 }
 
 /// The name rule of a kind, by its upstream validation.
-pub fn name_errors(info: &ResourceInfo, name: &str) -> Vec<String> {
+pub(crate) fn name_errors(info: &ResourceInfo, name: &str) -> Vec<String> {
     let group = info.gvr.group.as_str();
     let resource = info.gvr.resource.as_str();
     if group.is_empty() && resource == "namespaces" {

@@ -250,7 +250,7 @@ impl Store {
                 }
             }
             match self.commit_update(gvr, namespace, name, sub, opts, &mut f) {
-                Err(e) if e.code == 404 && e.reason == "NotFound" && attempts < 3 => continue,
+                Err(e) if e.code == 404 && e.reason == "NotFound" && attempts < 3 => {}
                 other => return other,
             }
         }

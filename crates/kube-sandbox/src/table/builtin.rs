@@ -29,11 +29,11 @@ fn c(name: &str, type_: &str, priority: i32, description: &str) -> Column {
     }
 }
 
-pub fn name_column() -> Column {
+pub(super) fn name_column() -> Column {
     c("Name", "string", 0, NAME_DESC)
 }
 
-pub fn age_column() -> Column {
+pub(super) fn age_column() -> Column {
     c("Age", "string", 0, AGE_DESC)
 }
 
@@ -60,7 +60,7 @@ fn workload_extra() -> [Column; 3] {
     ]
 }
 
-pub fn columns(group: &str, kind: &str) -> Vec<Column> {
+pub(super) fn columns(group: &str, kind: &str) -> Vec<Column> {
     let mut cols = vec![name_column()];
     match (group, kind) {
         ("", "Pod") => {
@@ -109,7 +109,7 @@ pub fn columns(group: &str, kind: &str) -> Vec<Column> {
             ]);
             cols.extend(workload_extra());
         }
-        ("", "Event") | ("events.k8s.io", "Event") => {
+        ("" | "events.k8s.io", "Event") => {
             cols = vec![
                 c("Last Seen", "string", 0, "Time when this Event was last seen"),
                 c("Type", "string", 0, "Type of this event (Normal, Warning), new types could be added in the future."),
@@ -339,7 +339,7 @@ fn event_cells(obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
 }
 
 /// The cells of a built-in kind's row, in [`columns`] order.
-pub fn cells(group: &str, kind: &str, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
+pub(super) fn cells(group: &str, kind: &str, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
     let name = json!(s(obj, "/metadata/name"));
     let age = json!(since(obj.pointer("/metadata/creationTimestamp"), now));
     match (group, kind) {
@@ -407,7 +407,7 @@ pub fn cells(group: &str, kind: &str, obj: &Value, now: jiff::Timestamp) -> Vec<
                 json!(selector(obj, "/spec/jobTemplate/spec/selector")),
             ]
         }
-        ("", "Event") | ("events.k8s.io", "Event") => event_cells(obj, now),
+        ("" | "events.k8s.io", "Event") => event_cells(obj, now),
         ("apps", "Deployment") => vec![
             name,
             json!(format!(

@@ -61,12 +61,12 @@ pub fn human_duration(seconds: i64) -> String {
     format!("{years}y")
 }
 
-pub fn parse_time(v: Option<&Value>) -> Option<jiff::Timestamp> {
+pub(super) fn parse_time(v: Option<&Value>) -> Option<jiff::Timestamp> {
     v.and_then(Value::as_str).and_then(|s| s.parse().ok())
 }
 
 /// `translateTimestampSince`: the age of a timestamp, `<unknown>` when unset or unparsable.
-pub fn since(v: Option<&Value>, now: jiff::Timestamp) -> String {
+pub(super) fn since(v: Option<&Value>, now: jiff::Timestamp) -> String {
     match parse_time(v) {
         Some(t) => human_duration(now.as_second() - t.as_second()),
         None => "<unknown>".to_string(),

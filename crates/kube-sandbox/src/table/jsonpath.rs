@@ -113,7 +113,7 @@ fn bracket(inner: &str) -> Option<Step> {
 }
 
 /// Evaluates `path` on `obj`; all matches in document order. An unsupported path yields no results.
-pub fn find<'a>(obj: &'a Value, path: &str) -> Vec<&'a Value> {
+pub(super) fn find<'a>(obj: &'a Value, path: &str) -> Vec<&'a Value> {
     let Some(steps) = parse(path) else {
         return Vec::new();
     };

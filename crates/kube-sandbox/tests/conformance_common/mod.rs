@@ -14,7 +14,7 @@ use kube_sandbox::{Sandbox, SandboxConfig};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
-pub const CRD_YAML: &str = r#"apiVersion: apiextensions.k8s.io/v1
+pub(crate) const CRD_YAML: &str = r#"apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
   name: widgets.example.com
@@ -44,15 +44,15 @@ spec:
               job: {type: string}
 "#;
 
-pub const WIDGET_YAML: &str = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: default\nspec:\n  size: 1\n";
+pub(crate) const WIDGET_YAML: &str = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: default\nspec:\n  size: 1\n";
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A private directory removed on drop.
-pub struct TempDir(pub PathBuf);
+pub(crate) struct TempDir(pub PathBuf);
 
 impl TempDir {
-    pub fn new(tag: &str) -> Self {
+    pub(crate) fn new(tag: &str) -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("sbx-conf-{}-{n}-{tag}", std::process::id()));
         std::fs::create_dir_all(dir.join("home")).unwrap();
@@ -66,7 +66,7 @@ impl Drop for TempDir {
     }
 }
 
-pub struct Env {
+pub(crate) struct Env {
     pub sb: Sandbox,
     pub client: kube::Client,
     pub dir: TempDir,
@@ -74,7 +74,7 @@ pub struct Env {
 }
 
 /// Controllers tuned for tests: fast GC, short Jobs.
-pub fn fast_controllers() -> ControllerConfig {
+pub(crate) fn fast_controllers() -> ControllerConfig {
     ControllerConfig {
         gc_delay: Duration::from_millis(20),
         job_after: Duration::from_millis(300),
@@ -82,7 +82,7 @@ pub fn fast_controllers() -> ControllerConfig {
     }
 }
 
-pub async fn env(tag: &str) -> Env {
+pub(crate) async fn env(tag: &str) -> Env {
     env_with(
         tag,
         SandboxConfig {
@@ -93,7 +93,7 @@ pub async fn env(tag: &str) -> Env {
     .await
 }
 
-pub async fn env_with(tag: &str, config: SandboxConfig) -> Env {
+pub(crate) async fn env_with(tag: &str, config: SandboxConfig) -> Env {
     let sb = Sandbox::start(config).await.expect("sandbox starts");
     let dir = TempDir::new(tag);
     let kubeconfig = dir.0.join("kubeconfig");
@@ -108,14 +108,14 @@ pub async fn env_with(tag: &str, config: SandboxConfig) -> Env {
 }
 
 #[derive(Debug)]
-pub struct Out {
+pub(crate) struct Out {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Out {
-    pub fn ok(&self) -> &str {
+    pub(crate) fn ok(&self) -> &str {
         assert_eq!(
             self.code, 0,
             "kubectl failed: stdout={} stderr={}",
@@ -124,7 +124,7 @@ impl Out {
         &self.stdout
     }
 
-    pub fn fails_with(&self, needle: &str) {
+    pub(crate) fn fails_with(&self, needle: &str) {
         assert_ne!(self.code, 0, "kubectl unexpectedly succeeded: {}", self.stdout);
         assert!(
             self.stderr.contains(needle),
@@ -134,7 +134,7 @@ impl Out {
     }
 }
 
-pub fn kubectl_path() -> PathBuf {
+pub(crate) fn kubectl_path() -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join("kubectl"))
@@ -149,7 +149,7 @@ pub fn kubectl_path() -> PathBuf {
 }
 
 /// helm (`HELM`, or on PATH): missing, the tests that drive it fail with how to install it, as for kubectl.
-pub fn helm_path() -> PathBuf {
+pub(crate) fn helm_path() -> PathBuf {
     if let Some(path) = std::env::var_os("HELM") {
         return PathBuf::from(path);
     }
@@ -168,7 +168,7 @@ pub fn helm_path() -> PathBuf {
 
 impl Env {
     /// Runs helm against this sandbox with private HOME and helm directories, bounded to 60 s.
-    pub async fn helm(&self, args: &[&str]) -> Out {
+    pub(crate) async fn helm(&self, args: &[&str]) -> Out {
         let home = self.dir.0.join("home");
         let mut cmd = tokio::process::Command::new(helm_path());
         cmd.arg("--kubeconfig")
@@ -195,18 +195,18 @@ impl Env {
         }
     }
 
-    pub fn file(&self, name: &str, content: &str) -> PathBuf {
+    pub(crate) fn file(&self, name: &str, content: &str) -> PathBuf {
         let path = self.dir.0.join(name);
         std::fs::write(&path, content).unwrap();
         path
     }
 
-    pub async fn kubectl(&self, args: &[&str]) -> Out {
+    pub(crate) async fn kubectl(&self, args: &[&str]) -> Out {
         self.kubectl_stdin(args, None).await
     }
 
     /// Runs kubectl with a private HOME (so its caches never leak between tests), bounded to 30 s.
-    pub async fn kubectl_stdin(&self, args: &[&str], input: Option<&str>) -> Out {
+    pub(crate) async fn kubectl_stdin(&self, args: &[&str], input: Option<&str>) -> Out {
         let mut cmd = tokio::process::Command::new(kubectl_path());
         cmd.arg("--kubeconfig")
             .arg(&self.kubeconfig)
@@ -237,7 +237,7 @@ impl Env {
     }
 
     /// Installs the Widget CRD through kubectl and waits for it to be served.
-    pub async fn install_widgets(&self) {
+    pub(crate) async fn install_widgets(&self) {
         let crd = self.file("crd.yaml", CRD_YAML);
         self.kubectl(&["apply", "-f", path_str(&crd)]).await.ok();
         self.kubectl(&[
@@ -251,7 +251,7 @@ impl Env {
         .ok();
     }
 
-    pub async fn raw(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> Raw {
+    pub(crate) async fn raw(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> Raw {
         self.raw_with(
             method,
             path,
@@ -261,12 +261,18 @@ impl Env {
         .await
     }
 
-    pub async fn get(&self, path: &str) -> Raw {
+    pub(crate) async fn get(&self, path: &str) -> Raw {
         self.raw_with("GET", path, &[], b"").await
     }
 
     /// One HTTP request (bounded to 20 s, body read to the end).
-    pub async fn raw_with(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Raw {
+    pub(crate) async fn raw_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Raw {
         let mut req = Request::builder().method(method).uri(path);
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -287,24 +293,24 @@ impl Env {
             .expect("request finished in time")
     }
 
-    pub fn requests(&self) -> Vec<RequestRecord> {
+    pub(crate) fn requests(&self) -> Vec<RequestRecord> {
         self.sb.requests()
     }
 }
 
-pub struct Raw {
+pub(crate) struct Raw {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: String,
 }
 
 impl Raw {
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
     /// Newline-delimited watch events.
-    pub fn events(&self) -> Vec<Value> {
+    pub(crate) fn events(&self) -> Vec<Value> {
         self.body
             .lines()
             .filter(|l| !l.trim().is_empty())
@@ -312,7 +318,7 @@ impl Raw {
             .collect()
     }
 
-    pub fn header(&self, name: &str) -> String {
+    pub(crate) fn header(&self, name: &str) -> String {
         self.headers
             .get_all(name)
             .iter()
@@ -322,12 +328,12 @@ impl Raw {
     }
 }
 
-pub fn path_str(p: &Path) -> &str {
+pub(crate) fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
 /// Polls `check` every 20 ms for up to `secs` seconds.
-pub async fn eventually<F, Fut>(what: &str, secs: u64, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, secs: u64, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

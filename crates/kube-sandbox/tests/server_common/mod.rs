@@ -9,12 +9,12 @@ use http::{Method, Request};
 use kube_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 
-pub async fn start() -> Sandbox {
+pub(crate) async fn start() -> Sandbox {
     Sandbox::start(SandboxConfig::default()).await.unwrap()
 }
 
 /// Sends a raw request through kube's client and returns (status, headers, body text).
-pub async fn raw(
+pub(crate) async fn raw(
     sb: &Sandbox,
     method: Method,
     path: &str,
@@ -37,18 +37,18 @@ pub async fn raw(
     (status, headers, String::from_utf8_lossy(&bytes).to_string())
 }
 
-pub fn j(s: &str) -> Value {
+pub(crate) fn j(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
 
-pub const JSON_CT: (&str, &str) = ("content-type", "application/json");
+pub(crate) const JSON_CT: (&str, &str) = ("content-type", "application/json");
 
-pub fn cm(name: &str, labels: Value) -> String {
+pub(crate) fn cm(name: &str, labels: Value) -> String {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}, "data": {"a": "1"}}).to_string()
 }
 
 /// Reads watch lines until `n` lines or the stream ends.
-pub async fn watch_lines(sb: &Sandbox, path: &str, n: usize) -> Vec<Value> {
+pub(crate) async fn watch_lines(sb: &Sandbox, path: &str, n: usize) -> Vec<Value> {
     let client = sb.client().unwrap();
     let req = Request::builder().uri(path).body(Vec::new()).unwrap();
     let mut stream = Box::pin(client.request_events::<Value>(req).await.unwrap());
@@ -69,7 +69,7 @@ pub async fn watch_lines(sb: &Sandbox, path: &str, n: usize) -> Vec<Value> {
 }
 
 /// Raw watch lines (no parsing), until the stream ends, errors, or `max` lines.
-pub async fn raw_watch(sb: &Sandbox, path: &str, max: usize) -> (Vec<String>, bool) {
+pub(crate) async fn raw_watch(sb: &Sandbox, path: &str, max: usize) -> (Vec<String>, bool) {
     use futures::StreamExt;
     let client = sb.client().unwrap();
     let req = Request::builder()
@@ -97,7 +97,7 @@ pub async fn raw_watch(sb: &Sandbox, path: &str, max: usize) -> (Vec<String>, bo
     (text.split_inclusive('\n').map(str::to_string).collect(), errored)
 }
 
-pub async fn install_widgets(sb: &Sandbox) {
+pub(crate) async fn install_widgets(sb: &Sandbox) {
     let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": "widgets.example.com"},
         "spec": {"group": "example.com", "scope": "Namespaced", "names": {"plural": "widgets", "kind": "Widget", "shortNames": ["wd"]},

@@ -100,13 +100,13 @@ impl Call<'_> {
 }
 
 /// Whether `error` is a 404 (the object is not there).
-pub fn is_not_found(error: &kube::Error) -> bool {
+pub(super) fn is_not_found(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == 404)
 }
 
 /// A 403 as the API server sends it, for tests.
 #[cfg(test)]
-pub fn forbidden() -> kube::Error {
+pub(super) fn forbidden() -> kube::Error {
     let status: kube::core::Status = serde_json::from_value(serde_json::json!({
         "status": "Failure", "message": "users \"u\" is forbidden", "reason": "Forbidden", "code": 403
     }))

@@ -66,7 +66,7 @@ impl StreamRef {
 
 /// A class's stream kind, as an API resource.
 #[derive(Debug, Clone)]
-pub struct ClassKind {
+pub(super) struct ClassKind {
     /// `metadata.name` of the StreamClass.
     pub class: String,
     pub resource: ApiResource,
@@ -126,7 +126,7 @@ pub async fn list_classes(client: &Client) -> Result<Vec<StreamClass>, PluginErr
 }
 
 /// The stream resource a class names.
-pub fn class_kind(class: &StreamClass) -> ClassKind {
+pub(super) fn class_kind(class: &StreamClass) -> ClassKind {
     let group = class.spec.api_group_ref.clone().unwrap_or_default();
     let gvk = GroupVersionKind::gvk(&group, &class.spec.api_version, &class.spec.kind_ref);
     ClassKind {
@@ -136,7 +136,7 @@ pub fn class_kind(class: &StreamClass) -> ClassKind {
 }
 
 /// The stream kinds of `classes`, one per resource (two classes naming one kind list it once).
-pub fn kinds(classes: &[StreamClass]) -> Vec<ClassKind> {
+pub(super) fn kinds(classes: &[StreamClass]) -> Vec<ClassKind> {
     let mut kinds: Vec<ClassKind> = Vec::new();
     for kind in classes.iter().map(class_kind) {
         if !kinds.iter().any(|k| same_resource(&k.resource, &kind.resource)) {

@@ -30,7 +30,7 @@ pub fn log_params(request: &LogRequest) -> LogParams {
 }
 
 /// The label selector of a Job's pods (set by the Job controller).
-pub fn pod_selector(job: &str) -> String {
+pub(super) fn pod_selector(job: &str) -> String {
     format!("job-name={job}")
 }
 
@@ -61,7 +61,7 @@ fn current_job(inventory: &Inventory, found: &FoundStream) -> Option<String> {
         .map(ResourceExt::name_any)
 }
 
-pub async fn stream_logs(
+pub(super) async fn stream_logs(
     client: &Client,
     found: &FoundStream,
     request: &LogRequest,

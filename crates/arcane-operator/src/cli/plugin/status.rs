@@ -76,14 +76,14 @@ impl WorkloadState {
 }
 
 /// The workloads and requests of a scope, listed once and shared by every stream.
-pub struct Inventory {
+pub(super) struct Inventory {
     pub jobs: Vec<Job>,
     pub cronjobs: Vec<CronJob>,
     pub requests: Vec<BackfillRequest>,
 }
 
 impl Inventory {
-    pub async fn list(client: &Client, scope: &Scope) -> Result<Inventory, PluginError> {
+    pub(super) async fn list(client: &Client, scope: &Scope) -> Result<Inventory, PluginError> {
         let ns = scope.namespace();
         let lp = ListParams::default();
         let batch = |resource| Call {
@@ -119,7 +119,7 @@ impl Inventory {
     }
 
     /// The stream's one workload: the Job or CronJob it controls.
-    pub fn workload(&self, namespace: &str, uid: &str) -> Option<WorkloadState> {
+    pub(super) fn workload(&self, namespace: &str, uid: &str) -> Option<WorkloadState> {
         if let Some(job) = self
             .jobs
             .iter()
@@ -135,7 +135,7 @@ impl Inventory {
     }
 
     /// The stream's open requests (not completed, not Invalid), oldest first, with their state.
-    pub fn open_requests(
+    pub(super) fn open_requests(
         &self,
         class: &str,
         namespace: &str,
@@ -162,7 +162,7 @@ impl Inventory {
 }
 
 /// A request's state; one the operator has not written yet is Pending.
-pub fn request_state(request: &BackfillRequest) -> BackfillRequestState {
+pub(super) fn request_state(request: &BackfillRequest) -> BackfillRequestState {
     request
         .status
         .as_ref()
@@ -186,7 +186,7 @@ fn condition_true(conditions: Option<&Vec<k8s_openapi::api::batch::v1::JobCondit
         .any(|c| c.type_ == type_ && c.status == "True")
 }
 
-pub fn job_state(job: &Job) -> WorkloadState {
+pub(super) fn job_state(job: &Job) -> WorkloadState {
     let status = job.status.as_ref();
     let conditions = status.and_then(|s| s.conditions.as_ref());
     let state = if condition_true(conditions, "Complete") {
@@ -208,7 +208,7 @@ pub fn job_state(job: &Job) -> WorkloadState {
     }
 }
 
-pub fn cronjob_state(cron: &CronJob) -> WorkloadState {
+pub(super) fn cronjob_state(cron: &CronJob) -> WorkloadState {
     let spec = cron.spec.as_ref();
     let schedule = spec.map(|s| s.schedule.as_str()).unwrap_or_default();
     let mut state = format!("({schedule})");
@@ -232,7 +232,7 @@ pub fn cronjob_state(cron: &CronJob) -> WorkloadState {
 }
 
 /// The `Ready` condition of a stream or class status.
-pub fn ready(conditions: &[Condition]) -> Option<&Condition> {
+pub(super) fn ready(conditions: &[Condition]) -> Option<&Condition> {
     conditions.iter().find(|c| c.type_ == "Ready")
 }
 

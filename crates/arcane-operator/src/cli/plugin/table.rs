@@ -1,7 +1,7 @@
 //! Plain-text tables as kubectl prints them: upper-case headers, columns two spaces apart.
 
 /// Renders `rows` under `headers`, each column as wide as its widest cell; no trailing spaces.
-pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(super) fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -33,7 +33,7 @@ pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// kubectl's short age: `45s`, `12m`, `3h`, `5d`; `<unknown>` without a time.
-pub fn age(since: Option<&str>, now: jiff::Timestamp) -> String {
+pub(super) fn age(since: Option<&str>, now: jiff::Timestamp) -> String {
     let Some(since) = since.and_then(|s| s.parse::<jiff::Timestamp>().ok()) else {
         return "<unknown>".to_owned();
     };
@@ -47,7 +47,7 @@ pub fn age(since: Option<&str>, now: jiff::Timestamp) -> String {
 }
 
 /// `value`, or `-` for nothing.
-pub fn or_dash(value: Option<&str>) -> String {
+pub(super) fn or_dash(value: Option<&str>) -> String {
     match value {
         Some(v) if !v.is_empty() => v.to_owned(),
         _ => "-".to_owned(),

@@ -73,7 +73,7 @@ pub async fn set_suspended(client: &Client, found: &FoundStream, suspend: bool) 
 }
 
 /// The BackfillRequest `backfill` creates: `generateName: <stream>-backfill-`.
-pub fn backfill_request(found: &FoundStream) -> BackfillRequest {
+pub(super) fn backfill_request(found: &FoundStream) -> BackfillRequest {
     let mut request = BackfillRequest::new(
         "",
         BackfillRequestSpec {

@@ -131,32 +131,32 @@ type Mutation = (&'static str, fn() -> Owned, fn(&mut Owned));
 fn hash_changes_with_every_rendered_input() {
     let cases: &[Mutation] = &[
         ("spec value", Owned::base, |o| {
-            o.definition.spec["source"]["table"] = json!("other")
+            o.definition.spec["source"]["table"] = json!("other");
         }),
         ("spec new field", Owned::base, |o| {
-            o.definition.spec["extra"] = json!(1)
+            o.definition.spec["extra"] = json!(1);
         }),
         ("template image", Owned::base, |o| {
-            o.template.spec.job["spec"]["template"]["spec"]["containers"][0]["image"] = json!("mock:2")
+            o.template.spec.job["spec"]["template"]["spec"]["containers"][0]["image"] = json!("mock:2");
         }),
         ("template label", Owned::base, |o| {
-            o.template.spec.job["metadata"] = json!({"labels": {"a": "b"}})
+            o.template.spec.job["metadata"] = json!({"labels": {"a": "b"}});
         }),
         ("mode", Owned::base, |o| {
-            o.request = Some(request("orders-bf-1", None))
+            o.request = Some(request("orders-bf-1", None));
         }),
         ("request name", Owned::backfill, |o| {
-            o.request = Some(request("orders-bf-2", Some(json!({"from": "2024-01-01"}))))
+            o.request = Some(request("orders-bf-2", Some(json!({"from": "2024-01-01"}))));
         }),
         ("payload value", Owned::backfill, |o| {
-            o.request = Some(request("orders-bf-1", Some(json!({"from": "2024-01-02"}))))
+            o.request = Some(request("orders-bf-1", Some(json!({"from": "2024-01-02"}))));
         }),
         ("payload absent", Owned::backfill, |o| {
-            o.request = Some(request("orders-bf-1", None))
+            o.request = Some(request("orders-bf-1", None));
         }),
         ("class", Owned::base, |o| o.class.name = "other-class".into()),
         ("secret added", Owned::base, |o| {
-            o.definition.secret_names.push("more".into())
+            o.definition.secret_names.push("more".into());
         }),
         ("secrets reordered", Owned::base, |o| {
             o.definition.secret_names = vec!["b".into(), "a".into()];
@@ -173,10 +173,10 @@ fn hash_changes_with_every_rendered_input() {
         }),
         ("stream name", Owned::base, |o| o.identity.name = "orders2".into()),
         ("stream namespace", Owned::base, |o| {
-            o.identity.namespace = "other".into()
+            o.identity.namespace = "other".into();
         }),
         ("stream kind", Owned::base, |o| {
-            o.identity.kind = "OtherKind".into()
+            o.identity.kind = "OtherKind".into();
         }),
     ];
     for (what, base, mutate) in cases {
@@ -214,11 +214,11 @@ fn hash_ignores_what_is_not_rendered_into_the_workload_identity() {
         ("generation", Owned::base, |o| o.identity.generation = 99),
         ("uid", Owned::base, |o| o.identity.uid = "another-uid".into()),
         ("template object name", Owned::base, |o| {
-            o.template.metadata.name = Some("renamed".into())
+            o.template.metadata.name = Some("renamed".into());
         }),
         ("backfill restarts", Owned::backfill, |o| o.restarts = 4),
         ("backfill generation", Owned::backfill, |o| {
-            o.identity.generation = 2
+            o.identity.generation = 2;
         }),
     ];
     for (what, base, mutate) in cases {

@@ -203,7 +203,7 @@ proptest! {
                 }
             }
             Err(BuildError::Template { message, .. }) => {
-                prop_assert!(message.starts_with("spec"), "error names no path: {}", message)
+                prop_assert!(message.starts_with("spec"), "error names no path: {}", message);
             }
             Err(other) => prop_assert!(false, "only templates are generated invalid: {}", other),
         }

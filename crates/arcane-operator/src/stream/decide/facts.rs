@@ -26,7 +26,7 @@ pub(super) struct WorkloadFacts<'a> {
 }
 
 impl<'a> WorkloadFacts<'a> {
-    pub fn new(workload: &'a Workload) -> Self {
+    pub(super) fn new(workload: &'a Workload) -> Self {
         let (kind, meta) = match workload {
             Workload::Job(job) => (WorkloadKind::Job, &job.metadata),
             Workload::CronJob(cron) => (WorkloadKind::CronJob, &cron.metadata),
@@ -34,15 +34,15 @@ impl<'a> WorkloadFacts<'a> {
         WorkloadFacts { workload, kind, meta }
     }
 
-    pub fn name(&self) -> &'a str {
+    pub(super) fn name(&self) -> &'a str {
         self.meta.name.as_deref().unwrap_or_default()
     }
 
-    pub fn uid(&self) -> &'a str {
+    pub(super) fn uid(&self) -> &'a str {
         self.meta.uid.as_deref().unwrap_or_default()
     }
 
-    pub fn deleting(&self) -> bool {
+    pub(super) fn deleting(&self) -> bool {
         self.meta.deletion_timestamp.is_some()
     }
 
@@ -50,28 +50,28 @@ impl<'a> WorkloadFacts<'a> {
         lookup(self.meta.annotations.as_ref(), key)
     }
 
-    pub fn hash(&self) -> Option<&'a str> {
+    pub(super) fn hash(&self) -> Option<&'a str> {
         self.annotation(ANNOTATION_CONFIGURATION_HASH)
     }
 
     /// `metadata.generation` of the definition this workload was built from.
-    pub fn stream_generation(&self) -> Option<i64> {
+    pub(super) fn stream_generation(&self) -> Option<i64> {
         self.annotation(ANNOTATION_STREAM_GENERATION)
             .and_then(|v| v.trim().parse().ok())
     }
 
-    pub fn restarts(&self) -> Option<u32> {
+    pub(super) fn restarts(&self) -> Option<u32> {
         self.annotation(ANNOTATION_RESTARTS)
             .and_then(|v| v.trim().parse().ok())
     }
 
     /// A Job labelled as a backfill Job (a CronJob never is one).
-    pub fn is_backfill(&self) -> bool {
+    pub(super) fn is_backfill(&self) -> bool {
         self.kind == WorkloadKind::Job && lookup(self.meta.labels.as_ref(), LABEL_BACKFILLING) == Some("true")
     }
 
     /// A backfill Job built for exactly this request: only such a Job may complete it.
-    pub fn is_backfill_for(&self, request: &str) -> bool {
+    pub(super) fn is_backfill_for(&self, request: &str) -> bool {
         self.is_backfill() && self.annotation(ANNOTATION_BACKFILL_REQUEST) == Some(request)
     }
 
@@ -87,15 +87,15 @@ impl<'a> WorkloadFacts<'a> {
             .find(|c| c.type_ == type_ && c.status == "True")
     }
 
-    pub fn failed(&self) -> Option<&'a JobCondition> {
+    pub(super) fn failed(&self) -> Option<&'a JobCondition> {
         self.job_condition("Failed")
     }
 
-    pub fn complete(&self) -> Option<&'a JobCondition> {
+    pub(super) fn complete(&self) -> Option<&'a JobCondition> {
         self.job_condition("Complete")
     }
 
-    pub fn start_time(&self) -> Option<jiff::Timestamp> {
+    pub(super) fn start_time(&self) -> Option<jiff::Timestamp> {
         let Workload::Job(job) = self.workload else {
             return None;
         };
@@ -103,7 +103,7 @@ impl<'a> WorkloadFacts<'a> {
     }
 
     /// How long ago the workload was created (`None` without a creation time).
-    pub fn age(&self, now: jiff::Timestamp) -> Option<jiff::SignedDuration> {
+    pub(super) fn age(&self, now: jiff::Timestamp) -> Option<jiff::SignedDuration> {
         self.meta
             .creation_timestamp
             .as_ref()
@@ -111,7 +111,7 @@ impl<'a> WorkloadFacts<'a> {
     }
 
     /// When the Job completed: its `Complete` condition's transition, else `status.completionTime`.
-    pub fn completed_at(&self) -> Option<jiff::Timestamp> {
+    pub(super) fn completed_at(&self) -> Option<jiff::Timestamp> {
         let from_condition = self
             .complete()
             .and_then(|c| c.last_transition_time.as_ref())

@@ -46,7 +46,7 @@ pub(super) struct Outcome {
 }
 
 impl Outcome {
-    pub fn new(phase: Phase, reason: Reason, message: impl Into<String>) -> Self {
+    pub(super) fn new(phase: Phase, reason: Reason, message: impl Into<String>) -> Self {
         Outcome {
             actions: Vec::new(),
             events: Vec::new(),
@@ -62,17 +62,17 @@ impl Outcome {
         }
     }
 
-    pub fn act(mut self, command: Command) -> Self {
+    pub(super) fn act(mut self, command: Command) -> Self {
         self.actions.push(command);
         self
     }
 
-    pub fn event(mut self, type_: EventType, reason: Reason, message: impl Into<String>) -> Self {
+    pub(super) fn event(mut self, type_: EventType, reason: Reason, message: impl Into<String>) -> Self {
         self.events.push(note(type_, reason, message));
         self
     }
 
-    pub fn hash(mut self, hash: Option<impl Into<String>>) -> Self {
+    pub(super) fn hash(mut self, hash: Option<impl Into<String>>) -> Self {
         self.configuration_hash = hash.map(Into::into);
         self
     }
@@ -108,7 +108,7 @@ pub(super) struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(observed: &'a Observed, definition: &'a StreamDefinition) -> Self {
+    pub(super) fn new(observed: &'a Observed, definition: &'a StreamDefinition) -> Self {
         let workload = observed.workload.as_ref().map(WorkloadFacts::new);
         Ctx {
             observed,
@@ -121,20 +121,20 @@ impl<'a> Ctx<'a> {
     }
 
     /// An outcome with this context's defaults: the active request, the remembered restarts.
-    pub fn outcome(&self, phase: Phase, reason: Reason, message: impl Into<String>) -> Outcome {
+    pub(super) fn outcome(&self, phase: Phase, reason: Reason, message: impl Into<String>) -> Outcome {
         let mut outcome = Outcome::new(phase, reason, message);
         outcome.backfill_request = self.active.first().map(|r| request_name(r));
         outcome.restarts = self.restarts;
         outcome
     }
 
-    pub fn pending(&self) -> Outcome {
+    pub(super) fn pending(&self) -> Outcome {
         self.outcome(Phase::Pending, ready::STREAM_PENDING, PENDING_MESSAGE)
     }
 
     /// Waiting for a workload to go away: keeps the Pending condition already written (it may carry
     /// the restart count), so a wait never rewrites the status.
-    pub fn waiting(&self) -> Outcome {
+    pub(super) fn waiting(&self) -> Outcome {
         let status = &self.observed.status;
         let kept = ready_condition(status)
             .zip(ready_reason(status))
@@ -155,7 +155,7 @@ impl<'a> Ctx<'a> {
 
     /// How long a changed configuration waits before `workload` is replaced: the rest of
     /// [`MIN_REPLACE_INTERVAL`] since it was created; `None` when it may be replaced now.
-    pub fn replace_wait(&self, workload: &WorkloadFacts<'_>) -> Option<Duration> {
+    pub(super) fn replace_wait(&self, workload: &WorkloadFacts<'_>) -> Option<Duration> {
         let age = workload.age(self.observed.now)?;
         let interval = jiff::SignedDuration::try_from(MIN_REPLACE_INTERVAL).ok()?;
         let left = interval.checked_sub(age)?;
@@ -165,7 +165,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Waits `wait` before acting, leaving the status as it is: the workload it shows still runs.
-    pub fn holding(&self, wait: Duration) -> Outcome {
+    pub(super) fn holding(&self, wait: Duration) -> Outcome {
         let mut outcome = self.pending();
         outcome.hold = true;
         outcome.requeue_after = Some(wait);
@@ -173,7 +173,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// What a workload of `mode` is built from, with `template`.
-    pub fn input(&self, template: &'a StreamingJobTemplate, mode: Mode<'a>) -> BuildInput<'a> {
+    pub(super) fn input(&self, template: &'a StreamingJobTemplate, mode: Mode<'a>) -> BuildInput<'a> {
         BuildInput {
             identity: &self.observed.identity,
             definition: self.definition,
@@ -189,7 +189,7 @@ impl<'a> Ctx<'a> {
 
     /// The configuration hashes of what may run now: the streaming workload and the backfill of
     /// the oldest active request, as far as their templates exist.
-    pub fn desired_hashes(&self) -> Vec<String> {
+    pub(super) fn desired_hashes(&self) -> Vec<String> {
         let mut hashes = Vec::new();
         if let Some(template) = self.observed.streaming_template.as_deref() {
             hashes.push(builder::configuration_hash(
@@ -209,7 +209,7 @@ impl<'a> Ctx<'a> {
     /// Whether the configuration changed since a workload with `hash` (built from the definition
     /// of `generation`) failed: its hash is none of those of what may run now. When no hash can be
     /// computed (a template is missing), a newer generation of the definition tells.
-    pub fn changed_since_failure(&self, hash: Option<&str>, generation: Option<i64>) -> bool {
+    pub(super) fn changed_since_failure(&self, hash: Option<&str>, generation: Option<i64>) -> bool {
         let desired = self.desired_hashes();
         if desired.is_empty() {
             return generation.is_some_and(|g| self.observed.identity.generation > g);
@@ -217,11 +217,11 @@ impl<'a> Ctx<'a> {
         !hash.is_some_and(|hash| desired.iter().any(|d| d == hash))
     }
 
-    pub fn current_hash(&self) -> Option<String> {
+    pub(super) fn current_hash(&self) -> Option<String> {
         self.workload.and_then(|w| w.hash()).map(str::to_owned)
     }
 
-    pub fn template_not_found(&self, template: &TemplateRef) -> Outcome {
+    pub(super) fn template_not_found(&self, template: &TemplateRef) -> Outcome {
         let message = format!(
             "StreamingJobTemplate {}/{} not found",
             template.namespace, template.name
@@ -231,7 +231,7 @@ impl<'a> Ctx<'a> {
             .event(EventType::Warning, event::TEMPLATE_NOT_FOUND, message)
     }
 
-    pub fn invalid_template(&self, error: &impl std::fmt::Display) -> Outcome {
+    pub(super) fn invalid_template(&self, error: &impl std::fmt::Display) -> Outcome {
         let message = format!("Cannot build the workload: {error}");
         self.outcome(Phase::Pending, ready::INVALID_TEMPLATE, message.clone())
             .hash(self.current_hash())

@@ -189,7 +189,7 @@ fn restart_completed(ctx: &Ctx<'_>, workload: &WorkloadFacts<'_>, running: Outco
     // Without a completion time the delay cannot be measured: restart now rather than never.
     let remaining = completed_at
         .map(|end| end.duration_since(ctx.observed.now).saturating_add(signed(delay)))
-        .filter(|left| left.is_positive())
+        .filter(jiff::SignedDuration::is_positive)
         .and_then(|left| Duration::try_from(left).ok());
     if let Some(remaining) = remaining {
         let mut waiting = running;

@@ -89,7 +89,7 @@ impl QueueFamilies {
         self.longest.get_or_create(q).set(0.0);
         self.queues
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(controller.to_string())
             .or_default();
     }
@@ -131,7 +131,9 @@ pub struct Snapshot {
 
 impl QueueTracker {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// `key` is due at `due` (the earlier of this and any due time it had); true when this counts
@@ -213,7 +215,12 @@ pub fn queue_key(namespace: Option<&str>, name: &str) -> String {
 
 impl Metrics {
     fn queue(&self, controller: &str) -> Arc<QueueTracker> {
-        let mut queues = self.inner.queue.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queues = self
+            .inner
+            .queue
+            .queues
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         queues.entry(controller.to_string()).or_default().clone()
     }
 
@@ -283,7 +290,12 @@ impl Metrics {
     /// Sets the scrape-time gauges of every queue (called before encoding).
     pub(super) fn refresh_workqueues(&self) {
         let queues: Vec<(String, Arc<QueueTracker>)> = {
-            let queues = self.inner.queue.queues.lock().unwrap_or_else(|e| e.into_inner());
+            let queues = self
+                .inner
+                .queue
+                .queues
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             queues.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         let now = Instant::now();
@@ -308,7 +320,7 @@ impl Metrics {
             .queue
             .queues
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(controller);
         let q = super::queue_labels(controller);
         self.inner.queue_depth.remove(&q);

@@ -52,7 +52,7 @@ fn event(i: usize) -> Vec<u8> {
 }
 
 /// Runs the measurement and prints one JSON line.
-pub async fn run(n: usize, clients: usize, history: Option<usize>) -> Result<(), BenchError> {
+pub(crate) async fn run(n: usize, clients: usize, history: Option<usize>) -> Result<(), BenchError> {
     let mut config = SandboxConfig::default();
     if let Some(h) = history {
         config.store.history_per_type = h;

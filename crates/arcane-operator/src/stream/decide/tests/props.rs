@@ -291,7 +291,7 @@ fn check_safety(observed: &Observed, decision: &Decision) -> Result<(), TestCase
     for command in &decision.commands {
         match command {
             Command::CreateWorkload(_) => {
-                prop_assert!(workload.is_none(), "create over an existing workload")
+                prop_assert!(workload.is_none(), "create over an existing workload");
             }
             Command::DeleteWorkload { uid, .. } => {
                 let w = workload.map(meta);

@@ -13,7 +13,7 @@ use super::support::{meta, meta_mut};
 
 /// Writes `desired` as the status-subresource handler does; with `prune`, the fields a minimal
 /// plugin CRD does not declare are dropped, as the API server would.
-pub fn write_status(status: &mut StreamStatus, desired: &DesiredStatus, prune: bool) {
+pub(super) fn write_status(status: &mut StreamStatus, desired: &DesiredStatus, prune: bool) {
     status.phase = Some(desired.phase.as_str().to_owned());
     status.conditions.clone_from(&desired.conditions);
     // An empty hash is written as "" and read back as absent.
@@ -38,7 +38,7 @@ fn kind_of(workload: &Workload) -> WorkloadKind {
 
 /// The simulated cluster around one stream.
 #[derive(Debug, Clone)]
-pub struct World {
+pub(super) struct World {
     pub observed: Observed,
     /// The plugin CRD prunes `observedGeneration`, `backfillRequest` and `restarts`.
     pub prune: bool,
@@ -46,7 +46,7 @@ pub struct World {
 }
 
 impl World {
-    pub fn new(observed: Observed, prune: bool) -> Self {
+    pub(super) fn new(observed: Observed, prune: bool) -> Self {
         World {
             observed,
             prune,
@@ -61,7 +61,7 @@ impl World {
 
     /// Applies the commands, then remembers what the controller remembers of a carried-out
     /// decision (`controller/memory.rs`): its restart count, and no refusal after a create.
-    pub fn apply(&mut self, decision: &Decision) {
+    pub(super) fn apply(&mut self, decision: &Decision) {
         for command in &decision.commands {
             self.apply_one(command);
         }
@@ -167,7 +167,7 @@ impl World {
     }
 
     /// Time passes for the garbage collector: objects being deleted are gone.
-    pub fn collect_garbage(&mut self) {
+    pub(super) fn collect_garbage(&mut self) {
         if self
             .observed
             .workload
@@ -191,7 +191,7 @@ impl World {
     /// Decides and applies until a decision has no commands and nothing is being deleted;
     /// `inspect` sees every state with its decision before it is applied. Returns the number of
     /// decisions that acted, or `None` when `max_steps` were not enough.
-    pub fn converge_with<E>(
+    pub(super) fn converge_with<E>(
         &mut self,
         max_steps: usize,
         mut inspect: impl FnMut(&Observed, &Decision) -> Result<(), E>,
@@ -210,7 +210,7 @@ impl World {
         Ok(None)
     }
 
-    pub fn converge(&mut self, max_steps: usize) -> Option<usize> {
+    pub(super) fn converge(&mut self, max_steps: usize) -> Option<usize> {
         match self.converge_with(max_steps, |_, _| Ok::<(), std::convert::Infallible>(())) {
             Ok(steps) => steps,
             Err(never) => match never {},

@@ -23,19 +23,19 @@ use crate::stream::model::{
 
 use super::super::decide;
 
-pub const NAME: &str = "stream1";
-pub const CLASS: &str = "mock-class";
+pub(super) const NAME: &str = "stream1";
+pub(super) const CLASS: &str = "mock-class";
 
-pub fn now() -> Timestamp {
+pub(super) fn now() -> Timestamp {
     Timestamp::from_second(1_800_000_000).unwrap()
 }
 
 /// `now` shifted by `seconds` (negative: in the past).
-pub fn at(seconds: i64) -> Timestamp {
+pub(super) fn at(seconds: i64) -> Timestamp {
     now().checked_add(SignedDuration::from_secs(seconds)).unwrap()
 }
 
-pub fn template(name: &str) -> StreamingJobTemplate {
+pub(super) fn template(name: &str) -> StreamingJobTemplate {
     let job = json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -60,7 +60,7 @@ fn template_ref(name: &str) -> TemplateRef {
     }
 }
 
-pub fn definition(backend: Backend) -> StreamDefinition {
+pub(super) fn definition(backend: Backend) -> StreamDefinition {
     let streaming = match backend {
         Backend::Job => fixtures::STREAMING_TEMPLATE,
         Backend::CronJob { .. } => fixtures::BATCH_TEMPLATE,
@@ -78,13 +78,13 @@ pub fn definition(backend: Backend) -> StreamDefinition {
     }
 }
 
-pub fn cron() -> Backend {
+pub(super) fn cron() -> Backend {
     Backend::CronJob {
         schedule: fixtures::SCHEDULE.to_owned(),
     }
 }
 
-pub fn request(name: &str, age_seconds: i64) -> BackfillRequest {
+pub(super) fn request(name: &str, age_seconds: i64) -> BackfillRequest {
     let mut request = BackfillRequest::new(
         name,
         BackfillRequestSpec {
@@ -113,13 +113,13 @@ fn job_condition(type_: &str, reason: &str, message: &str, at: Timestamp) -> Job
 
 /// A readable way to build the observed state of stream `stream1`.
 #[derive(Debug, Clone)]
-pub struct Scenario {
+pub(super) struct Scenario {
     pub observed: Observed,
 }
 
 impl Scenario {
     /// A new (never reconciled) stream with both templates present and nothing else.
-    pub fn new(backend: Backend) -> Self {
+    pub(super) fn new(backend: Backend) -> Self {
         let streaming = definition(backend.clone()).streaming_template.name;
         Scenario {
             observed: Observed {
@@ -147,33 +147,33 @@ impl Scenario {
         }
     }
 
-    pub fn job() -> Self {
+    pub(super) fn job() -> Self {
         Scenario::new(Backend::Job)
     }
 
-    pub fn cron() -> Self {
+    pub(super) fn cron() -> Self {
         Scenario::new(cron())
     }
 
-    pub fn def(&mut self) -> &mut StreamDefinition {
+    pub(super) fn def(&mut self) -> &mut StreamDefinition {
         self.observed.definition.as_mut().expect("a valid definition")
     }
 
-    pub fn with(mut self, change: impl FnOnce(&mut Self)) -> Self {
+    pub(super) fn with(mut self, change: impl FnOnce(&mut Self)) -> Self {
         change(&mut self);
         self
     }
 
     /// `status.phase` (and nothing else: no condition) as written by an earlier operator.
-    pub fn phase(self, phase: Phase) -> Self {
+    pub(super) fn phase(self, phase: Phase) -> Self {
         self.with(|s| s.observed.status.phase = Some(phase.as_str().to_owned()))
     }
 
-    pub fn raw_phase(self, phase: &str) -> Self {
+    pub(super) fn raw_phase(self, phase: &str) -> Self {
         self.with(|s| s.observed.status.phase = Some(phase.to_owned()))
     }
 
-    pub fn ready(
+    pub(super) fn ready(
         self,
         status: &str,
         reason: impl std::fmt::Display,
@@ -188,19 +188,19 @@ impl Scenario {
                 message: message.to_owned(),
                 observed_generation: generation,
                 last_transition_time: Time(at(-3600)),
-            }]
+            }];
         })
     }
 
-    pub fn suspended(self) -> Self {
+    pub(super) fn suspended(self) -> Self {
         self.with(|s| s.def().suspended = true)
     }
 
-    pub fn reload_requested(self) -> Self {
+    pub(super) fn reload_requested(self) -> Self {
         self.with(|s| s.def().reload_requested = true)
     }
 
-    pub fn no_backfill_template_ref(self) -> Self {
+    pub(super) fn no_backfill_template_ref(self) -> Self {
         self.with(|s| {
             s.def().backfill_template = None;
             s.observed.backfill_template = None;
@@ -208,42 +208,42 @@ impl Scenario {
     }
 
     /// The user edits the spec: a new field, the next generation.
-    pub fn spec_changed(self) -> Self {
+    pub(super) fn spec_changed(self) -> Self {
         self.with(|s| {
             s.def().spec["edited"] = serde_json::Value::Bool(true);
             s.observed.identity.generation += 1;
         })
     }
 
-    pub fn generation(self, generation: i64) -> Self {
+    pub(super) fn generation(self, generation: i64) -> Self {
         self.with(|s| s.observed.identity.generation = generation)
     }
 
-    pub fn invalid(self, field: &str) -> Self {
+    pub(super) fn invalid(self, field: &str) -> Self {
         self.with(|s| {
             s.observed.definition = Err(InvalidSpec {
                 field: field.to_owned(),
                 message: "required field is missing".to_owned(),
-            })
+            });
         })
     }
 
-    pub fn request(self, name: &str, age_seconds: i64) -> Self {
+    pub(super) fn request(self, name: &str, age_seconds: i64) -> Self {
         self.with(|s| s.observed.backfill_requests.push(request(name, age_seconds)))
     }
 
-    pub fn request_with(self, name: &str, change: impl FnOnce(&mut BackfillRequest)) -> Self {
+    pub(super) fn request_with(self, name: &str, change: impl FnOnce(&mut BackfillRequest)) -> Self {
         let mut r = request(name, 100);
         change(&mut r);
         self.with(|s| s.observed.backfill_requests.push(r))
     }
 
-    pub fn rejected_request(self, name: &str) -> Self {
+    pub(super) fn rejected_request(self, name: &str) -> Self {
         self.request_with(name, |r| {
             r.status = Some(BackfillRequestStatus {
                 phase: Some(StreamClassPhase::Failed),
                 conditions: None,
-            })
+            });
         })
     }
 
@@ -270,13 +270,13 @@ impl Scenario {
     }
 
     /// The stream's own workload, exactly as it would be built now.
-    pub fn streaming_workload(self) -> Self {
+    pub(super) fn streaming_workload(self) -> Self {
         let workload = self.build(Mode::Streaming, 0);
         self.with(|s| s.observed.workload = Some(workload))
     }
 
     /// A backfill Job for the request named `request` (which needs not be observed).
-    pub fn backfill_workload(self, request_name: &str) -> Self {
+    pub(super) fn backfill_workload(self, request_name: &str) -> Self {
         let found = self
             .observed
             .backfill_requests
@@ -288,7 +288,7 @@ impl Scenario {
     }
 
     /// A workload of the other backend than the definition's, as left by a backend switch.
-    pub fn other_backend_workload(self) -> Self {
+    pub(super) fn other_backend_workload(self) -> Self {
         let mut other = self.clone();
         other.with_backend_switched();
         let workload = other.streaming_workload().observed.workload;
@@ -306,11 +306,11 @@ impl Scenario {
         self.def().backend = switched;
     }
 
-    pub fn workload_mut(&mut self) -> &mut Workload {
+    pub(super) fn workload_mut(&mut self) -> &mut Workload {
         self.observed.workload.as_mut().expect("a workload")
     }
 
-    pub fn annotate(self, key: &str, value: &str) -> Self {
+    pub(super) fn annotate(self, key: &str, value: &str) -> Self {
         self.with(|s| {
             meta_mut(s.workload_mut())
                 .annotations
@@ -319,19 +319,19 @@ impl Scenario {
         })
     }
 
-    pub fn stale_hash(self) -> Self {
+    pub(super) fn stale_hash(self) -> Self {
         self.annotate(ANNOTATION_CONFIGURATION_HASH, "stale")
     }
 
-    pub fn workload_generation(self, generation: i64) -> Self {
+    pub(super) fn workload_generation(self, generation: i64) -> Self {
         self.annotate(ANNOTATION_STREAM_GENERATION, &generation.to_string())
     }
 
-    pub fn workload_restarts(self, restarts: u32) -> Self {
+    pub(super) fn workload_restarts(self, restarts: u32) -> Self {
         self.annotate(ANNOTATION_RESTARTS, &restarts.to_string())
     }
 
-    pub fn deleting(self) -> Self {
+    pub(super) fn deleting(self) -> Self {
         self.with(|s| meta_mut(s.workload_mut()).deletion_timestamp = Some(Time(at(-1))))
     }
 
@@ -343,7 +343,7 @@ impl Scenario {
     }
 
     /// The Job started `ran` seconds before completing `ago` seconds before now.
-    pub fn completed(self, ago: i64, ran: i64) -> Self {
+    pub(super) fn completed(self, ago: i64, ran: i64) -> Self {
         self.with(|s| {
             let status = s.job_status();
             status.start_time = Some(Time(at(-ago - ran)));
@@ -352,7 +352,7 @@ impl Scenario {
         })
     }
 
-    pub fn failed(self, reason: &str, message: &str) -> Self {
+    pub(super) fn failed(self, reason: &str, message: &str) -> Self {
         self.with(|s| {
             let status = s.job_status();
             status.start_time = Some(Time(at(-600)));
@@ -360,15 +360,15 @@ impl Scenario {
         })
     }
 
-    pub fn no_streaming_template(self) -> Self {
+    pub(super) fn no_streaming_template(self) -> Self {
         self.with(|s| s.observed.streaming_template = None)
     }
 
-    pub fn no_backfill_template(self) -> Self {
+    pub(super) fn no_backfill_template(self) -> Self {
         self.with(|s| s.observed.backfill_template = None)
     }
 
-    pub fn broken_streaming_template(self) -> Self {
+    pub(super) fn broken_streaming_template(self) -> Self {
         self.with(|s| {
             if let Some(t) = s.observed.streaming_template.as_mut() {
                 Arc::make_mut(t).spec.job = json!({"spec": {"template": {"spec": {"containers": []}}}});
@@ -377,7 +377,7 @@ impl Scenario {
     }
 
     /// The status exactly as the operator would have written it for the current state.
-    pub fn settled(self) -> Self {
+    pub(super) fn settled(self) -> Self {
         let decision = decide(&self.observed);
         self.with(|s| {
             for command in decision.commands {
@@ -397,19 +397,19 @@ impl Scenario {
         })
     }
 
-    pub fn decide(&self) -> Decision {
+    pub(super) fn decide(&self) -> Decision {
         decide(&self.observed)
     }
 }
 
-pub fn meta_mut(workload: &mut Workload) -> &mut ObjectMeta {
+pub(super) fn meta_mut(workload: &mut Workload) -> &mut ObjectMeta {
     match workload {
         Workload::Job(job) => &mut job.metadata,
         Workload::CronJob(cron) => &mut cron.metadata,
     }
 }
 
-pub fn meta(workload: &Workload) -> &ObjectMeta {
+pub(super) fn meta(workload: &Workload) -> &ObjectMeta {
     match workload {
         Workload::Job(job) => &job.metadata,
         Workload::CronJob(cron) => &cron.metadata,
@@ -418,7 +418,7 @@ pub fn meta(workload: &Workload) -> &ObjectMeta {
 
 /// One command, reduced to what a table row states about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Act {
+pub(super) enum Act {
     /// Create a workload; `true` for a backfill Job.
     Create(WorkloadKind, bool),
     Delete(WorkloadKind),
@@ -436,16 +436,16 @@ pub enum Act {
     Event(String),
 }
 
-pub fn status(phase: Phase, reason: impl std::fmt::Display) -> Act {
+pub(super) fn status(phase: Phase, reason: impl std::fmt::Display) -> Act {
     Act::Status(phase, reason.to_string())
 }
 
-pub fn event(reason: impl std::fmt::Display) -> Act {
+pub(super) fn event(reason: impl std::fmt::Display) -> Act {
     Act::Event(reason.to_string())
 }
 
 /// The row of every "stop the workload, then wait" decision: the action, `Pending`, its Event.
-pub fn pending_after(action: Act, reason: impl std::fmt::Display) -> Vec<Act> {
+pub(super) fn pending_after(action: Act, reason: impl std::fmt::Display) -> Vec<Act> {
     vec![
         action,
         status(Phase::Pending, super::super::reasons::ready::STREAM_PENDING),
@@ -453,13 +453,13 @@ pub fn pending_after(action: Act, reason: impl std::fmt::Display) -> Vec<Act> {
     ]
 }
 
-pub fn new_request(prefix: &str) -> Act {
+pub(super) fn new_request(prefix: &str) -> Act {
     Act::NewRequest(format!("{NAME}-{prefix}-"))
 }
 
 /// The commands of a decision, without the request states other than `Invalid` (see
 /// [`request_states`]): the rule tables are about the stream.
-pub fn summary(decision: &Decision) -> Vec<Act> {
+pub(super) fn summary(decision: &Decision) -> Vec<Act> {
     full_summary(decision)
         .into_iter()
         .filter(|act| !matches!(act, Act::RequestState(..)))
@@ -467,7 +467,7 @@ pub fn summary(decision: &Decision) -> Vec<Act> {
 }
 
 /// The request states a decision records, with `Invalid` as `Reject`.
-pub fn request_states(decision: &Decision) -> Vec<Act> {
+pub(super) fn request_states(decision: &Decision) -> Vec<Act> {
     full_summary(decision)
         .into_iter()
         .filter(|act| matches!(act, Act::RequestState(..) | Act::Reject(_)))
@@ -511,7 +511,7 @@ fn full_summary(decision: &Decision) -> Vec<Act> {
 }
 
 /// The status a decision writes (panics when it writes none).
-pub fn written(decision: &Decision) -> &crate::stream::model::DesiredStatus {
+pub(super) fn written(decision: &Decision) -> &crate::stream::model::DesiredStatus {
     decision
         .commands
         .iter()
@@ -523,7 +523,7 @@ pub fn written(decision: &Decision) -> &crate::stream::model::DesiredStatus {
 }
 
 /// Runs table rows; reports every mismatching row at once.
-pub fn check(rows: Vec<(&str, Scenario, Vec<Act>)>) {
+pub(super) fn check(rows: Vec<(&str, Scenario, Vec<Act>)>) {
     let failures: Vec<String> = rows
         .into_iter()
         .filter_map(|(name, scenario, expected)| {

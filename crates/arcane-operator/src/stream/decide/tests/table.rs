@@ -323,7 +323,7 @@ fn rule3_failed() {
         (
             "Failed with InvalidSpec, definition now valid: not sticky, starts normally",
             Scenario::job().invalid("spec").settled().with(|s| {
-                s.observed.definition = Ok(super::support::definition(crate::stream::model::Backend::Job))
+                s.observed.definition = Ok(super::support::definition(crate::stream::model::Backend::Job));
             }),
             vec![
                 Act::Create(JOB, false),

@@ -215,7 +215,7 @@ fn rule5_only_matching_requests_are_active() {
             running.clone().request_with("r", |r| {
                 r.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
                     super::support::now(),
-                ))
+                ));
             }),
             vec![],
         ),
@@ -366,7 +366,7 @@ fn rule6_streaming() {
             running().no_streaming_template().settled().with(|s| {
                 s.observed.streaming_template = Some(std::sync::Arc::new(super::support::template(
                     crate::stream::fixtures::STREAMING_TEMPLATE,
-                )))
+                )));
             }),
             vec![
                 status(Phase::Running, ready::STREAM_RUNNING),

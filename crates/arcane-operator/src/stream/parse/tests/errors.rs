@@ -198,7 +198,7 @@ fn every_defect_names_its_field() {
                     v,
                     "spec.execution.streamingBackend.batch.schedule",
                     json!("every day"),
-                )
+                );
             },
             "spec.execution.streamingBackend.batch.schedule",
         ),
@@ -279,7 +279,7 @@ fn every_defect_names_its_field() {
                     v,
                     "spec.execution.streamingBackend.changeCapture.backfillJobTemplateRef",
                     json!({"name": "b", "namespace": "NS"}),
-                )
+                );
             },
             "spec.execution.streamingBackend.changeCapture.backfillJobTemplateRef.namespace",
         ),

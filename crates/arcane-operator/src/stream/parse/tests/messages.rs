@@ -71,7 +71,7 @@ fn each_error_says_what_is_wrong_and_what_would_be_right() {
                     v,
                     "spec.execution.streamingBackend.batch",
                     json!({"schedule": "@daily"}),
-                )
+                );
             },
             BACKENDS,
             AMBIGUOUS_V1,
@@ -210,7 +210,7 @@ fn each_error_says_what_is_wrong_and_what_would_be_right() {
                     v,
                     "spec.execution.streamingBackend.batch.schedule",
                     json!(["@daily"]),
-                )
+                );
             },
             "spec.execution.streamingBackend.batch.schedule",
             "must be a string, not an array",
