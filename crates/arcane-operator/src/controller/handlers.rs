@@ -53,6 +53,9 @@ pub struct Executed {
     pub stream: Option<DynamicObject>,
     /// The API server's message when it refused the status write for its content.
     pub status_refused: Option<String>,
+    /// The BackfillRequests created (the API server's answers), or found live where the cache
+    /// showed none: expected in the requests cache (`controller/expected.rs`).
+    pub requests: Vec<BackfillRequest>,
 }
 
 /// What one command did.
@@ -65,6 +68,11 @@ enum Ran {
     WroteStream(Box<DynamicObject>),
     /// The API server refused the status write for its content, with its message.
     StatusRefused(String),
+    /// A BackfillRequest the cache may not show yet: created (`wrote`) or found live.
+    Request {
+        request: Box<BackfillRequest>,
+        wrote: bool,
+    },
 }
 
 /// Runs `commands` in order; stops at the first failure, after publishing a Warning Event for it.
@@ -82,6 +90,15 @@ pub async fn execute(ctx: &Context, target: &Target<'_>, commands: &[Command]) -
                 log_done(target, command);
             }
             Ok(Ran::Nothing) => executed.skipped += 1,
+            Ok(Ran::Request { request, wrote }) => {
+                if wrote {
+                    executed.writes += 1;
+                    log_done(target, command);
+                } else {
+                    executed.skipped += 1;
+                }
+                executed.requests.push(*request);
+            }
             Ok(Ran::StatusRefused(message)) => {
                 // The workload commands ran already and the Events still go out: what runs follows
                 // the definition whatever the plugin's status schema accepts.
@@ -290,7 +307,7 @@ async fn run(ctx: &Context, target: &Target<'_>, command: &Command) -> Result<Ra
             }
         }
         Command::CreateBackfillRequest { request, purpose } => {
-            create_request(ctx, target, request, *purpose).await?
+            return create_request(ctx, target, request, *purpose).await;
         }
         Command::CompleteBackfillRequest { name, uid } => complete_request(ctx, ns, name, uid).await?,
         Command::SetRequestState {
@@ -467,7 +484,7 @@ async fn create_request(
     target: &Target<'_>,
     request: &BackfillRequest,
     purpose: RequestPurpose,
-) -> Result<bool, Error> {
+) -> Result<Ran, Error> {
     let ns = target.identity.namespace.as_str();
     let api: Api<BackfillRequest> = Api::namespaced(ctx.client.clone(), ns);
     let stream_label = label_value(&target.identity.name);
@@ -476,7 +493,7 @@ async fn create_request(
         // would turn one reload into two requests: only the live annotation counts.
         let live = stream_api(ctx, target).get_opt(&target.identity.name).await?;
         if !live.is_some_and(|stream| requests_reload(&stream, &target.identity.uid)) {
-            return Ok(false);
+            return Ok(Ran::Nothing);
         }
     }
     if purpose == RequestPurpose::Initial {
@@ -484,26 +501,33 @@ async fn create_request(
         // and deleted: only a stream whose live status has no phase yet is new.
         let live = stream_api(ctx, target).get_opt(&target.identity.name).await?;
         if !live.is_some_and(|stream| still_new(&stream, &target.identity.uid)) {
-            return Ok(false);
+            return Ok(Ran::Nothing);
         }
         // The cache may not show a request created a moment ago: ask the server before creating
         // a second initial backfill.
         let selector = format!("{LABEL_STREAM_ID}={stream_label}");
         let existing = api.list(&ListParams::default().labels(&selector)).await?;
-        let owned = existing.items.iter().any(|r| {
+        let owned = existing.items.into_iter().find(|r| {
             r.owner_references().iter().any(|o| o.uid == target.identity.uid)
                 && r.spec.stream_id == target.identity.name
         });
-        if owned {
-            return Ok(false);
+        if let Some(request) = owned {
+            // Expected too: the next reconcile must not start the streaming Job ahead of it.
+            return Ok(Ran::Request {
+                request: Box::new(request),
+                wrote: false,
+            });
         }
     }
     let mut request = request.clone();
     request
         .labels_mut()
         .insert(LABEL_STREAM_ID.to_string(), stream_label);
-    api.create(&post_params(), &request).await?;
-    Ok(true)
+    let created = api.create(&post_params(), &request).await?;
+    Ok(Ran::Request {
+        request: Box::new(created),
+        wrote: true,
+    })
 }
 
 /// Whether `stream` (the live object, still the one of `uid`) carries the legacy

@@ -175,7 +175,7 @@ pub(super) async fn after_failure(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::stream::WorkloadKind;
 
@@ -198,7 +198,8 @@ mod tests {
         }
     }
 
-    fn observed(uid: &str, now: jiff::Timestamp) -> Observed {
+    /// A stream `ns/s` of `uid` with nothing observed beyond its identity.
+    pub(in crate::controller) fn observed(uid: &str, now: jiff::Timestamp) -> Observed {
         Observed {
             now,
             class: Default::default(),

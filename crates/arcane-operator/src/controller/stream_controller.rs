@@ -16,6 +16,7 @@ use tracing::Instrument;
 use super::compact::{StreamCache, StreamKey};
 use super::context::Context;
 use super::error::{Error, Failures};
+use super::expected::Expectations;
 use super::handlers::{self, Target};
 use super::memory::{self, Memory};
 use super::observe::observe;
@@ -40,6 +41,8 @@ pub struct StreamClassRuntime {
     written: Written,
     /// What the controller remembers of each stream between reconciles (`controller/memory.rs`).
     memory: Memory,
+    /// The BackfillRequests its reconciles created, until the requests cache shows them.
+    expected: Expectations,
     /// The `controller` label of this class's metrics.
     label: String,
 }
@@ -117,6 +120,7 @@ pub async fn run(
         failures: Mutex::new(HashMap::new()),
         written: Written::default(),
         memory: Memory::default(),
+        expected: Expectations::default(),
         label: label.clone(),
     });
     let span = tracing::info_span!("stream_controller", class = %class_name);
@@ -303,6 +307,7 @@ async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
         jiff::Timestamp::now(),
     );
     observed.remembered = runtime.memory.recall(&observed.identity);
+    runtime.expected.fill(&mut observed, std::time::Instant::now());
     let span = tracing::info_span!(
         "reconcile",
         namespace = %observed.identity.namespace,
@@ -331,6 +336,9 @@ async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
             }
         };
         runtime.memory.executed(&observed.identity, &decision);
+        runtime
+            .expected
+            .expect(&observed, executed.requests, std::time::Instant::now());
         if let Some(answer) = executed.stream {
             runtime.written.record(key.clone(), &object, answer);
         }
@@ -567,8 +575,9 @@ impl StreamClassRuntime {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(key);
-        self.memory
-            .forget(key.namespace.as_deref().unwrap_or_default(), &key.name);
+        let namespace = key.namespace.as_deref().unwrap_or_default();
+        self.memory.forget(namespace, &key.name);
+        self.expected.forget(namespace, &key.name);
     }
 
     fn reset_failures(&self, object: &DynamicObject) {

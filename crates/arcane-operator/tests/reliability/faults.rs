@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::support::{
     JobCreations, assert_delete_not_lost, assert_no_storm, assert_running, create_all, live_jobs_of, names,
-    op_fault, op_requests, status, wait_all,
+    op_fault, op_requests, requests_of, status, wait_all,
 };
 use arcane_testkit::{Kind, secs, wait_until};
 use kube_sandbox::faults::{FaultAction, FaultMatch};
@@ -197,6 +197,40 @@ async fn f3_conflicts_on_status_and_job_create() {
     wait_all(&env, &streams, "Running", secs(40)).await;
     assert_converged_once(&env, &streams, &jobs).await;
     assert_no_storm(&op_requests(&env, since), "F3");
+    env.assert_invariants_and_settled(secs(2)).await;
+    counter.abort();
+    env.stop().await;
+}
+
+/// F17: the operator's BackfillRequests watch is down (dropped, re-watches refused) when a stream
+/// is created, so the initial request the operator creates stays out of its cache for longer than a
+/// reconcile waits for its own writes, while the stream's status write triggers the next reconcile.
+/// The stream still backfills before it streams (the created request is expected,
+/// `controller/expected.rs`): one backfill Job, then one streaming Job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f17_stream_created_while_the_requests_watch_is_down_backfills_first() {
+    let env = crate::support::start().await;
+    let (jobs, counter) = JobCreations::start(&env);
+    let warm = names("f17-warm", 1);
+    create_all(&env, &warm).await;
+    wait_all(&env, &warm, "Running", secs(20)).await;
+    let path = "/apis/**/backfillrequests";
+    let mut refuse = op_fault(None, Some(path), None, status(503, None));
+    refuse.matcher.watch = Some(true);
+    let watches = refuse.matcher.clone();
+    env.sandbox.add_fault(refuse).unwrap();
+    env.sandbox.drop_watches(watches).unwrap();
+    let streams = vec![(Kind::V1, "f17".to_string())];
+    create_all(&env, &streams).await;
+    wait_until("the initial BackfillRequest to be created", secs(20), || async {
+        !requests_of(&env, "f17").is_empty()
+    })
+    .await;
+    // The outage outlasts a reconcile's wait for its own writes (2 s) by a margin.
+    tokio::time::sleep(secs(5)).await;
+    env.sandbox.clear_faults();
+    wait_all(&env, &streams, "Running", secs(30)).await;
+    assert_converged_once(&env, &streams, &jobs).await;
     env.assert_invariants_and_settled(secs(2)).await;
     counter.abort();
     env.stop().await;
