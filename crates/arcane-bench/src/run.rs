@@ -273,6 +273,17 @@ pub async fn run(sizes: Sizes) -> Result<Report, BenchError> {
         op.kill().await?;
     }
     bench.report.note(format!(
+        "operator run with {}={} ({})",
+        crate::operator::PURGE_DELAY.0,
+        std::env::var(crate::operator::PURGE_DELAY.0)
+            .unwrap_or_else(|_| crate::operator::PURGE_DELAY.1.into()),
+        if std::env::var_os(crate::operator::PURGE_DELAY.0).is_some() {
+            "from the benchmark's environment"
+        } else {
+            "as the container image sets it"
+        }
+    ));
+    bench.report.note(format!(
         "total run time {:.0}s; operator logs in {}",
         started.elapsed().as_secs_f64(),
         bench.dir.display()
