@@ -68,6 +68,7 @@ impl Written {
             None => {
                 // Caught up, or changed by someone else since: the cache is the newest copy.
                 entries.map.remove(key);
+                super::queue::release_sparse(&mut entries.map);
                 cached
             }
         }
@@ -90,6 +91,7 @@ impl Written {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.map.len() >= entries.prune_at.max(PRUNE_AT) {
             entries.map.retain(|_, e| e.at.elapsed() < MAX_AGE);
+            super::queue::release_sparse(&mut entries.map);
             entries.prune_at = entries.map.len() * 2;
         }
         // A reconcile that started from an earlier answer replaced what that answer replaced too.
