@@ -324,7 +324,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn changes_of_other_namespaces_and_types_are_not_read() {
         let class = Class::new(0);
-        let mut follow = Follow {
+        let follow = Follow {
             listed_at: HashMap::new(),
             layouts: [(class.plural.clone(), class.clone())].into(),
             workloads: [
