@@ -32,6 +32,9 @@ LABEL org.opencontainers.image.title="arcane-operator" \
 COPY --from=build /stage/out/arcane-operator /arcane-operator
 # The Kubernetes client (rustls) loads the system's root certificates even for an in-cluster config.
 COPY --from=build /stage/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+# mimalloc returns memory freed after a burst to the system at once rather than after 1 s: at
+# 10,000 streams the RSS after a restart is 51 MiB instead of 85 (crates/arcane-bench/README.md).
+ENV MIMALLOC_PURGE_DELAY=0
 USER 65532:65532
 EXPOSE 8888 9090
 ENTRYPOINT ["/arcane-operator", "run"]

@@ -47,7 +47,7 @@ pub(crate) struct Class {
 }
 
 impl Class {
-    fn new(index: usize) -> Class {
+    pub(crate) fn new(index: usize) -> Class {
         let layout = [Layout::V0, Layout::V1, Layout::V2][index % 3];
         let kind = format!("BenchStream{index}");
         let plural = format!("benchstream{index}s");

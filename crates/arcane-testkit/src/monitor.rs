@@ -111,6 +111,21 @@ impl InvariantMonitor {
         }
     }
 
+    /// Replaces what the monitor knows of `resource`'s live workloads with `objects`, the type's
+    /// current list (after it fell behind the store's events: deletions it missed would otherwise
+    /// look like a second live workload). Two live workloads of one owner in the list are a
+    /// violation; one that came and went while the monitor was behind is not seen (`lagged`).
+    pub fn relist<'a>(&mut self, resource: &str, objects: impl IntoIterator<Item = &'a Value>) {
+        for live in self.live.values_mut() {
+            live.retain(|(r, _)| r != resource);
+        }
+        self.live.retain(|_, live| !live.is_empty());
+        for obj in objects {
+            self.observe(resource, EventKind::Added, obj);
+        }
+        self.lagged = true;
+    }
+
     fn violate(&mut self, violation: String) {
         self.violation_count += 1;
         if self.violations.len() < KEPT_VIOLATIONS {
@@ -228,6 +243,26 @@ mod tests {
 
     fn request(name: &str, completed: bool) -> Value {
         json!({"metadata": {"name": name}, "spec": {"completed": completed}})
+    }
+
+    #[test]
+    fn a_relist_replaces_the_live_workloads_of_its_type() {
+        let mut m = InvariantMonitor::default();
+        m.observe("jobs", EventKind::Added, &job("a", "o", "Stream", None, false));
+        m.observe(
+            "cronjobs",
+            EventKind::Added,
+            &job("c", "p", "Stream", None, false),
+        );
+        // Job `a` was deleted and `b` created while the monitor was behind: not a violation.
+        m.relist("jobs", [&job("b", "o", "Stream", None, false)]);
+        assert!(m.violations().is_empty() && m.lagged);
+        m.observe("jobs", EventKind::Deleted, &job("b", "o", "Stream", None, false));
+        m.observe("jobs", EventKind::Added, &job("d", "o", "Stream", None, false));
+        assert!(m.violations().is_empty());
+        // The CronJob of `p` is still live: a Job of `p` is its second workload.
+        m.relist("jobs", [&job("e", "p", "Stream", None, false)]);
+        assert_eq!(m.violation_count(), 1);
     }
 
     #[test]

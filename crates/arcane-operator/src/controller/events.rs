@@ -226,6 +226,7 @@ impl Inner {
             state
                 .series
                 .retain(|_, s| now.duration_since(s.last) < SERIES_TTL);
+            super::queue::release_sparse(&mut state.series);
             state.swept = now;
         }
         let series = state.series.get_mut(&key)?;

@@ -22,6 +22,26 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+/// Below this many slots a table is left as it is.
+const KEPT_SLOTS: usize = 1024;
+
+/// Gives back most of a map's table once it holds under a quarter of its capacity: a burst of
+/// 100,000 streams grows a table to 100,000 slots, and a `HashMap` never shrinks by itself, so the
+/// burst's peak would stay allocated for good. Shrinking to twice the length keeps it amortized
+/// O(1) per removal.
+pub fn release_sparse<K: Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > KEPT_SLOTS && map.len() < map.capacity() / 4 {
+        map.shrink_to((map.len() * 2).max(KEPT_SLOTS / 2));
+    }
+}
+
+/// [`release_sparse`] for a set.
+pub fn release_sparse_set<K: Hash + Eq>(set: &mut HashSet<K>) {
+    if set.capacity() > KEPT_SLOTS && set.len() < set.capacity() / 4 {
+        set.shrink_to((set.len() * 2).max(KEPT_SLOTS / 2));
+    }
+}
+
 /// What a key is doing besides waiting in the FIFO.
 struct Inner<K> {
     /// Keys ready to run, oldest first.
@@ -73,6 +93,7 @@ impl<K: Hash + Eq + Clone> Inner<K> {
     fn undelay(&mut self, key: &K) {
         if let Some(entry) = self.due.remove(key) {
             self.delayed.remove(&entry);
+            release_sparse(&mut self.due);
         }
     }
 
@@ -166,6 +187,10 @@ impl<K: Hash + Eq + Clone> WorkQueue<K> {
                 inner.promote(Instant::now());
                 if let Some(key) = inner.fifo.pop_front() {
                     inner.queued.remove(&key);
+                    if inner.fifo.is_empty() && inner.fifo.capacity() > KEPT_SLOTS {
+                        inner.fifo.shrink_to(KEPT_SLOTS / 2);
+                    }
+                    release_sparse_set(&mut inner.queued);
                     inner.running.insert(key.clone(), None);
                     return Some(key);
                 }
@@ -188,7 +213,9 @@ impl<K: Hash + Eq + Clone> WorkQueue<K> {
         let now = Instant::now();
         let wake = {
             let mut inner = self.lock();
-            match inner.running.remove(key) {
+            let again = inner.running.remove(key);
+            release_sparse(&mut inner.running);
+            match again {
                 Some(Some(at)) => inner.add(key.clone(), at, now),
                 _ => false,
             }

@@ -200,3 +200,42 @@ async fn forget_and_shutdown() {
     q.add(4);
     assert_eq!(q.next().await, None);
 }
+
+#[test]
+fn a_drained_map_gives_its_table_back_and_a_small_one_is_left_alone() {
+    use std::collections::{HashMap, HashSet};
+    let mut map: HashMap<u32, u32> = (0..100_000).map(|k| (k, k)).collect();
+    let peak = map.capacity();
+    for k in 0..100_000 {
+        map.remove(&k);
+        super::release_sparse(&mut map);
+        // Never below twice what it holds: removals stay amortized O(1).
+        assert!(map.capacity() >= map.len());
+    }
+    assert!(map.capacity() <= 1024, "{} of {peak}", map.capacity());
+    let mut set: HashSet<u32> = (0..10_000).collect();
+    for k in 0..9_990 {
+        set.remove(&k);
+        super::release_sparse_set(&mut set);
+    }
+    assert!(set.capacity() <= 1024 && set.len() == 10);
+    let mut small: HashMap<u32, u32> = (0..500).map(|k| (k, k)).collect();
+    small.retain(|k, _| *k < 2);
+    super::release_sparse(&mut small);
+    assert!(small.capacity() > 500, "{}", small.capacity());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_queue_gives_back_what_a_burst_grew() {
+    let q = WorkQueue::default();
+    for k in 0..20_000u32 {
+        q.add(k);
+    }
+    for k in 0..20_000u32 {
+        assert_eq!(ready(&q).await, Some(k));
+        q.done(&k);
+    }
+    let inner = q.lock();
+    assert!(inner.fifo.capacity() <= 1024 && inner.queued.capacity() <= 1024);
+    assert!(inner.running.capacity() <= 1024, "{}", inner.running.capacity());
+}

@@ -75,6 +75,7 @@ impl Written {
             None => {
                 // Caught up, or changed by someone else since: the cache is the newest copy.
                 entries.map.remove(key);
+                super::queue::release_sparse(&mut entries.map);
                 cached
             }
         }
@@ -105,6 +106,7 @@ impl Written {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if entries.map.len() >= entries.prune_at.max(PRUNE_AT) {
             entries.map.retain(|_, e| e.at.elapsed() < MAX_AGE);
+            super::queue::release_sparse(&mut entries.map);
             entries.prune_at = entries.map.len() * 2;
         }
         // A reconcile that started from an earlier answer replaced what that answer replaced too.

@@ -160,6 +160,7 @@ impl QueueTracker {
     pub fn start(&self, key: &str, now: Instant) -> (Option<Duration>, bool, u64) {
         let mut state = self.lock();
         let waited = state.pending.remove(key);
+        crate::controller::queue::release_sparse(&mut state.pending);
         let id = state.next_id;
         state.next_id = state.next_id.wrapping_add(1);
         state.running.insert(id, now);
@@ -171,12 +172,16 @@ impl QueueTracker {
 
     /// Run `id` ended.
     pub fn finish(&self, id: u64) {
-        self.lock().running.remove(&id);
+        let mut state = self.lock();
+        state.running.remove(&id);
+        crate::controller::queue::release_sparse(&mut state.running);
     }
 
     /// kube dropped `key` (not in its cache).
     pub fn forget(&self, key: &str) {
-        self.lock().pending.remove(key);
+        let mut state = self.lock();
+        state.pending.remove(key);
+        crate::controller::queue::release_sparse(&mut state.pending);
     }
 
     /// The queue as of `now`; marks delayed entries that became due as counted.
