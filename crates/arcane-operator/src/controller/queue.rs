@@ -261,5 +261,4 @@ impl<K: Hash + Eq + Clone> WorkQueue<K> {
 }
 
 #[cfg(test)]
-#[path = "queue_tests.rs"]
 mod tests;

@@ -356,5 +356,4 @@ pub fn render_status(cronjob: &Value, plan: &CronPlan, created: Option<&Value>) 
 }
 
 #[cfg(test)]
-#[path = "cronjob_tests.rs"]
 mod tests;

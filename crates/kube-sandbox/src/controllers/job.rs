@@ -346,5 +346,4 @@ fn set_condition(
 }
 
 #[cfg(test)]
-#[path = "job_tests.rs"]
 mod tests;

@@ -197,5 +197,4 @@ async fn run(
 }
 
 #[cfg(test)]
-#[path = "controllers_tests.rs"]
 mod tests;

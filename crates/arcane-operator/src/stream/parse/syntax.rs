@@ -279,7 +279,6 @@ fn cron_value(token: &str, spec: &CronField) -> Result<u32, String> {
 }
 
 #[cfg(test)]
-#[path = "cron_table.rs"]
 mod cron_table;
 
 #[cfg(test)]

@@ -49,7 +49,6 @@ struct Args {
     history: Option<usize>,
 }
 
-#[path = "sandbox-bench/streams.rs"]
 mod streams;
 
 #[derive(Debug, thiserror::Error)]
