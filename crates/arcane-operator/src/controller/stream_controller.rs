@@ -372,9 +372,10 @@ const READ_YOUR_WRITES: Duration = Duration::from_secs(2);
 
 /// Waits, at most [`READ_YOUR_WRITES`], until the shared requests cache shows the BackfillRequests
 /// this reconcile created or completed. The next reconcile of the stream (triggered by its own
-/// status write, which its watch may deliver first) decides from that cache: without the new
-/// request it would start the streaming Job ahead of the initial backfill, and without the
-/// completion it would run a finished backfill again.
+/// status write, which its watch may deliver first) decides from that cache. A created request the
+/// cache still lacks after the wait is covered by its expectation (`controller/expected.rs`), so
+/// the wait only spares that reconcile a stale view; a completion the cache still lacks is covered
+/// by the live check before a backfill Job is created (`handlers`), never run twice.
 async fn await_request_writes(ctx: &Context, observed: &crate::stream::Observed, commands: &[Command]) {
     let created = commands
         .iter()
@@ -409,7 +410,7 @@ async fn await_request_writes(ctx: &Context, observed: &crate::stream::Observed,
 /// Waits until `seen` holds, checking it each time a shared cache changes, or until
 /// [`READ_YOUR_WRITES`] has passed: the shared caches show a reconcile's own writes a moment after
 /// the API server answered them. A write that turned out to be unneeded never shows up, so giving
-/// up is safe; it only loses the guard for this time. The worker is held only as long as the watch
+/// up is safe: what the callers need beyond this wait is guarded elsewhere. The worker is held only as long as the watch
 /// takes to deliver (a fixed polling period held every create for 20 ms: arcane-bench L1).
 async fn until_cached(ctx: &Context, what: &str, mut seen: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + READ_YOUR_WRITES;
