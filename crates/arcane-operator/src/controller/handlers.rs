@@ -54,7 +54,7 @@ pub struct Executed {
     /// The API server's message when it refused the status write for its content.
     pub status_refused: Option<String>,
     /// The BackfillRequests created (the API server's answers), or found live where the cache
-    /// showed none: expected in the requests cache (`controller/expected.rs`).
+    /// showed none: expected in the requests cache (`controller/memory.rs`).
     pub requests: Vec<BackfillRequest>,
 }
 

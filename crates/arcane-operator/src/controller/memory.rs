@@ -2,15 +2,34 @@
 //! ([`Remembered`]): the restart count of its last decision, and the last workload create the API
 //! server refused with the back-off of its retries. `decide` reads it as part of the observed
 //! state; an operator restart forgets it.
+//!
+//! It also holds the expectations for the BackfillRequests a stream's reconciles created, as
+//! Kubernetes' own controllers keep them for the Pods they create (`ControllerExpectations`). The
+//! shared requests cache shows a created request only when its watch delivers it; the reconcile
+//! that created it waits for that a moment (`await_request_writes`), but a watch that is
+//! re-connecting (after an API outage, reliability rows F6 and F17) can take longer, and the
+//! stream's next reconcile would then decide from a cache without the request and start the
+//! streaming Job ahead of the initial backfill. So each created request (the API server's answer)
+//! is expected: until the cache shows a request of that name, the answer stands in for it in what
+//! decide observes. An expectation older than [`EXPECTATION_TTL`] lapses (a request deleted before
+//! its watch delivered it), as Kubernetes' do after five minutes. An operator restart forgets them:
+//! its caches are then listed afresh before any reconcile.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use kube::ResourceExt;
 
 use super::context::Context;
 use super::error::{Error, backoff};
 use super::handlers::{self, Target};
+use crate::crd::BackfillRequest;
 use crate::stream::decide::decide;
 use crate::stream::{Command, Decision, Observed, Remembered, StreamIdentity, WorkloadRefusal};
+
+/// How long a created request is expected at most (Kubernetes' `ExpectationsTimeout`).
+pub(super) const EXPECTATION_TTL: Duration = Duration::from_secs(5 * 60);
 
 /// A stream of the class, by namespace and name (the class's kind is the same for all).
 type Slot = (String, String);
@@ -27,10 +46,21 @@ struct Entry {
     remembered: Remembered,
     /// Refusals in a row of the remembered refusal's workload (the back-off's exponent).
     refusals: u32,
+    /// The requests created and not yet seen in the cache, with when they were created.
+    expected: Vec<(BackfillRequest, Instant)>,
+}
+
+impl Entry {
+    fn is_empty(&self) -> bool {
+        self.remembered.refusal.is_none()
+            && self.remembered.restarts.unwrap_or(0) == 0
+            && self.expected.is_empty()
+    }
 }
 
 /// The memory of one class's stream controller. Only streams with something to remember have an
-/// entry (a restart count above 0, or a refusal): a stream that runs as it should costs nothing.
+/// entry (a restart count above 0, a refusal, an expected request): a stream that runs as it should
+/// costs nothing.
 #[derive(Debug, Default)]
 pub(super) struct Memory {
     streams: Mutex<HashMap<Slot, Entry>>,
@@ -64,11 +94,53 @@ impl Memory {
             };
         }
         let result = change(entry);
-        let empty = entry.remembered.refusal.is_none() && entry.remembered.restarts.unwrap_or(0) == 0;
-        if empty {
+        if entry.is_empty() {
             streams.remove(&slot);
         }
         result
+    }
+
+    /// Expects `created` (the API server's answers to the creates of one reconcile of `stream`).
+    pub(super) fn expect(&self, stream: &StreamIdentity, created: Vec<BackfillRequest>, now: Instant) {
+        if created.is_empty() {
+            return;
+        }
+        self.update(stream, |entry| {
+            entry
+                .expected
+                .extend(created.into_iter().map(|request| (request, now)));
+        });
+    }
+
+    /// Adds to `observed` the expected requests its cache does not show yet; forgets those it shows
+    /// and those that lapsed.
+    pub(super) fn fill_expected(&self, observed: &mut Observed, now: Instant) {
+        let mut streams = self
+            .streams
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if streams.is_empty() {
+            return;
+        }
+        let identity = &observed.identity;
+        let slot = slot(identity);
+        let Some(entry) = streams.get_mut(&slot).filter(|e| e.uid == identity.uid) else {
+            return;
+        };
+        if entry.expected.is_empty() {
+            return;
+        }
+        let seen = &observed.backfill_requests;
+        entry.expected.retain(|(request, at)| {
+            now.saturating_duration_since(*at) < EXPECTATION_TTL
+                && !seen.iter().any(|r| r.name_any() == request.name_any())
+        });
+        observed
+            .backfill_requests
+            .extend(entry.expected.iter().map(|(request, _)| request.clone()));
+        if entry.is_empty() {
+            streams.remove(&slot);
+        }
     }
 
     /// Forgets the stream `namespace/name` (deleted): a namesake created later starts afresh
@@ -175,7 +247,7 @@ pub(super) async fn after_failure(
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
     use crate::stream::WorkloadKind;
 
@@ -199,7 +271,7 @@ pub(super) mod tests {
     }
 
     /// A stream `ns/s` of `uid` with nothing observed beyond its identity.
-    pub(in crate::controller) fn observed(uid: &str, now: jiff::Timestamp) -> Observed {
+    fn observed(uid: &str, now: jiff::Timestamp) -> Observed {
         Observed {
             now,
             class: Default::default(),
@@ -267,5 +339,70 @@ pub(super) mod tests {
         memory.forget("ns", "s");
         assert_eq!(memory.recall(&stream("u")), Remembered::default());
         assert!(memory.streams.lock().is_ok_and(|s| s.is_empty()));
+    }
+
+    fn with_requests(uid: &str, requests: &[&str]) -> Observed {
+        let mut observed = observed(uid, jiff::Timestamp::UNIX_EPOCH);
+        observed.backfill_requests = requests.iter().map(|n| request(n)).collect();
+        observed
+    }
+
+    fn request(name: &str) -> BackfillRequest {
+        let mut r = BackfillRequest::new(
+            name,
+            crate::crd::BackfillRequestSpec {
+                stream_class: "c".to_owned(),
+                stream_id: "s".to_owned(),
+                completed: false,
+                payload: None,
+            },
+        );
+        r.metadata.namespace = Some("ns".to_owned());
+        r
+    }
+
+    fn names(observed: &Observed) -> Vec<String> {
+        observed
+            .backfill_requests
+            .iter()
+            .map(ResourceExt::name_any)
+            .collect()
+    }
+
+    /// A created request stands in for the cache's until the cache shows it, then is forgotten.
+    #[test]
+    fn a_created_request_is_observed_until_the_cache_shows_it() {
+        let expectations = Memory::default();
+        let t0 = Instant::now();
+        expectations.expect(&stream("u"), vec![request("r-1")], t0);
+        let mut stale = with_requests("u", &[]);
+        expectations.fill_expected(&mut stale, t0 + Duration::from_secs(30));
+        assert_eq!(names(&stale), ["r-1"]);
+        let mut caught_up = with_requests("u", &["r-1"]);
+        expectations.fill_expected(&mut caught_up, t0 + Duration::from_secs(31));
+        assert_eq!(names(&caught_up), ["r-1"], "not twice");
+        assert!(expectations.streams.lock().is_ok_and(|s| s.is_empty()));
+    }
+
+    /// Another stream of the same name, a lapsed expectation and a deleted stream expect nothing.
+    #[test]
+    fn expectations_lapse_and_belong_to_one_stream() {
+        let expectations = Memory::default();
+        let t0 = Instant::now();
+        expectations.expect(&stream("u"), vec![request("r-1")], t0);
+        let mut namesake = with_requests("other", &[]);
+        expectations.fill_expected(&mut namesake, t0);
+        assert!(names(&namesake).is_empty());
+
+        expectations.expect(&stream("u"), vec![request("r-2")], t0);
+        let mut late = with_requests("u", &[]);
+        expectations.fill_expected(&mut late, t0 + EXPECTATION_TTL);
+        assert!(names(&late).is_empty());
+
+        expectations.expect(&stream("u"), vec![request("r-3")], t0);
+        expectations.forget("ns", "s");
+        let mut gone = with_requests("u", &[]);
+        expectations.fill_expected(&mut gone, t0);
+        assert!(names(&gone).is_empty());
     }
 }

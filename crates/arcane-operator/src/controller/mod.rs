@@ -7,7 +7,6 @@ pub mod compact;
 pub mod context;
 pub mod error;
 pub mod events;
-mod expected;
 pub mod fanout;
 pub mod handlers;
 mod memory;

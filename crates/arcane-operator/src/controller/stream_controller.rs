@@ -16,7 +16,6 @@ use tracing::Instrument;
 use super::compact::{StreamCache, StreamKey};
 use super::context::Context;
 use super::error::{Error, Failures};
-use super::expected::Expectations;
 use super::handlers::{self, Target};
 use super::memory::{self, Memory};
 use super::observe::observe;
@@ -41,8 +40,6 @@ pub struct StreamClassRuntime {
     written: Written,
     /// What the controller remembers of each stream between reconciles (`controller/memory.rs`).
     memory: Memory,
-    /// The BackfillRequests its reconciles created, until the requests cache shows them.
-    expected: Expectations,
     /// The `controller` label of this class's metrics.
     label: String,
 }
@@ -120,7 +117,6 @@ pub async fn run(
         failures: Mutex::new(HashMap::new()),
         written: Written::default(),
         memory: Memory::default(),
-        expected: Expectations::default(),
         label: label.clone(),
     });
     let span = tracing::info_span!("stream_controller", class = %class_name);
@@ -307,7 +303,9 @@ async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
         jiff::Timestamp::now(),
     );
     observed.remembered = runtime.memory.recall(&observed.identity);
-    runtime.expected.fill(&mut observed, std::time::Instant::now());
+    runtime
+        .memory
+        .fill_expected(&mut observed, std::time::Instant::now());
     let span = tracing::info_span!(
         "reconcile",
         namespace = %observed.identity.namespace,
@@ -337,8 +335,8 @@ async fn reconcile(cached: Arc<DynamicObject>, runtime: Arc<StreamClassRuntime>)
         };
         runtime.memory.executed(&observed.identity, &decision);
         runtime
-            .expected
-            .expect(&observed, executed.requests, std::time::Instant::now());
+            .memory
+            .expect(&observed.identity, executed.requests, std::time::Instant::now());
         if let Some(answer) = executed.stream {
             runtime.written.record(key.clone(), &object, answer);
         }
@@ -373,7 +371,7 @@ const READ_YOUR_WRITES: Duration = Duration::from_secs(2);
 /// Waits, at most [`READ_YOUR_WRITES`], until the shared requests cache shows the BackfillRequests
 /// this reconcile created or completed. The next reconcile of the stream (triggered by its own
 /// status write, which its watch may deliver first) decides from that cache. A created request the
-/// cache still lacks after the wait is covered by its expectation (`controller/expected.rs`), so
+/// cache still lacks after the wait is covered by its expectation (`controller/memory.rs`), so
 /// the wait only spares that reconcile a stale view; a completion the cache still lacks is covered
 /// by the live check before a backfill Job is created (`handlers`), never run twice.
 async fn await_request_writes(ctx: &Context, observed: &crate::stream::Observed, commands: &[Command]) {
@@ -578,7 +576,6 @@ impl StreamClassRuntime {
             .remove(key);
         let namespace = key.namespace.as_deref().unwrap_or_default();
         self.memory.forget(namespace, &key.name);
-        self.expected.forget(namespace, &key.name);
     }
 
     fn reset_failures(&self, object: &DynamicObject) {

@@ -209,7 +209,7 @@ async fn f3_conflicts_on_status_and_job_create() {
 /// is created, so the initial request the operator creates stays out of its cache for longer than a
 /// reconcile waits for its own writes, while the stream's status write triggers the next reconcile.
 /// The stream still backfills before it streams (the created request is expected,
-/// `controller/expected.rs`): one backfill Job, then one streaming Job.
+/// `controller/memory.rs`): one backfill Job, then one streaming Job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f17_stream_created_while_the_requests_watch_is_down_backfills_first() {
     let env = crate::support::start().await;
